@@ -1,0 +1,150 @@
+"""One training run from a composed config to ``run.h5``: build, train, evaluate, write.
+
+The CLI (``psychrnn train``) and the Python API (:func:`psychrnn_cli.train`) both call :func:`run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from psychrnn_cli.build import Experiment, build
+from psychrnn_cli.masks import effective_weights
+from psychrnn_cli.runfile import write_run
+
+log = logging.getLogger("psychrnn_cli")
+RUN_FILE = "run.h5"
+
+
+@contextlib.contextmanager
+def run_logging(log_file: Path) -> Iterator[None]:
+    """Log the package's messages to ``log_file`` and to stderr while the block runs."""
+    handlers = [logging.FileHandler(log_file), logging.StreamHandler(sys.stderr)]
+    formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    previous = log.level, log.propagate
+    log.setLevel(logging.INFO)
+    log.propagate = False  # Hydra's root handler would print every line twice
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            log.removeHandler(handler)
+            handler.close()
+        log.setLevel(previous[0])
+        log.propagate = previous[1]
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    """Commit of the psychrnn-cli checkout this code runs from, or "unknown" for an installed wheel."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def provenance(seed: int) -> dict[str, Any]:
+    """Root attributes: versions, time, host, seed and SLURM job id."""
+    import tensorflow as tf
+
+    return {
+        "psychrnn_cli_version": _version("psychrnn-cli"),
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "h5py_version": _version("h5py"),
+        "hydra_version": _version("hydra-core"),
+        "python_version": platform.python_version(),
+        "git_commit": _git_commit(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "seed": seed,
+        "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
+    }
+
+
+def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
+    out = {}
+    for key in params[0] if params else []:
+        values = [p.get(key) for p in params]
+        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
+            out[key] = np.asarray(values)
+    return out
+
+
+def model_tree(exp: Experiment) -> dict[str, Any]:
+    """``/model``: attributes, raw and effective weights, constraints."""
+    model, task = exp.model, exp.task
+    weights = model.numpy_weights()
+    return {
+        "attrs": {
+            "kind": model.kind, "N_in": task.N_in, "N_rec": model.N_rec, "N_out": task.N_out,
+            "dt": task.dt, "tau": task.tau, "alpha": task.alpha, "rec_noise": model.rec_noise,
+            "transfer_function": model.transfer_function_name, "dale_ratio": exp.constraints.dale_ratio,
+        },
+        "weights": weights,
+        "effective": effective_weights(weights, exp.constraints),
+        "constraints": exp.constraints.arrays(),
+    }
+
+
+def run(cfg: DictConfig, run_dir: Path | str) -> Path:
+    """Train the network ``cfg`` describes and write ``run_dir/run.h5``; returns the file's path.
+
+    The file is written once before training (status ``running``) and again at the end, so a
+    crash leaves a readable file. Exceptions are re-raised after the file records ``failed``.
+    """
+    from psychrnn_cli.training import evaluate, train
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RUN_FILE
+    with run_logging(run_dir / "train.log"):
+        exp = build(cfg)
+        header = {"attrs": provenance(exp.seed), "config": OmegaConf.to_yaml(cfg, resolve=True)}
+
+        def save(status: str, iterations: int, message: str = "", **groups: Any) -> None:
+            header["attrs"].update(status=status, iterations=iterations, message=message)
+            write_run(path, {**header, "model": model_tree(exp), **groups})
+
+        save("running", 0)
+        log.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
+                 type(exp.task).__name__, run_dir)
+        try:
+            result = train(exp.steps, exp.task, exp.eval_task, exp.settings)
+        except Exception as err:
+            save("failed", 0, f"{type(err).__name__}: {err}")
+            raise
+        accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
+        n = exp.save_trials
+        trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
+                  "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
+        evaluation = {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}
+        save(result.status, result.iterations, result.message,
+             training=result.curves.arrays(), trials=trials, evaluation=evaluation)
+        log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
+                 result.status, result.iterations, accuracy, loss, exp.test_trials, path)
+    return path

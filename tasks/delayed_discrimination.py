@@ -1,0 +1,118 @@
+"""Delayed discrimination: compare two vibrotactile frequencies separated by a delay.
+
+Romo, R., Brody, C. D., Hernandez, A. and Lemus, L. (1999). Neuronal correlates of parametric
+working memory in the prefrontal cortex. Nature 399, 470-473.
+Definition as in PsychRNN (Ehrlich et al. 2021) and SPEC section 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from psychrnn_cli.task import Task, TrialParams
+
+FREQUENCY_PAIRS = ((18, 10), (22, 14), (26, 18), (30, 22), (34, 26))  # Hz, f_high > f_low
+
+
+def frequency_drive(f: np.ndarray | float) -> np.ndarray:
+    """Input of a stimulus of frequency ``f`` (Hz) on the two channels, ``[..., 2]``.
+
+    Channel 0 rises from 0.4 at 10 Hz to 1.2 at 34 Hz; channel 1 falls over the same range.
+    """
+    f = np.asarray(f, dtype=float)
+    return np.stack([0.4 + 0.8 * (f - 10) / 24, 0.4 + 0.8 * (34 - f) / 24], axis=-1)
+
+
+class DelayedDiscrimination(Task):
+    """Report whether the first of two frequencies was higher (choice 0) or lower (choice 1).
+
+    Epochs (ms): fore period ``onset``, stimulus 1, delay, stimulus 2, decision. Each epoch
+    length is drawn per trial (``U(0,1) * T/8`` for the fore period and decision, ``U(0,1) * T/4``
+    for the others) unless fixed by its argument. During the decision epoch the target is 1 on the
+    choice channel and 0.2 on the other, with mask 1; the mask is 0 elsewhere.
+
+    Args:
+        dt, tau, T, N_batch: see :class:`~psychrnn_cli.task.Task`.
+        onset_time, stim_duration_1, delay_duration, stim_duration_2, decision_duration:
+            fixed epoch lengths in ms, or ``None`` to draw them.
+        stim_noise: input noise scale, as in perceptual discrimination.
+    """
+
+    def __init__(
+        self,
+        dt: float = 10.0,
+        tau: float = 100.0,
+        T: float = 2000.0,
+        N_batch: int = 50,
+        onset_time: float | None = None,
+        stim_duration_1: float | None = None,
+        delay_duration: float | None = None,
+        stim_duration_2: float | None = None,
+        decision_duration: float | None = None,
+        stim_noise: float = 0.1,
+        hi: float = 1.0,
+        lo: float = 0.2,
+        **kwargs,
+    ) -> None:
+        super().__init__(2, 2, dt, tau, T, N_batch, **kwargs)
+        self.epochs = {  # name -> (fixed length or None, maximum length as a fraction of T)
+            "onset_time": (onset_time, 1 / 8),
+            "stim_duration_1": (stim_duration_1, 1 / 4),
+            "delay_duration": (delay_duration, 1 / 4),
+            "stim_duration_2": (stim_duration_2, 1 / 4),
+            "decision_duration": (decision_duration, 1 / 8),
+        }
+        self.stim_noise = float(stim_noise)
+        self.hi, self.lo = float(hi), float(lo)
+
+    def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
+        lengths = [
+            fixed if fixed is not None else self.rng.uniform(0.0, 1.0) * fraction * self.T
+            for fixed, fraction in self.epochs.values()
+        ]
+        starts = np.cumsum(lengths)
+        f_high, f_low = FREQUENCY_PAIRS[self.rng.integers(len(FREQUENCY_PAIRS))]
+        choice = int(self.rng.integers(2))
+        f1, f2 = (f_high, f_low) if choice == 0 else (f_low, f_high)
+        return {
+            "stimulus_1": float(starts[0]),
+            "delay": float(starts[1]),
+            "stimulus_2": float(starts[2]),
+            "decision": float(starts[3]),
+            "end": float(starts[4]),
+            "f1": int(f1),
+            "f2": int(f2),
+            "choice": choice,
+        }
+
+    def trial_function(self, time: float, params: TrialParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = self.input_noise(self.N_in, self.stim_noise)
+        y = np.zeros(self.N_out)
+        mask = np.zeros(self.N_out)
+        if params["stimulus_1"] <= time < params["delay"]:
+            x += frequency_drive(params["f1"])
+        if params["stimulus_2"] <= time < params["decision"]:
+            x += frequency_drive(params["f2"])
+        if params["decision"] <= time < params["end"]:
+            choice = params["choice"]
+            y[choice], y[1 - choice] = self.hi, self.lo
+            mask[:] = 1.0
+        return x, y, mask
+
+    def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        time = self.time_ms[None, :]  # [1, N_steps]
+
+        def column(key: str) -> np.ndarray:
+            return np.array([p[key] for p in params])[:, None]
+
+        def during(start: str, end: str) -> np.ndarray:  # [B, N_steps, 1]
+            return ((column(start) <= time) & (time < column(end)))[:, :, None]
+
+        x = self.input_noise((len(params), self.N_steps, self.N_in), self.stim_noise)
+        x += during("stimulus_1", "delay") * frequency_drive(column("f1"))
+        x += during("stimulus_2", "decision") * frequency_drive(column("f2"))
+        chosen = np.eye(2, dtype=bool)[column("choice")[:, 0]][:, None, :]  # [B, 1, 2]
+        decision = during("decision", "end")
+        y = decision * np.where(chosen, self.hi, self.lo)
+        mask = np.broadcast_to(decision, y.shape).astype(float)
+        return x, y, mask
