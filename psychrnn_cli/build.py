@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from psychrnn_cli.masks import Constraints, all_to_all
+from psychrnn_cli.masks import ConstraintError, Constraints, Regions
+from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.task import DuckTypedTask, Task
 
 
@@ -33,11 +34,17 @@ class Experiment:
     eval_task: Task  # fresh batches for evaluation, from its own random stream
     test_task: Task  # the final test batch, from its own random stream
     constraints: Constraints
-    model: Any  # psychrnn_cli.network.basic.BasicRNN
+    model: Any  # psychrnn_cli.network.base.RecurrentModel
     steps: Any  # psychrnn_cli.network.step.CompiledSteps
     settings: Any  # psychrnn_cli.training.TrainSettings
     test_trials: int
     save_trials: int
+
+
+def _non_negative(key: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def _positive(key: str, value: Any, kind: type = float) -> Any:
@@ -81,16 +88,63 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     return task
 
 
-def build_constraints(node: DictConfig, N_in: int, N_rec: int, N_out: int) -> Constraints:
-    """Connectivity masks and Dale's principle from a ``constraints:`` node."""
-    dale_ratio = node.get("dale_ratio")
-    if dale_ratio is not None and not (isinstance(dale_ratio, (int, float)) and 0 <= dale_ratio <= 1):
-        raise ConfigError(f"constraints.dale_ratio must be a number in [0, 1] (or null for off), got {dale_ratio!r}")
-    return all_to_all(N_in, N_rec, N_out, autapses=bool(node.get("autapses", True)), dale_ratio=None if dale_ratio is None else float(dale_ratio))
+def build_constraints(node: DictConfig, N_in: int, N_rec: int, N_out: int, seed: int) -> Constraints:
+    """Connectivity masks, Dale's principle and plastic masks from a ``constraints:`` node."""
+    regions = node.get("regions")
+    if regions is not None:
+        try:
+            regions = Regions(**OmegaConf.to_container(regions))
+        except TypeError as err:
+            raise ConfigError(f"constraints.regions: {err}; keys are sizes, within, between, input_regions, "
+                              "output_regions") from None
+    mask_seed = seed if node.get("mask_seed") is None else int(node.mask_seed)
+    try:
+        return build_mask_constraints(
+            N_in, N_rec, N_out, np.random.default_rng(mask_seed),
+            autapses=bool(node.autapses), dale_ratio=node.dale_ratio, density=node.density, regions=regions,
+            mask_file=node.mask_file, plastic_file=node.plastic_file, fixed_outgoing=node.fixed_outgoing,
+        )
+    except ConstraintError as err:
+        raise ConfigError(str(err)) from None
+
+
+def build_objective(cfg: DictConfig) -> Any:
+    """Loss and regularizers."""
+    from psychrnn_cli.network.regularizers import WEIGHT_TERMS
+    from psychrnn_cli.network.step import Objective
+
+    node = cfg.regularizer
+    names = [*WEIGHT_TERMS, "L2_rate"]
+    coefficients = {name: _non_negative(f"regularizer.{name}", node.get(name, 0.0)) for name in names}
+    custom = None
+    if node.get("custom"):
+        try:
+            custom = get_method(node.custom)
+        except Exception as err:  # hydra raises ImportError or ValueError with a long message
+            raise ConfigError(f"regularizer.custom: cannot import {node.custom!r} ({err})") from None
+    return Objective(_instantiate("loss", cfg.loss), coefficients, custom, float(node.get("custom_weight", 1.0)))
+
+
+def build_optimizer(cfg: DictConfig) -> Any:
+    """The Keras optimizer of ``optimizer:``, with the learning-rate ``schedule:``."""
+    import keras
+
+    rate = cfg.optimizer.get("learning_rate")
+    if rate is not None:
+        _positive("optimizer.learning_rate", rate)
+    schedule = cfg.schedule
+    if schedule.kind == "constant":
+        return _instantiate("optimizer", cfg.optimizer)
+    if schedule.kind == "exponential_decay":
+        decayed = keras.optimizers.schedules.ExponentialDecay(
+            float(rate), decay_steps=_positive("schedule.decay_steps", schedule.decay_steps, int),
+            decay_rate=_positive("schedule.decay_rate", schedule.decay_rate), staircase=bool(schedule.staircase))
+        return _instantiate("optimizer", cfg.optimizer, learning_rate=decayed)
+    raise ConfigError(f"schedule.kind must be constant or exponential_decay, got {schedule.kind!r}")
 
 
 def build(cfg: DictConfig) -> Experiment:
-    """All objects of a training run. Validates values before any TensorFlow work."""
+    """All objects of a training run. Validates values before building the network."""
     if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
         sys.path.insert(0, os.getcwd())
     seed = int(cfg.seed)
@@ -107,28 +161,28 @@ def build(cfg: DictConfig) -> Experiment:
     task = build_task(cfg.task, batch_size, train_rng)
     eval_task = build_task(cfg.task, int(train.eval_trials), eval_rng)
     test_task = build_task(cfg.task, int(train.test_trials), test_rng)
-    constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out)
+    constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     initializer = _instantiate("initializer", cfg.initializer)
-    weights = initializer(rng=init_rng, constraints=constraints, N_in=task.N_in, N_out=task.N_out)
 
     import tensorflow as tf
 
-    from psychrnn_cli.network.basic import BasicRNN
+    from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
     from psychrnn_cli.training import TrainSettings
 
     tf.random.set_seed(seed)
-    model = BasicRNN(
-        weights,
-        constraints,
-        alpha=task.alpha,
-        rec_noise=float(cfg.model.rec_noise),
-        transfer_function=str(cfg.model.transfer_function),
-        trainable=OmegaConf.to_container(cfg.model.trainable),
-    )
-    optimizer = _instantiate("optimizer", cfg.optimizer)
-    loss = _instantiate("loss", cfg.loss)
-    steps = CompiledSteps(model, optimizer, loss, (str(train.clip), float(train.clip_norm)), seed)
+    model_class = _model_class(cfg.model, RecurrentModel)
+    try:
+        weights = model_class.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
+    except ConstraintError as err:
+        raise ConfigError(str(err)) from None
+    make_model = _instantiate("model", cfg.model, _partial_=True, _convert_="all")
+    try:
+        model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model: {err}") from None
+    steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
+                          (str(train.clip), float(train.clip_norm)), seed)
     settings = TrainSettings(
         iterations=int(train.iterations),
         batch_size=batch_size,
@@ -139,3 +193,14 @@ def build(cfg: DictConfig) -> Experiment:
     )
     return Experiment(seed, task, eval_task, test_task, constraints, model, steps, settings,
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
+
+
+def _model_class(node: DictConfig, base: type) -> type:
+    try:
+        cls = get_class(node._target_)
+    except Exception as err:
+        raise ConfigError(f"model._target_: cannot import {node._target_!r} ({err})") from None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"model._target_ {node._target_!r} must be a subclass of "
+                          "psychrnn_cli.network.base.RecurrentModel (e.g. of BasicRNN)")
+    return cls

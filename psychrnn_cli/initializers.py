@@ -1,27 +1,44 @@
 """Initial weights (SPEC section 3), computed in NumPy from a seeded generator.
 
 Initialization depends only on the seed, so the same seed gives the same weights bit for bit,
-whatever TensorFlow does. Every initializer returns float32 arrays keyed ``W_in [N_rec, N_in]``,
-``W_rec [N_rec, N_rec]``, ``W_out [N_out, N_rec]``, ``b_rec [N_rec]``, ``b_out [N_out]`` and
-``init_state [N_rec]``.
+whatever TensorFlow does. Every initializer is called as
+``init(rng=..., constraints=..., N_in=..., N_out=..., **its_config)`` and returns float32 arrays
+keyed ``W_in [N_rec, N_in]``, ``W_rec [N_rec, N_rec]``, ``W_out [N_out, N_rec]``, ``b_rec [N_rec]``,
+``b_out [N_out]`` and ``init_state [N_rec]``. A custom initializer with the same signature plugs
+in through ``initializer._target_``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 
-from psychrnn_cli.masks import Constraints, effective_weights
+from psychrnn_cli.masks import Constraints, ConstraintError, effective_weights
+
+Weights = dict[str, np.ndarray]
 
 
-def glorot_normal_masked(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
-    """Glorot normal ``[rows, cols]`` with fan-in and fan-out counted over the mask's non-zeros.
+def glorot_std(mask: np.ndarray) -> float:
+    """sqrt(2 / (fan_in + fan_out)) with fans counted over the mask's non-zeros.
 
-    std = sqrt(2 / (fan_in + fan_out)) with fan_in the mean number of connections per row
-    (inputs to a unit) and fan_out the mean per column.
+    fan_in is the mean number of connections per row (inputs to a unit), fan_out per column.
     """
     fan_in = max(mask.sum(axis=1).mean(), 1.0)
     fan_out = max(mask.sum(axis=0).mean(), 1.0)
-    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=mask.shape)
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def glorot_normal_masked(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Glorot normal ``[rows, cols]`` with mask-aware fan-in and fan-out."""
+    return rng.normal(0.0, glorot_std(mask), size=mask.shape)
+
+
+def glorot_uniform_masked(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Glorot uniform ``[rows, cols]`` on ``[-l, l]``, ``l = sqrt(3) * glorot_std``, mask-aware fans."""
+    limit = np.sqrt(3.0) * glorot_std(mask)
+    return rng.uniform(-limit, limit, size=mask.shape)
 
 
 def spectral_radius(matrix: np.ndarray) -> float:
@@ -29,21 +46,25 @@ def spectral_radius(matrix: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
 
-def gaussian_spectral_radius(
-    rng: np.random.Generator,
-    constraints: Constraints,
-    N_in: int,
-    N_out: int,
-    spec_rad: float = 1.1,
-    init_state_mean: float = 0.1,
-    init_state_std: float = 0.01,
-) -> dict[str, np.ndarray]:
-    """Gaussian recurrent weights scaled so the *effective* ``W_rec`` has spectral radius ``spec_rad``.
+def _finish(rng: np.random.Generator, constraints: Constraints, N_out: int, W_in: np.ndarray, W_rec: np.ndarray,
+            W_out: np.ndarray, init_state_mean: float, init_state_std: float) -> Weights:
+    """Add zero biases and ``init_state ~ mean + std * N(0, 1)``; cast to float32."""
+    weights = {
+        "W_in": W_in, "W_rec": W_rec, "W_out": W_out,
+        "b_rec": np.zeros(constraints.N_rec), "b_out": np.zeros(N_out),
+        "init_state": init_state_mean + init_state_std * rng.standard_normal(constraints.N_rec),
+    }
+    return {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+
+
+def gaussian_spectral_radius(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int,
+                             spec_rad: float = 1.1, init_state_mean: float = 0.1,
+                             init_state_std: float = 0.01) -> Weights:
+    """Gaussian ``W_rec`` scaled so the *effective* matrix has spectral radius ``spec_rad``.
 
     With Dale's principle the raw matrix is E/I balanced first: inhibitory columns are scaled by
     ``dale_ratio / (1 - dale_ratio)`` and each row is normalised to unit L2 norm, so excitation
-    and inhibition onto a unit roughly cancel. ``W_in`` and ``W_out`` are mask-aware Glorot
-    normal; biases are 0; ``init_state ~ init_state_mean + init_state_std * N(0, 1)``.
+    and inhibition onto a unit roughly cancel. ``W_in`` and ``W_out`` are mask-aware Glorot normal.
     """
     N_rec = constraints.N_rec
     W_rec = rng.standard_normal((N_rec, N_rec))
@@ -51,16 +72,95 @@ def gaussian_spectral_radius(
     if signs is not None and 0.0 < constraints.dale_ratio < 1.0:
         W_rec = np.abs(W_rec)
         W_rec[:, signs < 0] *= constraints.dale_ratio / (1.0 - constraints.dale_ratio)
-        W_rec /= np.linalg.norm(W_rec, axis=1, keepdims=True)
-    weights = {
-        "W_in": glorot_normal_masked(rng, constraints.input_mask),
-        "W_rec": W_rec,
-        "W_out": glorot_normal_masked(rng, constraints.output_mask),
-        "b_rec": np.zeros(N_rec),
-        "b_out": np.zeros(N_out),
-        "init_state": init_state_mean + init_state_std * rng.standard_normal(N_rec),
-    }
-    radius = spectral_radius(effective_weights(weights, constraints)["W_rec"])
+        W_rec /= np.maximum(np.linalg.norm(W_rec, axis=1, keepdims=True), 1e-12)
+    weights = _finish(rng, constraints, N_out, glorot_normal_masked(rng, constraints.input_mask), W_rec,
+                      glorot_normal_masked(rng, constraints.output_mask), init_state_mean, init_state_std)
+    radius = spectral_radius(effective_weights(weights, constraints)["W_rec"].astype(np.float64))
     if radius > 0:
-        weights["W_rec"] = weights["W_rec"] * (spec_rad / radius)
-    return {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+        weights["W_rec"] = (weights["W_rec"].astype(np.float64) * (spec_rad / radius)).astype(np.float32)
+    return weights
+
+
+def alpha_identity(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int,
+                   alpha_init: float = 0.5, init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
+    """``W_rec = alpha_init * I`` (a configured number); Glorot normal input and output weights."""
+    return _finish(rng, constraints, N_out, glorot_normal_masked(rng, constraints.input_mask),
+                   alpha_init * np.eye(constraints.N_rec), glorot_normal_masked(rng, constraints.output_mask),
+                   init_state_mean, init_state_std)
+
+
+def glorot_normal(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int,
+                  init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
+    """Every matrix Glorot normal with fans counted over its connectivity mask."""
+    return _finish(rng, constraints, N_out, glorot_normal_masked(rng, constraints.input_mask),
+                   glorot_normal_masked(rng, constraints.rec_mask), glorot_normal_masked(rng, constraints.output_mask),
+                   init_state_mean, init_state_std)
+
+
+def glorot_uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int,
+                   init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
+    """Every matrix Glorot uniform with fans counted over its connectivity mask."""
+    return _finish(rng, constraints, N_out, glorot_uniform_masked(rng, constraints.input_mask),
+                   glorot_uniform_masked(rng, constraints.rec_mask), glorot_uniform_masked(rng, constraints.output_mask),
+                   init_state_mean, init_state_std)
+
+
+def normal(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, mean: float = 0.0,
+           std: float = 0.1, init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
+    """Every matrix ``N(mean, std^2)``."""
+    N_rec = constraints.N_rec
+    draw = lambda shape: rng.normal(mean, std, size=shape)  # noqa: E731
+    return _finish(rng, constraints, N_out, draw((N_rec, N_in)), draw((N_rec, N_rec)), draw((N_out, N_rec)),
+                   init_state_mean, init_state_std)
+
+
+def uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, min: float = -0.1,
+            max: float = 0.1, init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
+    """Every matrix ``U(min, max)``."""
+    N_rec = constraints.N_rec
+    draw = lambda shape: rng.uniform(min, max, size=shape)  # noqa: E731
+    return _finish(rng, constraints, N_out, draw((N_rec, N_in)), draw((N_rec, N_rec)), draw((N_out, N_rec)),
+                   init_state_mean, init_state_std)
+
+
+PARAMETERS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
+
+
+def load_weights(path: str | Path) -> Weights:
+    """Parameters from a psychrnn-cli run file (``/model/weights``) or a PsychRNN ``.npz``.
+
+    PsychRNN files hold effective matrices; with the same Dale signs they reproduce the same
+    network when used as raw weights. Only numeric arrays are read (no unpickling).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConstraintError(f"weights file {path} does not exist (give a run.h5 or a PsychRNN .npz)")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in PARAMETERS if k not in data]
+                if missing:
+                    raise ConstraintError(f"{path} is not a PsychRNN weight file: it lacks {', '.join(missing)}")
+                weights = {k: data[k] for k in PARAMETERS}
+            weights["init_state"] = weights["init_state"].reshape(-1)
+        else:
+            with h5py.File(path, "r") as f:
+                if "model/weights" not in f:
+                    raise ConstraintError(f"{path} has no /model/weights: not a psychrnn-cli run file")
+                weights = {k: f["model/weights"][k][()] for k in f["model/weights"]}
+    except OSError as err:
+        raise ConstraintError(f"cannot read weights from {path}: {err}") from None
+    return {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+
+
+def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, path: str = "") -> Weights:
+    """The parameters stored in ``path`` (see :func:`load_weights`), checked against the network's sizes."""
+    weights = load_weights(path)
+    N_rec = constraints.N_rec
+    if weights["W_rec"].shape[1] != N_rec or weights["W_in"].shape[1] != N_in or weights["W_out"].shape[0] != N_out:
+        raise ConstraintError(
+            f"initializer.path {path}: stored network has N_in={weights['W_in'].shape[1]}, "
+            f"N_rec={weights['W_rec'].shape[1]}, N_out={weights['W_out'].shape[0]}; this run needs "
+            f"N_in={N_in}, N_rec={N_rec}, N_out={N_out}"
+        )
+    return weights

@@ -97,16 +97,13 @@ def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def model_tree(exp: Experiment) -> dict[str, Any]:
     """``/model``: attributes, raw and effective weights, constraints."""
-    model, task = exp.model, exp.task
-    weights = model.numpy_weights()
+    from psychrnn_cli.network.base import describe
+
+    weights = exp.model.numpy_weights()
     return {
-        "attrs": {
-            "kind": model.kind, "N_in": task.N_in, "N_rec": model.N_rec, "N_out": task.N_out,
-            "dt": task.dt, "tau": task.tau, "alpha": task.alpha, "rec_noise": model.rec_noise,
-            "transfer_function": model.transfer_function_name, "dale_ratio": exp.constraints.dale_ratio,
-        },
+        "attrs": {**describe(exp.model), "dt": exp.task.dt, "tau": exp.task.tau},
         "weights": weights,
-        "effective": effective_weights(weights, exp.constraints),
+        "effective": effective_weights(weights, exp.constraints, gates=exp.model.gates),
         "constraints": exp.constraints.arrays(),
     }
 

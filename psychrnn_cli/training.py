@@ -7,7 +7,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -30,25 +30,23 @@ class TrainSettings:
     progress: bool = True
 
 
-@dataclass
 class Curves:
-    """Training curves, one entry per evaluation."""
+    """Training curves: named columns with one entry per evaluation.
 
-    iteration: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    wall_time: list[float] = field(default_factory=list)
+    ``iteration``, ``loss`` and ``accuracy`` (on a fresh evaluation batch), ``train_loss`` and one
+    column per active regularizer (means over the training batches since the last evaluation),
+    and ``wall_time`` (s since training started).
+    """
 
-    def append(self, iteration: int, loss: float, accuracy: float, train_loss: float, wall_time: float) -> None:
-        self.iteration.append(iteration)
-        self.loss.append(loss)
-        self.accuracy.append(accuracy)
-        self.train_loss.append(train_loss)
-        self.wall_time.append(wall_time)
+    def __init__(self) -> None:
+        self.columns: dict[str, list[float]] = {}
+
+    def append(self, **values: float) -> None:
+        for name, value in values.items():
+            self.columns.setdefault(name, []).append(value)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.asarray(values) for name, values in vars(self).items()}
+        return {name: np.asarray(values) for name, values in self.columns.items()}
 
 
 @dataclass
@@ -91,13 +89,15 @@ def train(steps: CompiledSteps, task: Task, eval_task: Task, settings: TrainSett
             x, y, mask, _ = task.get_trial_batch()
             window.append(steps.train_step(x, y, mask))
             bar.update()
-            if not math.isfinite(window[-1]):
+            if not all(math.isfinite(v) for v in window[-1].values()):
                 status, message = "failed", f"loss became {window[-1]} at iteration {iteration}"
                 break
             if iteration % settings.eval_every and iteration != settings.iterations:
                 continue
             accuracy, eval_loss, _ = evaluate(steps, eval_task, settings.eval_trials)
-            curves.append(iteration, eval_loss, accuracy, float(np.mean(window)), time.perf_counter() - start)
+            train_terms = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in window])) for k in window[0]}
+            curves.append(iteration=iteration, loss=eval_loss, accuracy=accuracy, **train_terms,
+                          wall_time=time.perf_counter() - start)
             window = []
             bar.set_postfix(loss=f"{eval_loss:.4f}", acc=f"{accuracy:.3f}")
             log.info("iteration %d: loss %.5f, accuracy %.3f", iteration, eval_loss, accuracy)

@@ -7,9 +7,14 @@ import pytest
 import tensorflow as tf
 
 from psychrnn_cli.initializers import gaussian_spectral_radius, spectral_radius
-from psychrnn_cli.masks import all_to_all, effective_weights
+from psychrnn_cli.masks import build_constraints, effective_weights
 from psychrnn_cli.network.basic import BasicRNN
-from psychrnn_cli.network.losses import mse
+from psychrnn_cli.network.gated import GRU, LSTM
+from psychrnn_cli.network.losses import bce, mse
+
+
+def all_to_all(N_in, N_rec, N_out, **kwargs):
+    return build_constraints(N_in, N_rec, N_out, np.random.default_rng(0), **kwargs)
 
 
 def reference_forward(w, inputs, alpha, f, noise=None, rec_noise=0.0):
@@ -40,7 +45,7 @@ def setup():
 @pytest.mark.parametrize("name,f", [("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh)])
 def test_forward_matches_equations(setup, name, f):
     constraints, weights, inputs = setup
-    model = BasicRNN(weights, constraints, alpha=0.1, transfer_function=name)
+    model = BasicRNN(20, weights, constraints, alpha=0.1, transfer_function=name)
     outputs, states = model(tf.constant(inputs))
     eff = effective_weights(weights, constraints)
     ref_out, ref_states = reference_forward(eff, inputs, 0.1, f)
@@ -50,7 +55,7 @@ def test_forward_matches_equations(setup, name, f):
 
 def test_recurrent_noise_enters_as_specified(setup):
     constraints, weights, inputs = setup
-    model = BasicRNN(weights, constraints, alpha=0.1, rec_noise=0.05)
+    model = BasicRNN(20, weights, constraints, alpha=0.1, rec_noise=0.05)
     noise = np.random.default_rng(1).normal(size=(4, 30, 20)).astype(np.float32)
     _, states = model(tf.constant(inputs), tf.constant(noise))
     _, ref_states = reference_forward(effective_weights(weights, constraints), inputs, 0.1,
@@ -108,3 +113,75 @@ def test_masked_mse_definition():
     mask = np.zeros((2, 3, 2), np.float32)
     mask[0, 0, 0] = 1
     assert float(mse(z, y, tf.constant(mask))) == pytest.approx(1 / 12)
+
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def reference_lstm(w, inputs, forget_bias=1.0):
+    """Keras-style LSTM written out in NumPy: gates i, f, g, o stacked in rows."""
+    B, T, _ = inputs.shape
+    N = w["W_rec"].shape[1]
+    h = np.broadcast_to(w["init_state"], (B, N)).astype(np.float64)
+    c = np.zeros_like(h)
+    hs = []
+    for t in range(T):
+        z = inputs[:, t] @ w["W_in"].T + h @ w["W_rec"].T + w["b_rec"]
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sigmoid(f + forget_bias) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        hs.append(h)
+    hs = np.stack(hs, 1)
+    return hs @ w["W_out"].T + w["b_out"], hs
+
+
+def reference_gru(w, inputs):
+    """GRU (reset after the recurrent product) written out in NumPy: gates u, r, candidate."""
+    B, T, _ = inputs.shape
+    N = w["W_rec"].shape[1]
+    h = np.broadcast_to(w["init_state"], (B, N)).astype(np.float64)
+    hs = []
+    for t in range(T):
+        xu, xr, xh = np.split(inputs[:, t] @ w["W_in"].T + w["b_rec"], 3, axis=1)
+        hu, hr, hh = np.split(h @ w["W_rec"].T, 3, axis=1)
+        u = sigmoid(xu + hu)
+        h = u * h + (1 - u) * np.tanh(xh + sigmoid(xr + hr) * hh)
+        hs.append(h)
+    hs = np.stack(hs, 1)
+    return hs @ w["W_out"].T + w["b_out"], hs
+
+
+@pytest.mark.parametrize("cls,reference", [(LSTM, reference_lstm), (GRU, reference_gru)])
+def test_gated_models_match_equations(cls, reference):
+    from psychrnn_cli.initializers import glorot_normal
+
+    rng = np.random.default_rng(3)
+    constraints = all_to_all(3, 16, 2, density=0.5)
+    weights = cls.initial_weights(glorot_normal, rng, constraints, 3, 2)
+    weights["b_rec"] = rng.normal(size=weights["b_rec"].shape).astype(np.float32) * 0.1
+    inputs = rng.normal(size=(4, 25, 3)).astype(np.float32)
+    model = cls(16, weights, constraints, alpha=0.1, transfer_function="tanh")
+    outputs, states = model(tf.constant(inputs))
+    ref_out, ref_states = reference(effective_weights(weights, constraints, gates=cls.gates), inputs)
+    np.testing.assert_allclose(states.numpy(), ref_states, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outputs.numpy(), ref_out, rtol=1e-4, atol=1e-5)
+    # the recurrent mask applies to every gate's block
+    eff = model.effective()["W_rec"].numpy()
+    assert np.all(eff[np.tile(constraints.rec_mask, (cls.gates, 1)) == 0] == 0)
+
+
+def test_masked_bce_definition():
+    z = tf.constant(np.full((1, 2, 1), 0.8, np.float32))
+    y = tf.constant(np.array([[[1.0], [0.0]]], np.float32))
+    mask = tf.constant(np.array([[[1.0], [0.0]]], np.float32))
+    assert float(bce(z, y, mask)) == pytest.approx(-np.log(0.8) / 2, rel=1e-5)
+
+
+def test_dale_on_a_gated_model_is_a_clear_error():
+    from psychrnn_cli.initializers import glorot_normal
+
+    constraints = all_to_all(2, 8, 2, dale_ratio=0.8)
+    weights = LSTM.initial_weights(glorot_normal, np.random.default_rng(0), constraints, 2, 2)
+    with pytest.raises(ValueError, match="applies only to model=basic; model=lstm"):
+        LSTM(8, weights, constraints, alpha=0.1)

@@ -50,7 +50,7 @@ def test_run_file_datasets_carry_units(trained_run):
         assert f["trials/time_ms"].attrs["units"] == "ms"
         assert f["trials/states"].attrs["axes"] == "trial, time, unit"
         assert f["training/accuracy"].attrs["units"] == "fraction correct"
-        assert f["config"].asstr()[()].startswith("task:")
+        assert "\ntask:\n" in f["config"].asstr()[()]
 
 
 def test_same_seed_same_run_different_seed_different_run(tmp_path):

@@ -2,33 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from psychrnn_cli.network.basic import BasicRNN
+from psychrnn_cli.network.base import RecurrentModel
+from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 
 
+@dataclass
+class Objective:
+    """What a training step minimises: the task loss plus regularization terms.
+
+    Attributes:
+        loss: ``(outputs, targets, mask) -> scalar``.
+        coefficients: regularizer name (``L1_rec``, ``L2_rate``...) -> coefficient; 0 is off.
+        custom: an extra term ``(effective weights, rates, outputs) -> scalar``, or None.
+        custom_weight: its coefficient.
+    """
+
+    loss: LossFunction
+    coefficients: dict[str, float] = field(default_factory=dict)
+    custom: CustomTerm | None = None
+    custom_weight: float = 1.0
+
+
 class CompiledSteps:
-    """A model's ``train_step`` and ``predict`` as ``tf.function`` graphs.
+    """A model's training step and forward pass as ``tf.function`` graphs.
+
+    Fixed (non-plastic) entries get zero gradient and are reset to their initial value after
+    every optimizer step, so no optimizer (momentum, weight decay) can move them.
 
     Args:
         model: the network.
         optimizer: a Keras optimizer (clipping arguments unset: clipping happens here).
-        loss: ``(outputs, targets, mask) -> scalar``.
+        objective: loss and regularizers.
         clip: ``("per_tensor" | "global_norm" | "none", norm)``.
         seed: seed of the recurrent-noise generator.
     """
 
-    def __init__(self, model: BasicRNN, optimizer, loss: LossFunction, clip: tuple[str, float], seed: int) -> None:
+    def __init__(self, model: RecurrentModel, optimizer, objective: Objective, clip: tuple[str, float],
+                 seed: int) -> None:
         self.model = model
         self.optimizer = optimizer
-        self.loss = loss
+        self.objective = objective
         self.clip_mode, self.clip_norm = clip
         self.noise = tf.random.Generator.from_seed(seed)
+        self.variables = model.trainable_params
+        self.plastic = {
+            name: tf.constant(np.tile(mask, (var.shape[0] // mask.shape[0],) + (1,) * (mask.ndim - 1)) > 0)
+            for name, mask in model.constraints.plastic.items()
+            if (var := self.variables.get(name)) is not None
+        }
+        self.fixed_values = {name: tf.constant(self.variables[name].numpy()) for name in self.plastic}
         self._train_graph = tf.function(self._train_step, autograph=False)
         self._predict_graph = tf.function(self._predict, autograph=False)
         self._predict_shapes: set[tuple] = set()
@@ -46,21 +76,34 @@ class CompiledSteps:
             return tf.clip_by_global_norm(grads, self.clip_norm)[0]
         return grads
 
-    def _train_step(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        variables = self.model.trainable_params
+    def _train_step(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
+        names, variables = list(self.variables), list(self.variables.values())
+        objective = self.objective
         with tf.GradientTape() as tape:
-            outputs, _ = self.model(inputs, self._noise(inputs))
-            loss = self.loss(outputs, targets, mask)
-        grads = self._clip(tape.gradient(loss, variables))
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return loss
+            outputs, states = self.model(inputs, self._noise(inputs))
+            terms = {"loss": objective.loss(outputs, targets, mask)}
+            terms.update(regularization_terms(objective.coefficients, self.model.effective(),
+                                              self.model.rates(states), outputs, objective.custom,
+                                              objective.custom_weight))
+            total = tf.add_n(list(terms.values()))
+        grads = tape.gradient(total, variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        grads = [g * tf.cast(self.plastic[n], g.dtype) if n in self.plastic else g for n, g in zip(names, grads)]
+        self.optimizer.apply_gradients(zip(self._clip(grads), variables))
+        for name, plastic in self.plastic.items():
+            self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
+        return terms
 
     def _predict(self, inputs: tf.Tensor, noise: bool) -> tuple[tf.Tensor, tf.Tensor]:
         return self.model(inputs, self._noise(inputs) if noise else None)
 
-    def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> float:
-        """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``; returns the batch loss."""
-        return float(self._train_graph(*(tf.constant(a, tf.float32) for a in (inputs, targets, mask))))
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+        """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``.
+
+        Returns the batch's task ``loss`` and each active regularization term.
+        """
+        terms = self._train_graph(*(tf.constant(a, tf.float32) for a in (inputs, targets, mask)))
+        return {name: float(value) for name, value in terms.items()}
 
     def predict(self, inputs: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` of a batch of inputs.
