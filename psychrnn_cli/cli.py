@@ -2,61 +2,51 @@
 
 from __future__ import annotations
 
+import pkgutil
 import sys
+from importlib import import_module
+from types import ModuleType
 
 from psychrnn_cli import __version__
 
 USAGE = """\
-usage: psychrnn COMMAND [ARGS]
+usage: psychrnn COMMAND [ARGS]        (psychrnn COMMAND --help for a command's options)
 
 Train recurrent neural networks on cognitive tasks (successor of PsychRNN).
 
 commands:
-  train [OVERRIDES]   train a network; Hydra overrides such as task=delayed_discrimination
-                      model.N_rec=100 seed=3; -m sweeps (psychrnn train --help for all options)
-  tasks               list the built-in tasks
-
+{commands}
 options:
   -h, --help          show this message
   --version           show the version
 
-Each run writes outputs/<date>/<time>/run.h5; read it with psychrnn_cli.load_run(path).
+Each training run writes outputs/<date>/<time>/run.h5; read it with psychrnn_cli.load_run(path).
 """
 
 
-def list_tasks() -> None:
-    """Print each built-in task's config name and the first line of its docstring."""
-    from importlib import import_module
-
-    from psychrnn_cli.tasks import BUILTIN_TASKS
-
-    for name, path in BUILTIN_TASKS.items():
-        module, _, cls = path.rpartition(".")
-        doc = (getattr(import_module(module), cls).__doc__ or "").strip().splitlines()
-        print(f"{name:28s} {doc[0] if doc else ''}")
-    print("\nUse one with: psychrnn train task=NAME   (your own: task=custom task._target_=module.Class)")
+def commands() -> dict[str, ModuleType]:
+    """Every module of :mod:`psychrnn_cli.commands` by command name (module name, ``_`` as ``-``)."""
+    package = import_module("psychrnn_cli.commands")
+    order = {"train": 0, "tasks": 1}
+    names = sorted((m.name for m in pkgutil.iter_modules(package.__path__)), key=lambda n: (order.get(n, 2), n))
+    return {name.replace("_", "-"): import_module(f"psychrnn_cli.commands.{name}") for name in names}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    available = commands()
     if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE, end="")
+        listing = "".join(f"  {name:18s}  {module.SUMMARY}\n" for name, module in available.items())
+        print(USAGE.format(commands=listing), end="")
         return 0
-    command, rest = args[0], args[1:]
-    if command == "--version":
+    if args[0] == "--version":
         print(f"psychrnn-cli {__version__}")
         return 0
-    if command == "tasks":
-        list_tasks()
-        return 0
-    if command == "train":
-        from psychrnn_cli.app import train_app
-
-        sys.argv = ["psychrnn train", *rest]
-        train_app()
-        return 0
-    print(f"psychrnn: unknown command {command!r}; choose one of: train, tasks (psychrnn --help)", file=sys.stderr)
-    return 2
+    if args[0] not in available:
+        print(f"psychrnn: unknown command {args[0]!r}; choose one of: {', '.join(available)} (psychrnn --help)",
+              file=sys.stderr)
+        return 2
+    return available[args[0]].main(args[1:])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,15 @@
+"""``psychrnn train [OVERRIDES]``: the Hydra application (see :mod:`psychrnn_cli.app`)."""
+
+from __future__ import annotations
+
+import sys
+
+SUMMARY = "train a network; Hydra overrides such as task=delayed_discrimination seed=3; -m sweeps"
+
+
+def main(argv: list[str]) -> int:
+    from psychrnn_cli.app import train_app
+
+    sys.argv = ["psychrnn train", *argv]
+    train_app()
+    return 0
