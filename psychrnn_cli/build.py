@@ -6,6 +6,7 @@ same objects can be made by hand from Python. TensorFlow is imported only by :fu
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ from typing import Any
 
 import numpy as np
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, get_method, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError, Stage
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.task import DuckTypedTask, Task
@@ -30,7 +32,8 @@ class Experiment:
     """Everything one training run needs, built from a config."""
 
     seed: int
-    task: Task  # training batches
+    task: Task  # the run's task: what evaluations measure
+    curriculum: Curriculum  # where training batches come from (one stage without a curriculum)
     eval_task: Task  # fresh batches for evaluation, from its own random stream
     test_task: Task  # the final test batch, from its own random stream
     constraints: Constraints
@@ -39,6 +42,16 @@ class Experiment:
     settings: Any  # psychrnn_cli.training.TrainSettings
     test_trials: int
     save_trials: int
+
+
+def import_object(path: str, key: str) -> Any:
+    """The object at a dotted import path such as ``my_module.my_function``, or a ConfigError."""
+    module_name, _, name = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"{key}: cannot import {path!r} ({err}); is its module on PYTHONPATH or in the "
+                          "working directory?") from None
 
 
 def _non_negative(key: str, value: Any) -> float:
@@ -88,6 +101,40 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     return task
 
 
+STAGE_KEYS = {"task", "threshold", "metric"}
+
+
+def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_size: int) -> Curriculum:
+    """The stages of a ``curriculum:`` node; stage tasks draw from ``task``'s generator.
+
+    A stage's ``task`` holds overrides of the run's task config, or a whole task with ``_target_``.
+    """
+    if not node.stages:
+        return Curriculum.single(task)
+    stages = []
+    for number, stage in enumerate(node.stages):
+        unknown = set(stage) - STAGE_KEYS
+        if unknown:
+            raise ConfigError(f"curriculum stage {number}: unknown keys {sorted(unknown)}; a stage has "
+                              f"{', '.join(sorted(STAGE_KEYS))}")
+        overrides = stage.get("task") or {}
+        stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(task_node, overrides)
+        metric = stage.get("metric") or "accuracy"
+        if metric not in BUILTIN_METRICS:
+            if "." not in metric:
+                raise ConfigError(f"curriculum stage {number}: unknown metric {metric!r}; use one of "
+                                  f"{', '.join(BUILTIN_METRICS)} or an import path such as my_module.my_metric")
+            metric = import_object(metric, f"curriculum stage {number} metric")
+        stages.append(Stage(build_task(stage_task_node, batch_size, task.rng), float(stage.get("threshold", 0.9)),
+                            metric, OmegaConf.to_yaml(stage_task_node)))
+    try:
+        return Curriculum(stages, metric_every=_positive("curriculum.metric_every", node.metric_every, int),
+                          metric_trials=_positive("curriculum.metric_trials", node.metric_trials, int),
+                          after_last=node.after_last)
+    except CurriculumError as err:
+        raise ConfigError(str(err)) from None
+
+
 def build_constraints(node: DictConfig, N_in: int, N_rec: int, N_out: int, seed: int) -> Constraints:
     """Connectivity masks, Dale's principle and plastic masks from a ``constraints:`` node."""
     regions = node.get("regions")
@@ -116,12 +163,7 @@ def build_objective(cfg: DictConfig) -> Any:
     node = cfg.regularizer
     names = [*WEIGHT_TERMS, "L2_rate"]
     coefficients = {name: _non_negative(f"regularizer.{name}", node.get(name, 0.0)) for name in names}
-    custom = None
-    if node.get("custom"):
-        try:
-            custom = get_method(node.custom)
-        except Exception as err:  # hydra raises ImportError or ValueError with a long message
-            raise ConfigError(f"regularizer.custom: cannot import {node.custom!r} ({err})") from None
+    custom = import_object(node.custom, "regularizer.custom") if node.get("custom") else None
     return Objective(_instantiate("loss", cfg.loss), coefficients, custom, float(node.get("custom_weight", 1.0)))
 
 
@@ -161,6 +203,7 @@ def build(cfg: DictConfig) -> Experiment:
     task = build_task(cfg.task, batch_size, train_rng)
     eval_task = build_task(cfg.task, int(train.eval_trials), eval_rng)
     test_task = build_task(cfg.task, int(train.test_trials), test_rng)
+    curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     initializer = _instantiate("initializer", cfg.initializer)
 
@@ -176,6 +219,8 @@ def build(cfg: DictConfig) -> Experiment:
         weights = model_class.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
     except ConstraintError as err:
         raise ConfigError(str(err)) from None
+    except TypeError as err:
+        raise ConfigError(f"initializer: {err}") from None
     make_model = _instantiate("model", cfg.model, _partial_=True, _convert_="all")
     try:
         model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
@@ -189,17 +234,15 @@ def build(cfg: DictConfig) -> Experiment:
         eval_every=int(train.eval_every),
         eval_trials=int(train.eval_trials),
         stop_accuracy=None if train.stop_accuracy is None else float(train.stop_accuracy),
+        checkpoint_every=_positive("train.checkpoint_every", train.checkpoint_every, int),
         progress=bool(train.progress),
     )
-    return Experiment(seed, task, eval_task, test_task, constraints, model, steps, settings,
+    return Experiment(seed, task, curriculum, eval_task, test_task, constraints, model, steps, settings,
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
 
 
 def _model_class(node: DictConfig, base: type) -> type:
-    try:
-        cls = get_class(node._target_)
-    except Exception as err:
-        raise ConfigError(f"model._target_: cannot import {node._target_!r} ({err})") from None
+    cls = import_object(node._target_, "model._target_")
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(f"model._target_ {node._target_!r} must be a subclass of "
                           "psychrnn_cli.network.base.RecurrentModel (e.g. of BasicRNN)")

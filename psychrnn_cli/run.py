@@ -131,7 +131,7 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
         log.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
                  type(exp.task).__name__, run_dir)
         try:
-            result = train(exp.steps, exp.task, exp.eval_task, exp.settings)
+            result = train(exp.steps, exp.curriculum, exp.eval_task, exp.settings)
         except Exception as err:
             save("failed", 0, f"{type(err).__name__}: {err}")
             raise
@@ -140,8 +140,10 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
         trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
                   "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
         evaluation = {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}
-        save(result.status, result.iterations, result.message,
-             training=result.curves.arrays(), trials=trials, evaluation=evaluation)
+        groups = {"training": result.state.curves.arrays(), "trials": trials, "evaluation": evaluation}
+        if exp.curriculum.metric_every:
+            groups["curriculum"] = exp.curriculum.record()
+        save(result.status, result.state.iteration, result.message, **groups)
         log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
-                 result.status, result.iterations, accuracy, loss, exp.test_trials, path)
+                 result.status, result.state.iteration, accuracy, loss, exp.test_trials, path)
     return path

@@ -7,11 +7,13 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.network.step import CompiledSteps
 from psychrnn_cli.task import Task
 
@@ -27,6 +29,7 @@ class TrainSettings:
     eval_every: int = 25
     eval_trials: int = 200
     stop_accuracy: float | None = 0.95
+    checkpoint_every: int = 100
     progress: bool = True
 
 
@@ -50,10 +53,28 @@ class Curves:
 
 
 @dataclass
+class LoopState:
+    """Where training is: everything the loop needs to continue after a restart.
+
+    Attributes:
+        iteration: iterations done.
+        curves: the training curves so far.
+        window: per-iteration loss terms since the last evaluation.
+        metric_losses: training losses since the last curriculum check.
+        elapsed: seconds of training before this process (for resumed runs).
+    """
+
+    iteration: int = 0
+    curves: Curves = field(default_factory=Curves)
+    window: list[dict[str, float]] = field(default_factory=list)
+    metric_losses: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+@dataclass
 class TrainResult:
     status: str  # completed | stopped | failed
-    iterations: int
-    curves: Curves
+    state: LoopState
     message: str = ""
 
 
@@ -77,39 +98,77 @@ def _raise_stop(signum, frame):
     raise StopTraining(f"received signal {signum}")
 
 
-def train(steps: CompiledSteps, task: Task, eval_task: Task, settings: TrainSettings) -> TrainResult:
-    """Train until ``settings.iterations`` or ``stop_accuracy``; Ctrl-C or SIGTERM stop cleanly."""
-    curves, window, start = Curves(), [], time.perf_counter()
-    status, message, iteration = "completed", "", 0
+def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
+          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None) -> TrainResult:
+    """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
+
+    Batches come from the current curriculum stage's task; evaluations (curves, early stop) use
+    ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations.
+    Ctrl-C or SIGTERM stop cleanly with status ``stopped``; a non-finite loss stops with ``failed``.
+    A ``state`` from a checkpoint continues where it left off.
+    """
+    state = state or LoopState()
+    status, message, start = "completed", "", time.perf_counter() - state.elapsed
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _raise_stop) if in_main_thread else None
-    bar = tqdm(total=settings.iterations, disable=not settings.progress, unit="it", dynamic_ncols=True)
+    bar = tqdm(total=settings.iterations, initial=state.iteration, disable=not settings.progress, unit="it",
+               dynamic_ncols=True)
     try:
-        for iteration in range(1, settings.iterations + 1):
-            x, y, mask, _ = task.get_trial_batch()
-            window.append(steps.train_step(x, y, mask))
+        while state.iteration < settings.iterations:
+            state.iteration += 1
+            iteration, stage_before = state.iteration, curriculum.index
+            x, y, mask, _ = curriculum.stage.task.get_trial_batch()
+            state.window.append(steps.train_step(x, y, mask))
+            state.metric_losses.append(state.window[-1]["loss"])
             bar.update()
-            if not all(math.isfinite(v) for v in window[-1].values()):
-                status, message = "failed", f"loss became {window[-1]} at iteration {iteration}"
+            if not all(math.isfinite(v) for v in state.window[-1].values()):
+                status, message = "failed", f"loss became {state.window[-1]} at iteration {iteration}"
                 break
-            if iteration % settings.eval_every and iteration != settings.iterations:
-                continue
-            accuracy, eval_loss, _ = evaluate(steps, eval_task, settings.eval_trials)
-            train_terms = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in window])) for k in window[0]}
-            curves.append(iteration=iteration, loss=eval_loss, accuracy=accuracy, **train_terms,
-                          wall_time=time.perf_counter() - start)
-            window = []
-            bar.set_postfix(loss=f"{eval_loss:.4f}", acc=f"{accuracy:.3f}")
-            log.info("iteration %d: loss %.5f, accuracy %.3f", iteration, eval_loss, accuracy)
-            if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
-                message = f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}"
+            curriculum_done = False
+            if curriculum.active and iteration % curriculum.metric_every == 0:
+                value = curriculum.measure(steps.predict, state.metric_losses, iteration)
+                state.metric_losses = []
+                if curriculum.index != stage_before or curriculum.finished:
+                    log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage_before,
+                             curriculum.stages[stage_before].metric_name, value)
+                curriculum_done = curriculum.finished and curriculum.after_last == "stop"
+            if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
+                accuracy = _evaluate_into_curves(steps, eval_task, settings, state, stage_before,
+                                                 time.perf_counter() - start)
+                bar.set_postfix(stage=curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
+                                acc=f"{accuracy:.3f}")
+                if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
+                    message = f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}"
+                    break
+            if curriculum_done:
+                message = f"curriculum finished at iteration {iteration}"
                 break
+            if checkpoint is not None and iteration % settings.checkpoint_every == 0:
+                state.elapsed = time.perf_counter() - start
+                checkpoint(state)
     except (KeyboardInterrupt, StopTraining) as stop:
-        status, message = "stopped", f"stopped at iteration {iteration}: {stop or 'interrupted'}"
+        status, message = "stopped", f"stopped at iteration {state.iteration}: {stop or 'interrupted'}"
     finally:
         bar.close()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
+    state.elapsed = time.perf_counter() - start
     if message:
         log.info(message)
-    return TrainResult(status, iteration, curves, message)
+    return TrainResult(status, state, message)
+
+
+def _evaluate_into_curves(steps: CompiledSteps, task: Task, settings: TrainSettings, state: LoopState, stage: int,
+                          wall_time: float) -> float:
+    """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy.
+
+    ``stage`` is the curriculum stage the last iteration trained in.
+    """
+    accuracy, loss, _ = evaluate(steps, task, settings.eval_trials)
+    means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
+             for k in state.window[0]}
+    state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
+                        wall_time=wall_time)
+    state.window = []
+    log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
+    return accuracy
