@@ -142,6 +142,18 @@ class Curriculum:
                 self.finished = True
         return value
 
+    def progress(self) -> dict[str, Any]:
+        """Where training is among the stages (JSON-friendly), for checkpoints."""
+        return {"index": self.index, "start_iterations": list(self.start_iterations),
+                "checks": [list(c) for c in self.checks], "finished": self.finished}
+
+    def restore(self, progress: dict[str, Any]) -> None:
+        """Continue from a :meth:`progress` of the same stages."""
+        self.index = int(progress["index"])
+        self.start_iterations = [int(i) for i in progress["start_iterations"]]
+        self.checks = [(int(i), int(s), float(v)) for i, s, v in progress["checks"]]
+        self.finished = bool(progress["finished"])
+
     def record(self) -> dict[str, Any]:
         """The ``/curriculum`` group of the run file."""
         checks = np.asarray(self.checks, dtype=float).reshape(-1, 3)

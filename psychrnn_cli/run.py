@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from psychrnn_cli.build import Experiment, build
+from psychrnn_cli.build import ConfigError, Experiment, build
+from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import write_run
 
@@ -108,33 +109,77 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
     }
 
 
+def _tasks(exp: Experiment) -> list:
+    return [exp.task, exp.eval_task, exp.test_task, *(stage.task for stage in exp.curriculum.stages)]
+
+
+def _generators(exp: Experiment) -> dict[str, np.random.Generator]:
+    return {"train": exp.task.rng, "eval": exp.eval_task.rng, "test": exp.test_task.rng}
+
+
+def write_checkpoint(exp: Experiment, path: Path, config_yaml: str, state: LoopState) -> None:
+    """Save everything needed to continue this run to ``path`` (atomically)."""
+    save_checkpoint(path, config_yaml, state, exp.steps.snapshot(), _generators(exp),
+                    [task.batch_count for task in _tasks(exp)], exp.curriculum.progress())
+
+
+def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
+    """Restore weights, optimizer, random states and curriculum from ``path``; the loop's state."""
+    data = load_checkpoint(path, config_yaml)
+    exp.steps.restore(data["training_arrays"])
+    for name, rng in _generators(exp).items():
+        rng.bit_generator.state = data["generator_states"][name]
+    for task, count in zip(_tasks(exp), data["batch_counts"]):
+        task.batch_count = count
+    exp.curriculum.restore(data["curriculum"])
+    return data["state"]
+
+
 def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     """Train the network ``cfg`` describes and write ``run_dir/run.h5``; returns the file's path.
 
-    The file is written once before training (status ``running``) and again at the end, so a
-    crash leaves a readable file. Exceptions are re-raised after the file records ``failed``.
+    The run file is written before training (status ``running``) and at the end. A checkpoint is
+    written every ``train.checkpoint_every`` iterations and when training stops; when ``run_dir``
+    already holds one (and ``train.resume`` is true), training continues from it, so a killed or
+    preempted run restarted in the same directory ends as if it had never stopped. Exceptions are
+    re-raised after the run file records ``failed``.
     """
-    from psychrnn_cli.training import evaluate, train
+    from psychrnn_cli.training import TrainResult, evaluate, train
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / RUN_FILE
+    path, checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
     with run_logging(run_dir / "train.log"):
         exp = build(cfg)
-        header = {"attrs": provenance(exp.seed), "config": OmegaConf.to_yaml(cfg, resolve=True)}
+        config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        header = {"attrs": provenance(exp.seed), "config": config_yaml}
 
         def save(status: str, iterations: int, message: str = "", **groups: Any) -> None:
             header["attrs"].update(status=status, iterations=iterations, message=message)
             write_run(path, {**header, "model": model_tree(exp), **groups})
 
-        save("running", 0)
+        state = None
+        if checkpoint_path.exists() and cfg.train.resume:
+            try:
+                state = resume(exp, checkpoint_path, config_yaml)
+            except CheckpointError as err:
+                raise ConfigError(str(err)) from None
+            log.info("resuming from %s at iteration %d", checkpoint_path, state.iteration)
+        save("running", state.iteration if state else 0)
         log.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
                  type(exp.task).__name__, run_dir)
-        try:
-            result = train(exp.steps, exp.curriculum, exp.eval_task, exp.settings)
-        except Exception as err:
-            save("failed", 0, f"{type(err).__name__}: {err}")
-            raise
+        if state is not None and (state.finished or (state.status == "completed"
+                                                     and state.iteration >= exp.settings.iterations)):
+            result = TrainResult("completed", state, state.message or "already completed")
+        else:
+            try:
+                result = train(exp.steps, exp.curriculum, exp.eval_task, exp.settings, state,
+                               lambda s: write_checkpoint(exp, checkpoint_path, config_yaml, s))
+            except Exception as err:
+                save("failed", 0, f"{type(err).__name__}: {err}")
+                raise
+            if result.clean and result.status != "failed":
+                write_checkpoint(exp, checkpoint_path, config_yaml, result.state)
         accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
         n = exp.save_trials
         trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],

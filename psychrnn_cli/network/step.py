@@ -105,6 +105,28 @@ class CompiledSteps:
         terms = self._train_graph(*(tf.constant(a, tf.float32) for a in (inputs, targets, mask)))
         return {name: float(value) for name, value in terms.items()}
 
+    def snapshot(self) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
+        """Everything TensorFlow holds for training: parameters, optimizer slots, noise generator state."""
+        self.optimizer.build(list(self.variables.values()))
+        return {
+            "params": self.model.numpy_weights(),
+            "optimizer": {f"{i:03d}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)},
+            "noise": self.noise.state.numpy(),
+        }
+
+    def restore(self, snapshot: dict) -> None:
+        """Load a :meth:`snapshot` into this model, optimizer and noise generator."""
+        for name, value in snapshot["params"].items():
+            self.model.params[name].assign(value)
+        self.optimizer.build(list(self.variables.values()))
+        slots = snapshot["optimizer"]
+        if len(slots) != len(self.optimizer.variables):
+            raise ValueError(f"checkpoint holds {len(slots)} optimizer variables, this optimizer has "
+                             f"{len(self.optimizer.variables)}")
+        for key, variable in zip(sorted(slots), self.optimizer.variables):
+            variable.assign(slots[key])
+        self.noise.state.assign(snapshot["noise"])
+
     def predict(self, inputs: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` of a batch of inputs.
 
