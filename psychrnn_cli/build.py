@@ -6,6 +6,7 @@ same objects can be made by hand from Python. TensorFlow is imported only by :fu
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -16,11 +17,12 @@ import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError, Stage
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
-from psychrnn_cli.task import DuckTypedTask, Task
+from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
 class ConfigError(ValueError):
@@ -72,7 +74,10 @@ def _positive(key: str, value: Any, kind: type = float) -> Any:
 
 def _instantiate(group: str, node: DictConfig, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` with errors that name the config group and the target."""
-    target = node.get("_target_", "?")
+    if OmegaConf.is_missing(node, "_target_"):
+        raise ConfigError(f"{group}._target_ has no value: set it, e.g. {group}._target_=my_module.MyClass")
+    target = node._target_
+    import_object(target, f"{group}._target_")
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
@@ -99,6 +104,19 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
             raise ConfigError(f"task: {err}") from None
     task.rng = rng
     return task
+
+
+def check_task(task: Task) -> None:
+    """Generate two trials from a copy of ``task`` (random states untouched); ConfigError if that fails."""
+    global_state = np.random.get_state()
+    try:
+        copy.deepcopy(task).get_trial_batch(2)
+    except TaskError as err:
+        raise ConfigError(str(err)) from None
+    except Exception as err:
+        raise ConfigError(f"task {task.name}: making a batch failed: {type(err).__name__}: {err}") from None
+    finally:
+        np.random.set_state(global_state)
 
 
 STAGE_KEYS = {"task", "threshold", "metric"}
@@ -186,7 +204,19 @@ def build_optimizer(cfg: DictConfig) -> Any:
 
 
 def build(cfg: DictConfig) -> Experiment:
-    """All objects of a training run. Validates values before building the network."""
+    """All objects of a training run. Validates values before building the network.
+
+    Raises:
+        ConfigError: any invalid or missing value, with a message that names the key.
+    """
+    try:
+        return _build(cfg)
+    except MissingMandatoryValue as err:
+        key = err.full_key
+        raise ConfigError(f"{key} has no value (???): set it on the command line, e.g. {key}=...") from None
+
+
+def _build(cfg: DictConfig) -> Experiment:
     if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
         sys.path.insert(0, os.getcwd())
     seed = int(cfg.seed)
@@ -204,6 +234,8 @@ def build(cfg: DictConfig) -> Experiment:
     eval_task = build_task(cfg.task, int(train.eval_trials), eval_rng)
     test_task = build_task(cfg.task, int(train.test_trials), test_rng)
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
+    for stage in curriculum.stages:
+        check_task(stage.task)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     initializer = _instantiate("initializer", cfg.initializer)
 

@@ -155,6 +155,9 @@ def load_weights(path: str | Path) -> Weights:
 
 def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, path: str = "") -> Weights:
     """The parameters stored in ``path`` (see :func:`load_weights`), checked against the network's sizes."""
+    if not path:
+        raise ConstraintError("initializer.path is empty: give a run.h5 or a PsychRNN .npz, "
+                              "e.g. initializer.path=outputs/2026-01-01/12-00-00/run.h5")
     weights = load_weights(path)
     N_rec = constraints.N_rec
     if weights["W_rec"].shape[1] != N_rec or weights["W_in"].shape[1] != N_in or weights["W_out"].shape[0] != N_out:

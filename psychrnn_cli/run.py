@@ -109,6 +109,23 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
     }
 
 
+def check_writable(run_dir: Path) -> None:
+    """Create ``run_dir`` and write a probe file, or raise ConfigError before any training.
+
+    Also removes temporary files that a killed process left behind.
+    """
+    probe = run_dir / ".write-test"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"\0" * 65536)
+        probe.unlink()
+        for stale in run_dir.glob(".*.h5.tmp*"):
+            stale.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to the run directory {run_dir}: {err.strerror or err}; choose another "
+                          "with hydra.run.dir=PATH (or free disk space)") from None
+
+
 def _tasks(exp: Experiment) -> list:
     return [exp.task, exp.eval_task, exp.test_task, *(stage.task for stage in exp.curriculum.stages)]
 
@@ -147,7 +164,7 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     from psychrnn_cli.training import TrainResult, evaluate, train
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(run_dir)
     path, checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
     with run_logging(run_dir / "train.log"):
         exp = build(cfg)

@@ -21,6 +21,22 @@ TrialParams = dict[str, Any]
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, list[TrialParams]]
 
 
+class TaskError(ValueError):
+    """A task produced arrays of the wrong shape; the message names the task and the shapes."""
+
+
+def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_trials: int) -> None:
+    """Raise :class:`TaskError` unless ``x`` is ``[n, N_steps, N_in]`` and ``y``, ``mask`` ``[n, N_steps, N_out]``."""
+    expected = {"inputs": (n_trials, task.N_steps, task.N_in), "targets": (n_trials, task.N_steps, task.N_out),
+                "mask": (n_trials, task.N_steps, task.N_out)}
+    for name, array in zip(expected, (x, y, mask)):
+        if np.shape(array) != expected[name]:
+            raise TaskError(
+                f"task {task.name} produced {name} of shape {np.shape(array)}, expected {expected[name]} "
+                f"(trials, N_steps = ceil(T/dt), {'N_in' if name == 'inputs' else 'N_out'})"
+            )
+
+
 def choice_accuracy(correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:
     """Fraction of trials whose choice matches the target's (SPEC section 1, shared rule).
 
@@ -76,6 +92,11 @@ class Task:
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.batch_count = 0
 
+    @property
+    def name(self) -> str:
+        """The task's class name, for messages."""
+        return type(self).__name__
+
     # --- the contract a task author implements -------------------------------------------
 
     def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
@@ -103,7 +124,13 @@ class Task:
         y = np.zeros((self.N_steps, self.N_out))
         mask = np.zeros((self.N_steps, self.N_out))
         for t in range(self.N_steps):
-            x[t], y[t], mask[t] = self.trial_function(t * self.dt, params)
+            x_t, y_t, mask_t = self.trial_function(t * self.dt, params)
+            if np.shape(x_t) != (self.N_in,) or np.shape(y_t) != (self.N_out,) or np.shape(mask_t) != (self.N_out,):
+                raise TaskError(
+                    f"task {self.name}: trial_function returned shapes {np.shape(x_t)}, {np.shape(y_t)}, "
+                    f"{np.shape(mask_t)}; expected ({self.N_in},), ({self.N_out},), ({self.N_out},) (N_in, N_out, N_out)"
+                )
+            x[t], y[t], mask[t] = x_t, y_t, mask_t
         return x, y, mask
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,6 +148,7 @@ class Task:
         n = self.N_batch if n_trials is None else int(n_trials)
         params = [self.generate_trial_params(self.batch_count, trial) for trial in range(n)]
         x, y, mask = self.trials(params)
+        check_batch(self, x, y, mask, n)
         return x, y, mask, params
 
     def batch_generator(self) -> Iterator[Batch]:
@@ -158,6 +186,10 @@ class DuckTypedTask(Task):
             )
         super().__init__(task.N_in, task.N_out, task.dt, task.tau, task.T, task.N_batch)
         self.wrapped = task
+
+    @property
+    def name(self) -> str:
+        return type(self.wrapped).__name__
 
     def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
         return self.wrapped.generate_trial_params(batch, trial)
