@@ -120,3 +120,10 @@ def test_examples_exist_as_documented():
     readme = (REPO / "README.md").read_text()
     for example in ("examples/pulse_sign.py", "examples/adapting_rnn.py"):
         assert Path(REPO / example).exists() and example in readme
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+@pytest.mark.parametrize("curriculum", options("curriculum"))
+def test_experiment_presets_compose_and_build(experiment, curriculum):
+    exp = build(compose_config([f"+experiment={experiment}", f"curriculum={curriculum}"]))
+    assert exp.settings.iterations > 0
