@@ -109,14 +109,7 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
                 if not all(math.isfinite(v) for v in state.window[-1].values()):
                     status, message = "failed", f"loss became {state.window[-1]} at iteration {iteration}"
                     break
-                curriculum_done = False
-                if curriculum.active and iteration % curriculum.metric_every == 0:
-                    value = curriculum.measure(steps.predict, state.metric_losses, iteration)
-                    state.metric_losses = []
-                    if curriculum.index != stage_before or curriculum.finished:
-                        log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage_before,
-                                 curriculum.stages[stage_before].metric_name, value)
-                    curriculum_done = curriculum.finished and curriculum.after_last == "stop"
+                curriculum_done = _check_curriculum(curriculum, steps, state)
                 if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
                     accuracy = _evaluate_into_curves(steps, eval_task, settings, state, stage_before,
                                                      time.perf_counter() - start)
@@ -139,6 +132,19 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
     if message:
         log.info(message)
     return TrainResult(status, state, message, clean)
+
+
+def _check_curriculum(curriculum: Curriculum, steps: CompiledSteps, state: LoopState) -> bool:
+    """Measure the stage metric when it is due; True when the curriculum ended and says stop."""
+    stage, iteration = curriculum.index, state.iteration
+    if not curriculum.active or iteration % curriculum.metric_every:
+        return False
+    value = curriculum.measure(steps.predict, state.metric_losses, iteration)
+    state.metric_losses = []
+    if curriculum.index != stage or curriculum.finished:
+        log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
+                 curriculum.stages[stage].metric_name, value)
+    return curriculum.finished and curriculum.after_last == "stop"
 
 
 def _evaluate_into_curves(steps: CompiledSteps, task: Task, settings: TrainSettings, state: LoopState, stage: int,
