@@ -195,7 +195,7 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
             except Exception as err:
                 save("failed", 0, f"{type(err).__name__}: {err}")
                 raise
-            if result.clean and result.status != "failed":
+            if result.status == "completed":  # (a signal's stop saved its own checkpoint)
                 write_checkpoint(exp, checkpoint_path, config_yaml, result.state)
         accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
         n = exp.save_trials

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -36,37 +36,48 @@ class TrainSettings:
 
 @dataclass
 class TrainResult:
-    """How training ended. ``clean`` is False after a hard interrupt in the middle of an iteration,
-    when ``state`` may not match the weights (do not checkpoint it)."""
+    """How training ended: ``status`` is completed, stopped or failed; ``message`` says why."""
 
-    status: str  # completed | stopped | failed
+    status: str
     state: LoopState
     message: str = ""
-    clean: bool = True
 
 
 class GracefulStop:
-    """While active, SIGTERM and a first Ctrl-C ask the loop to stop after the current iteration
-    (``reason`` is set); a second Ctrl-C interrupts at once. Only the main thread handles signals."""
+    """While active, SIGTERM, SIGUSR2 and a first Ctrl-C ask the loop to stop after the current
+    iteration (``reason`` is set); a second Ctrl-C interrupts at once. Only the main thread handles
+    signals.
+
+    SIGUSR2 is what SLURM sends before a job's time limit; the handler that was installed before
+    (submitit's, which requeues the job) is called on exit, after the loop has saved a checkpoint.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.reason = ""
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Any] = {}
+        self.forward: tuple[int, Any] | None = None
 
-    def _handle(self, signum: int, frame) -> None:
+    def _handle(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and self.reason:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
+        if signum == signal.SIGUSR2 and callable(self.previous.get(signum)):
+            self.forward = (signum, frame)
         log.info("%s received: stopping after this iteration (Ctrl-C again to stop at once)", self.reason)
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        if self.forward is not None:
+            signum, frame = self.forward
+            self.previous[signum](signum, frame)
 
 
 def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:
@@ -86,12 +97,13 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
     """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
 
     Batches come from the current curriculum stage's task; evaluations (curves, early stop) use
-    ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations.
-    Ctrl-C or SIGTERM stop after the current iteration with status ``stopped``; a non-finite loss
-    stops with ``failed``. A ``state`` from a checkpoint continues where it left off.
+    ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations
+    and when a signal stops training. Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
+    with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
+    ``state`` from a checkpoint continues where it left off.
     """
     state = state or LoopState()
-    status, message, clean, start = "completed", "", True, time.perf_counter() - state.elapsed
+    status, message, start = "completed", "", time.perf_counter() - state.elapsed
     bar = tqdm(total=settings.iterations, initial=state.iteration, disable=not settings.progress, unit="it",
                dynamic_ncols=True)
     with GracefulStop() as stop:
@@ -99,6 +111,9 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
             while state.iteration < settings.iterations:
                 if stop.reason:
                     status, message = "stopped", f"stopped by {stop.reason} after iteration {state.iteration}"
+                    if checkpoint is not None:
+                        state.elapsed = time.perf_counter() - start
+                        checkpoint(state)
                     break
                 state.iteration += 1
                 iteration, stage_before = state.iteration, curriculum.index
@@ -125,13 +140,13 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
                     state.elapsed = time.perf_counter() - start
                     checkpoint(state)
         except KeyboardInterrupt:
-            status, message, clean = "stopped", f"interrupted during iteration {state.iteration}", False
+            status, message = "stopped", f"interrupted during iteration {state.iteration}"
         finally:
             bar.close()
     state.elapsed, state.status, state.message = time.perf_counter() - start, status, message
     if message:
         log.info(message)
-    return TrainResult(status, state, message, clean)
+    return TrainResult(status, state, message)
 
 
 def _check_curriculum(curriculum: Curriculum, steps: CompiledSteps, state: LoopState) -> bool:

@@ -87,3 +87,21 @@ def test_killed_process_resumes_with_identical_results(uninterrupted, tmp_path, 
     resumed = load_run(tmp_path)
     assert resumed["attrs"]["status"] == "completed" and resumed["attrs"]["iterations"] == 40
     assert_same_run(uninterrupted, resumed)
+
+
+def test_sigusr2_saves_a_checkpoint_then_calls_the_previous_handler(tmp_path):
+    """SLURM's time-limit signal: stop after the iteration, checkpoint, then let submitit requeue."""
+    import threading
+
+    calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(_checkpoint_iteration(tmp_path)))
+    timer = threading.Timer(12.0, os.kill, (os.getpid(), signal.SIGUSR2))
+    try:
+        timer.start()
+        run = load_run(train([*FAST, "task.T=300", "train.iterations=100000", "train.stop_accuracy=null",
+                              "train.checkpoint_every=100000"], run_dir=tmp_path))
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, previous)
+    assert run["attrs"]["status"] == "stopped" and "SIGUSR2" in run["attrs"]["message"]
+    assert len(calls) == 1 and calls[0] == run["attrs"]["iterations"] > 0
