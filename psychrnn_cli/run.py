@@ -109,6 +109,21 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
     }
 
 
+def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
+    """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
+    from psychrnn_cli.training import evaluate
+
+    accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
+    n = exp.save_trials
+    trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
+              "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
+    groups = {"training": state.curves.arrays(), "trials": trials,
+              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
+    if exp.curriculum.metric_every:
+        groups["curriculum"] = exp.curriculum.record()
+    return groups
+
+
 def check_writable(run_dir: Path) -> None:
     """Create ``run_dir`` and write a probe file, or raise ConfigError before any training.
 
@@ -161,7 +176,7 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     preempted run restarted in the same directory ends as if it had never stopped. Exceptions are
     re-raised after the run file records ``failed``.
     """
-    from psychrnn_cli.training import TrainResult, evaluate, train
+    from psychrnn_cli.training import TrainResult, train
 
     run_dir = Path(run_dir)
     check_writable(run_dir)
@@ -175,37 +190,31 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
             header["attrs"].update(status=status, iterations=iterations, message=message)
             write_run(path, {**header, "model": model_tree(exp), **groups})
 
-        state = None
+        state = LoopState()
         if checkpoint_path.exists() and cfg.train.resume:
             try:
                 state = resume(exp, checkpoint_path, config_yaml)
             except CheckpointError as err:
                 raise ConfigError(str(err)) from None
             log.info("resuming from %s at iteration %d", checkpoint_path, state.iteration)
-        save("running", state.iteration if state else 0)
+        save("running", state.iteration)
         log.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
-                 type(exp.task).__name__, run_dir)
-        if state is not None and (state.finished or (state.status == "completed"
-                                                     and state.iteration >= exp.settings.iterations)):
-            result = TrainResult("completed", state, state.message or "already completed")
-        else:
-            try:
+                 exp.task.name, run_dir)
+        try:
+            if state.finished or (state.status == "completed" and state.iteration >= exp.settings.iterations):
+                result = TrainResult("completed", state, state.message or "already completed")
+            else:
                 result = train(exp.steps, exp.curriculum, exp.eval_task, exp.settings, state,
                                lambda s: write_checkpoint(exp, checkpoint_path, config_yaml, s))
-            except Exception as err:
-                save("failed", 0, f"{type(err).__name__}: {err}")
-                raise
-            if result.status == "completed":  # (a signal's stop saved its own checkpoint)
-                write_checkpoint(exp, checkpoint_path, config_yaml, result.state)
-        accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
-        n = exp.save_trials
-        trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
-                  "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
-        evaluation = {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}
-        groups = {"training": result.state.curves.arrays(), "trials": trials, "evaluation": evaluation}
-        if exp.curriculum.metric_every:
-            groups["curriculum"] = exp.curriculum.record()
-        save(result.status, result.state.iteration, result.message, **groups)
+                if result.status == "completed":  # (a signal's stop saved its own checkpoint)
+                    write_checkpoint(exp, checkpoint_path, config_yaml, result.state)
+            groups = final_groups(exp, result.state)
+            save(result.status, result.state.iteration, result.message, **groups)
+        except Exception as err:
+            save("failed", state.iteration, f"{type(err).__name__}: {err}")
+            raise
+        evaluation = groups["evaluation"]["attrs"]
         log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
-                 result.status, result.state.iteration, accuracy, loss, exp.test_trials, path)
+                 result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
+                 exp.test_trials, path)
     return path

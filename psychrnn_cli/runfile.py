@@ -12,6 +12,8 @@ Layout of ``run.h5`` (schema version 1)::
     /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
                             time_ms, and one dataset per numeric trial parameter
     /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
+    /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
+    /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
 
 No pickled objects: strings are stored as UTF-8, everything else as numeric arrays.
 """
@@ -19,6 +21,7 @@ No pickled objects: strings are stored as UTF-8, everything else as numeric arra
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,40 @@ def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def update_run(path: Path | str, groups: dict[str, dict[str, Any]]) -> Path:
+    """Add or replace groups of an existing run file, atomically.
+
+    ``groups`` maps a group path (``"evaluation/evaluate"``, ``"analysis/fixed_points"``) to a
+    tree as :func:`write_run` takes it; a group already at that path is replaced as a whole. The
+    file is copied to a temporary name in the same folder, changed there, and renamed over the
+    original, so a crash leaves the old file intact.
+
+    Raises:
+        RunFileError: the file is missing or is not a run file.
+    """
+    path = resolve_run_path(path)
+    if not path.is_file():
+        raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            if "schema_version" not in f.attrs:
+                raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+            for name, tree in groups.items():
+                if name in f:
+                    del f[name]
+                _write_tree(f.require_group(name), tree)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -172,7 +172,8 @@ class RecurrentModel(tf.Module):
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:
-    """Model attributes for the run file."""
-    return {"kind": model.kind, "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out,
+    """Model attributes for the run file (with ``forget_bias`` for the LSTM)."""
+    extra = {"forget_bias": model.forget_bias} if hasattr(model, "forget_bias") else {}
+    return {**extra, "kind": model.kind, "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out,
             "alpha": model.alpha, "rec_noise": model.rec_noise, "transfer_function": model.transfer_function_name,
             "dale_ratio": model.constraints.dale_ratio}

@@ -1,0 +1,75 @@
+"""``psychrnn analyse RUN_DIR --fixed-points``: fixed points of a trained basic network."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SUMMARY = "fixed points of a trained network (saved under /analysis/fixed_points; no TensorFlow)"
+
+EPILOG = """\
+The finder minimises q = 0.5 |F(x) - x|^2 (F: one step of the network with a constant input)
+from states sampled along fresh trials, keeps points with q <= --q-tol, removes duplicates, and
+reports the Jacobian dF/dx, its eigenvalues and stability (all |eigenvalue| < 1). Basic model only.
+
+examples:
+  psychrnn analyse RUN_DIR --fixed-points
+  psychrnn analyse RUN_DIR --fixed-points --input 1,1.3 --initial 512     (during a stimulus)
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="psychrnn analyse", description=SUMMARY, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
+    p.add_argument("--fixed-points", action="store_true", help="find fixed points (the analysis available now)")
+    p.add_argument("--input", default=None, metavar="U1,U2,...", help="the constant input (default all zero)")
+    p.add_argument("--initial", type=int, default=256, metavar="N", help="number of searches (default 256)")
+    p.add_argument("--trials", type=int, default=100, metavar="N",
+                   help="fresh trials whose states seed the searches (default 100)")
+    p.add_argument("--init-noise", type=float, default=0.0, metavar="STD",
+                   help="Gaussian noise added to the sampled initial states (default 0)")
+    p.add_argument("--q-tol", type=float, default=1e-12, metavar="Q", help="speed below which a point is fixed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the trials and the sampling (default 0)")
+    p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if not args.fixed_points:
+        print("psychrnn analyse: error: choose an analysis, e.g. --fixed-points", file=sys.stderr)
+        return 2
+    import numpy as np
+
+    from psychrnn_cli.analysis import find_fixed_points, sample_states
+    from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, update_run
+    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate, task_from_run
+
+    try:
+        run = load_run(args.run_dir)
+        network = network_from_run(run, str(resolve_run_path(args.run_dir)))
+        try:
+            inputs = None if args.input is None else np.array([float(v) for v in args.input.split(",")])
+        except ValueError:
+            raise SimulatorError(f"--input {args.input!r}: give {network.N_in} comma-separated numbers") from None
+        task = task_from_run(run, args.trials, args.seed, [])
+        states = simulate(network, task.get_trial_batch(args.trials)[0], seed=args.seed).states
+        rng = np.random.default_rng(args.seed)
+        found = find_fixed_points(network, sample_states(states, args.initial, rng, args.init_noise), inputs,
+                                  q_tol=args.q_tol)
+        print(f"{len(found.xstar)} fixed point(s) from {found.n_initial} searches "
+              f"({found.n_slow} ended at slow points with q > {args.q_tol:g}); input {found.inputs.tolist()}")
+        if len(found.xstar):
+            print(f"\n{'#':>3}{'q':>11}{'stable':>8}{'max |eig|':>11}{'unstable dims':>15}{'|x*|':>9}")
+            for k in range(len(found.xstar)):
+                modulus = np.abs(found.eigvals[k])
+                print(f"{k:>3}{found.qstar[k]:>11.2e}{'yes' if found.is_stable[k] else 'no':>8}{modulus.max():>11.4f}"
+                      f"{int((modulus >= 1).sum()):>15d}{np.linalg.norm(found.xstar[k]):>9.3f}")
+        if args.save:
+            update_run(args.run_dir, {"analysis/fixed_points": found.tree()})
+            print("\nsaved under /analysis/fixed_points")
+    except (RunFileError, SimulatorError) as err:
+        print(f"psychrnn analyse: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,104 @@
+"""``psychrnn evaluate RUN_DIR``: accuracy and loss of a trained network on fresh trials."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from typing import Any
+
+SUMMARY = "accuracy and loss on fresh trials, per condition; saved under /evaluation (no TensorFlow)"
+
+EPILOG = """\
+examples:
+  psychrnn evaluate outputs/2026-01-01/12-00-00
+  psychrnn evaluate RUN_DIR --trials 2000 --seed 3
+  psychrnn evaluate RUN_DIR task.coherences=[0.05] task.T=3000    (a harder or longer task)
+
+Task overrides change the stored task config for this evaluation only (task.dt, task.tau,
+N_in and N_out must stay as trained). Results go into the run file under /evaluation/NAME
+(default name "evaluate", or "evaluate <overrides>"); the training-time /evaluation attributes
+are kept.
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="psychrnn evaluate", description=SUMMARY, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
+    p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for this evaluation")
+    p.add_argument("--trials", type=int, default=500, metavar="N", help="number of fresh trials (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the trials and the noise (default 0)")
+    p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
+                   help="recurrent noise as in training, if the model has any (default on)")
+    p.add_argument("--name", help="group name under /evaluation (default: from the overrides)")
+    p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
+    return p
+
+
+def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[str], noise: bool) -> dict[str, Any]:
+    """Simulate ``n_trials`` fresh trials of the run's task; return the /evaluation tree."""
+    import numpy as np
+
+    from psychrnn_cli.analysis import condition_accuracy, condition_parameters
+    from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+
+    network = network_from_run(run)
+    task = task_from_run(run, n_trials, seed, overrides)
+    x, y, mask, params = task.get_trial_batch(n_trials)
+    outputs = simulate(network, x, noise=noise, seed=seed).outputs
+    accuracy = float(task.accuracy_function(y, outputs, mask))
+    loss = float(np.mean(np.square(mask * (outputs - y))))
+    values = trial_param_arrays(params)
+    conditions = {}
+    for name in condition_parameters(values):
+        levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, task.accuracy_function)
+        conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
+    attrs = {"accuracy": accuracy, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
+             "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
+             "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return {"attrs": attrs, "conditions": conditions}
+
+
+def table(result: dict[str, Any]) -> str:
+    """The evaluation as printable text."""
+    a = result["attrs"]
+    settings = f"seed {a['seed']}, noise {'on' if a['noise'] else 'off'}"
+    if a["overrides"]:
+        settings += f", {a['overrides']}"
+    lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   "
+             f"on {a['n_trials']} fresh trials ({settings})"]
+    if result["conditions"]:
+        lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
+        for name, c in result["conditions"].items():
+            for value, n, acc in zip(c["values"], c["n_trials"], c["accuracy"]):
+                lines.append(f"{name:<14}{value:>10.4g}{n:>9d}{acc:>10.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_intermixed_args(argv)
+    from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, update_run
+    from psychrnn_cli.simulator import SimulatorError
+
+    if args.trials < 1:
+        print("psychrnn evaluate: error: --trials must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        run = load_run(args.run_dir)
+        status = run.get("attrs", {}).get("status")
+        if status not in ("completed", "stopped"):
+            print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved",
+                  file=sys.stderr)
+        result = evaluate_run(run, args.trials, args.seed, args.overrides, args.noise)
+        print(f"evaluation of {resolve_run_path(args.run_dir)}")
+        print(table(result))
+        if args.save:
+            name = args.name or " ".join(["evaluate", *args.overrides]).replace("/", "|")
+            update_run(args.run_dir, {f"evaluation/{name}": result})
+            print(f"\nsaved under /evaluation/{name}")
+    except (RunFileError, SimulatorError) as err:
+        print(f"psychrnn evaluate: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,255 @@
+"""Figures of a trained network, written as PNG files (matplotlib, headless; no TensorFlow).
+
+Each ``*_figure`` function takes plain arrays and returns a ``matplotlib.figure.Figure`` (no
+pyplot, so nothing needs a display); :func:`plot_run` makes all of them for a run directory::
+
+    from psychrnn_cli.plots import plot_run
+    paths = plot_run("outputs/2026-01-01/12-00-00")     # -> RUN_DIR/plots/*.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.figure import Figure
+
+from psychrnn_cli.analysis import (condition_accuracy, condition_parameters, pca, psychometric,
+                                   signed_coherence)
+from psychrnn_cli.simulator import Network
+
+PSYCHOMETRIC_COHERENCES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+COLOUR_PREFERENCE = ("signed_coherence", "choice", "category", "direction")
+
+
+def training_figure(training: dict[str, np.ndarray]) -> Figure:
+    """Loss and accuracy over iterations (``/training`` columns); curriculum stages marked if a
+    ``stage`` column is present."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    it = training["iteration"]
+    if "train_loss" in training:
+        loss_ax.plot(it, training["train_loss"], color="0.6", label="training batches (mean)")
+    loss_ax.plot(it, training["loss"], color="C0", label="fresh evaluation trials")
+    loss_ax.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
+    loss_ax.legend(fontsize=8)
+    acc_ax.plot(it, training["accuracy"], color="C1")
+    acc_ax.set(xlabel="iteration", ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
+    if "stage" in training and np.unique(training["stage"]).size > 1:
+        stage = np.asarray(training["stage"])
+        starts = [0, *np.flatnonzero(np.diff(stage)) + 1]
+        for ax in (loss_ax, acc_ax):
+            for i in starts:
+                ax.axvline(it[i], color="k", ls=":", lw=1)
+                ax.text(it[i], 0.98, f" stage {int(stage[i])}", transform=ax.get_xaxis_transform(), va="top",
+                        fontsize=8)
+    fig.suptitle("Training: loss and accuracy on fresh trials")
+    return fig
+
+
+def example_trials_figure(inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, outputs: np.ndarray,
+                          time_ms: np.ndarray, labels: Sequence[str]) -> Figure:
+    """Inputs (top row) and outputs with targets (bottom row) of a few trials ``[n, N_steps, .]``.
+
+    Grey shading marks times where the loss mask is 0 on every output.
+    """
+    n = len(inputs)
+    fig = Figure(figsize=(3.2 * n, 5), layout="constrained")
+    axes = np.array(fig.subplots(2, n, sharex=True, squeeze=False))
+    for k in range(n):
+        top, bottom = axes[0, k], axes[1, k]
+        for c in range(inputs.shape[2]):
+            top.plot(time_ms, inputs[k, :, c], lw=0.8, label=f"input {c}")
+        ignored = np.all(mask[k] == 0, axis=1)
+        for ax in (top, bottom):
+            ax.fill_between(time_ms, 0, 1, where=ignored, transform=ax.get_xaxis_transform(), color="0.9", lw=0)
+        for c in range(outputs.shape[2]):
+            bottom.plot(time_ms, outputs[k, :, c], color=f"C{c}", label=f"output {c}")
+            bottom.plot(time_ms, targets[k, :, c], color=f"C{c}", ls="--", lw=1, label=f"target {c}")
+        top.set_title(labels[k], fontsize=9)
+        bottom.set_xlabel("time (ms)")
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("output (solid), target (dashed)")
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7)
+    fig.suptitle("Example trials: inputs, targets and network outputs (grey: not in the loss)")
+    return fig
+
+
+def psychometric_figure(levels: np.ndarray, p_choice: np.ndarray, counts: np.ndarray) -> Figure:
+    """Fraction of choices of output 1 against signed coherence, with binomial standard errors."""
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    error = np.sqrt(p_choice * (1 - p_choice) / np.maximum(counts, 1))
+    ax.errorbar(levels, p_choice, yerr=error, marker="o", capsize=3)
+    ax.axhline(0.5, color="0.7", lw=0.8)
+    ax.axvline(0.0, color="0.7", lw=0.8)
+    ax.set(xlabel="signed coherence (+: evidence for output 1)", ylabel="P(choice = output 1)", ylim=(-0.02, 1.02),
+           title=f"Psychometric curve ({int(counts.sum())} fresh trials)")
+    return fig
+
+
+def condition_accuracy_figure(conditions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Figure:
+    """Accuracy per level of each condition parameter (name -> levels, accuracy, counts)."""
+    names = list(conditions) or ["(no discrete trial parameter)"]
+    fig = Figure(figsize=(4 * len(names), 3.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        if name in conditions:
+            levels, accuracy, counts = conditions[name]
+            ax.bar([f"{v:g}" for v in levels], accuracy, color="C0")
+            ax.set(xlabel=name, ylabel="accuracy", ylim=(0, 1.02))
+    fig.suptitle("Accuracy per condition (fresh trials)")
+    return fig
+
+
+def weights_figure(network: Network) -> Figure:
+    """The effective ``W_rec`` (with ``W_in`` and ``W_out`` beside it), E/I and regions marked.
+
+    Units are in index order; under Dale's principle the excitatory units come first.
+    """
+    w = network.weights
+    N = network.N_rec
+    rec = w["W_rec"][:N] if network.gates == 1 else w["W_rec"][2 * N:3 * N]  # candidate block for gated models
+    fig = Figure(figsize=(8, 7.5), layout="constrained")
+    grid = fig.add_gridspec(2, 3, width_ratios=[max(network.N_in, 2), N, 2], height_ratios=[N, max(network.N_out, 2)])
+    ax_rec = fig.add_subplot(grid[0, 1])
+    ax_in = fig.add_subplot(grid[0, 0], sharey=ax_rec)
+    ax_out = fig.add_subplot(grid[1, 1], sharex=ax_rec)
+    limit = float(np.percentile(np.abs(rec), 99)) or 1.0
+    norm = TwoSlopeNorm(0.0, -limit, limit)
+    image = ax_rec.imshow(rec, cmap="RdBu_r", norm=norm, interpolation="nearest", aspect="auto")
+    in_limit = float(np.abs(w["W_in"][:N]).max()) or 1.0
+    ax_in.imshow(w["W_in"][:N], cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -in_limit, in_limit), aspect="auto",
+                 interpolation="nearest")
+    out_limit = float(np.abs(w["W_out"]).max()) or 1.0
+    ax_out.imshow(w["W_out"], cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -out_limit, out_limit), aspect="auto",
+                  interpolation="nearest")
+    ax_in.set(xlabel="input", ylabel="postsynaptic unit", title="W_in", xticks=range(network.N_in))
+    ax_out.set(xlabel="presynaptic unit", ylabel="output", title="W_out", yticks=range(network.N_out))
+    ax_rec.tick_params(labelleft=False, labelbottom=False)
+    fig.colorbar(image, cax=fig.add_subplot(grid[0, 2]),
+                 label="W_rec weight (colours saturate at the 99th percentile of |w|)")
+    structure = []
+    if network.signs is not None:
+        n_exc = int((network.signs > 0).sum())
+        _boundaries(ax_rec, [n_exc], N, "k", "-")
+        ax_rec.text(n_exc / 2, -0.5, "E", ha="center", va="bottom", fontsize=11, color="C3", weight="bold")
+        ax_rec.text((n_exc + N) / 2, -0.5, "I", ha="center", va="bottom", fontsize=11, color="C0", weight="bold")
+        structure.append(f"{n_exc} E | {N - n_exc} I (solid line)")
+    if network.regions is not None:
+        starts = list(np.flatnonzero(np.diff(network.regions)) + 1)
+        _boundaries(ax_rec, starts, N, "0.3", "--")
+        for r, (a, b) in enumerate(zip([0, *starts], [*starts, N])):
+            ax_rec.text(1.01, (a + b) / 2, f"region {r}", rotation=90, va="center", ha="left", fontsize=9,
+                        transform=ax_rec.get_yaxis_transform())
+        structure.append(f"{len(starts) + 1} regions (dashed lines)")
+    block = "" if network.gates == 1 else " (candidate block)"
+    fig.suptitle(f"Recurrent weights W_rec{block}, effective; rows postsynaptic, columns presynaptic"
+                 + (f"\n{', '.join(structure)}" if structure else ""))
+    return fig
+
+
+def _boundaries(ax: Any, positions: Sequence[int], N: int, colour: str, style: str) -> None:
+    for p in positions:
+        if 0 < p < N:
+            ax.axhline(p - 0.5, color=colour, ls=style, lw=1.2)
+            ax.axvline(p - 0.5, color=colour, ls=style, lw=1.2)
+
+
+def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndarray, colour_label: str,
+                        max_trials: int = 80) -> Figure:
+    """State trajectories ``[B, N_steps, N_rec]`` on the first two principal components (PCA over
+    all trials and times), one line per trial coloured by a trial parameter."""
+    fit = pca(states, 3)
+    projected = fit.project(states[:max_trials])
+    colour = np.asarray(colour, dtype=float)[:max_trials]
+    low, high = float(colour.min()), float(colour.max())
+    diverging = low < 0 < high
+    norm = TwoSlopeNorm(0.0, low, high) if diverging else Normalize(low, high if high > low else low + 1)
+    cmap = colormaps["coolwarm" if diverging else "viridis"]
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax, ax_time = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    for trajectory, value in zip(projected, colour):
+        ax.plot(trajectory[:, 0], trajectory[:, 1], color=cmap(norm(value)), lw=0.8, alpha=0.8)
+        ax_time.plot(time_ms, trajectory[:, 0], color=cmap(norm(value)), lw=0.8, alpha=0.8)
+    ax.plot(*projected[:, 0, :2].T, "k.", ms=4, label="start")
+    ax.plot(*projected[:, -1, :2].T, "kx", ms=5, label="end")
+    ax.legend(fontsize=8)
+    ratio = fit.explained_variance_ratio
+    ax.set(xlabel=f"PC1 ({100 * ratio[0]:.0f}% variance)", ylabel=f"PC2 ({100 * ratio[1]:.0f}% variance)",
+           title="PC1 vs PC2")
+    ax_time.set(xlabel="time (ms)", ylabel="PC1", title="PC1 over time")
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax_time, label=colour_label)
+    fig.suptitle(f"State trajectories on the first principal components, coloured by {colour_label} "
+                 f"({len(projected)} trials)")
+    return fig
+
+
+# --- one run ------------------------------------------------------------------------------------
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, n_trials: int = 400, seed: int = 0,
+             dpi: int = 120) -> list[Path]:
+    """Write every figure of a run as PNG into ``out_dir`` (default ``RUN_DIR/plots``); return the paths.
+
+    Example trials come from the run file's ``/trials``; the psychometric curve (or accuracy per
+    condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
+    discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
+    """
+    from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.runfile import load_run, resolve_run_path
+    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+
+    run_file = resolve_run_path(run_dir)
+    run = load_run(run_file)
+    network = network_from_run(run, str(run_file))
+    out = Path(out_dir) if out_dir is not None else run_file.parent / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Figure] = {}
+    if run.get("training") and "iteration" in run["training"]:
+        figures["training"] = training_figure(run["training"])
+    if run.get("trials") and "outputs" in run["trials"]:
+        figures["example_trials"] = _example_trials(run["trials"])
+
+    coherence_grid = "coherences" in (run.get("config") or {}).get("task", {})
+    grid = ",".join(str(c) for c in PSYCHOMETRIC_COHERENCES)
+    overrides = [f"task.coherences=[{grid}]", "task.coherence=null"] if coherence_grid else []
+    task = task_from_run(run, n_trials, seed, overrides)
+    x, y, mask, params = task.get_trial_batch(n_trials)
+    result = simulate(network, x, seed=seed)
+    values = trial_param_arrays(params)
+    if {"coherence", "direction"} <= set(values) and network.N_out == 2:  # two-alternative motion task
+        values["signed_coherence"] = signed_coherence(values["coherence"], values["direction"])
+        figures["psychometric"] = psychometric_figure(*psychometric(values["signed_coherence"], result.outputs, mask))
+    else:
+        figures["accuracy_per_condition"] = condition_accuracy_figure(
+            {name: condition_accuracy(values[name], y, result.outputs, mask, task.accuracy_function)
+             for name in condition_parameters(values)})
+    figures["weights"] = weights_figure(network)
+    name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(condition_parameters(values)), None)
+    colour = values[name] if name else np.zeros(n_trials)
+    label = (name or "trial").replace("_", " ")
+    figures["trajectories"] = trajectories_figure(result.states, task.time_ms, colour, label)
+
+    paths = []
+    for figure_name, fig in figures.items():
+        path = out / f"{figure_name}.png"
+        fig.savefig(path, dpi=dpi)
+        paths.append(path)
+    return paths
+
+
+def _example_trials(trials: dict[str, np.ndarray], n: int = 4) -> Figure:
+    n = min(n, len(trials["inputs"]))
+    skip = {"inputs", "targets", "mask", "outputs", "states", "time_ms"}
+    labels = []
+    for k in range(n):
+        parts = [f"{key} {trials[key][k]:.3g}" for key in trials if key not in skip and np.ndim(trials[key]) == 1]
+        labels.append(f"trial {k}: " + ", ".join(parts[:2]) + "\n" + ", ".join(parts[2:4]))
+    return example_trials_figure(trials["inputs"][:n], trials["targets"][:n], trials["mask"][:n],
+                                 trials["outputs"][:n], trials["time_ms"], labels)
