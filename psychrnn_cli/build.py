@@ -7,6 +7,7 @@ same objects can be made by hand from Python. TensorFlow is imported only by :fu
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import os
 import sys
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError, Stage
+from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
@@ -237,7 +239,12 @@ def _build(cfg: DictConfig) -> Experiment:
     for stage in curriculum.stages:
         check_task(stage.task)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
-    initializer = _instantiate("initializer", cfg.initializer)
+    model_node = OmegaConf.create(OmegaConf.to_container(cfg.model))
+    load_weights = model_node.pop("load_weights", None)
+    if load_weights:
+        initializer = functools.partial(from_file, path=str(load_weights))
+    else:
+        initializer = _instantiate("initializer", cfg.initializer)
 
     import tensorflow as tf
 
@@ -246,14 +253,14 @@ def _build(cfg: DictConfig) -> Experiment:
     from psychrnn_cli.training import TrainSettings
 
     tf.random.set_seed(seed)
-    model_class = _model_class(cfg.model, RecurrentModel)
+    model_class = _model_class(model_node, RecurrentModel)
     try:
         weights = model_class.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
     except ConstraintError as err:
         raise ConfigError(str(err)) from None
     except TypeError as err:
         raise ConfigError(f"initializer: {err}") from None
-    make_model = _instantiate("model", cfg.model, _partial_=True, _convert_="all")
+    make_model = _instantiate("model", model_node, _partial_=True, _convert_="all")
     try:
         model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
     except (TypeError, ValueError) as err:

@@ -103,9 +103,11 @@ def test_constrained_run_reloads_and_keeps_its_constraints(tmp_path):
     assert {"input_connectivity", "rec_connectivity", "output_connectivity", "signs", "plastic_W_rec",
             "plastic_W_out"} <= set(saved)
     # continue from the stored weights and masks
-    second = load_run(train([*QUICK, *constrained, "initializer=from_file",
-                             f"initializer.path={tmp_path / 'first' / 'run.h5'}",
-                             f"constraints.mask_file={tmp_path / 'first' / 'run.h5'}"], run_dir=tmp_path / "second"))
+    first_file = tmp_path / "first" / "run.h5"
+    second = load_run(train([*QUICK, *constrained, f"model.load_weights={first_file}",
+                             f"constraints.mask_file={first_file}"], run_dir=tmp_path / "second"))
+    same = build(compose_config([*constrained, "initializer=from_file", f"initializer.path={first_file}"]))
+    np.testing.assert_array_equal(same.model.numpy_weights()["W_rec"], first["model"]["weights"]["W_rec"])
     eff, cons = second["model"]["effective"], second["model"]["constraints"]
     np.testing.assert_array_equal(cons["rec_connectivity"], saved["rec_connectivity"])
     assert np.all(eff["W_rec"][cons["rec_connectivity"] == 0] == 0)
