@@ -94,9 +94,9 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     :class:`DuckTypedTask`.
     """
     for key in ("dt", "tau", "T"):
-        if key in node:
+        if node.get(key) is not None:  # a task may size T itself (T: null)
             _positive(f"task.{key}", node[key])
-    if "dt" in node and "tau" in node and node.dt > node.tau:
+    if node.get("dt") is not None and node.get("tau") is not None and node.dt > node.tau:
         raise ConfigError(f"task.dt ({node.dt} ms) must not exceed task.tau ({node.tau} ms): alpha = dt/tau > 1 is unstable")
     task = _instantiate("task", node, N_batch=n_batch)
     if not isinstance(task, Task):
