@@ -12,10 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from psychrnn_cli.runfile import load_run
-
 __version__ = "0.1.0"
 __all__ = ["train", "compose_config", "load_run", "__version__"]
+
+
+def __getattr__(name: str):
+    """``load_run`` on first use, so that ``psychrnn --help`` does not import NumPy and h5py."""
+    if name == "load_run":
+        from psychrnn_cli.runfile import load_run
+
+        return load_run
+    raise AttributeError(f"module 'psychrnn_cli' has no attribute {name!r}")
 
 
 def compose_config(overrides: Sequence[str] = ()):
