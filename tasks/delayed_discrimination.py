@@ -66,20 +66,21 @@ class DelayedDiscrimination(Task):
         self.hi, self.lo = float(hi), float(lo)
 
     def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
-        lengths = [
-            fixed if fixed is not None else self.rng.uniform(0.0, 1.0) * fraction * self.T
-            for fixed, fraction in self.epochs.values()
-        ]
-        starts = np.cumsum(lengths)
-        f_high, f_low = FREQUENCY_PAIRS[self.rng.integers(len(FREQUENCY_PAIRS))]
-        choice = int(self.rng.integers(2))
+        rng = self.rng
+        # rng.random() is rng.uniform(0.0, 1.0), draw for draw; the running sum is np.cumsum's
+        start, starts = 0.0, []
+        for fixed, fraction in self.epochs.values():
+            start += fixed if fixed is not None else rng.random() * fraction * self.T
+            starts.append(float(start))
+        f_high, f_low = FREQUENCY_PAIRS[rng.integers(len(FREQUENCY_PAIRS))]
+        choice = int(rng.integers(2))
         f1, f2 = (f_high, f_low) if choice == 0 else (f_low, f_high)
         return {
-            "stimulus_1": float(starts[0]),
-            "delay": float(starts[1]),
-            "stimulus_2": float(starts[2]),
-            "decision": float(starts[3]),
-            "end": float(starts[4]),
+            "stimulus_1": starts[0],
+            "delay": starts[1],
+            "stimulus_2": starts[2],
+            "decision": starts[3],
+            "end": starts[4],
             "f1": int(f1),
             "f2": int(f2),
             "choice": choice,
@@ -100,19 +101,19 @@ class DelayedDiscrimination(Task):
         return x, y, mask
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        time = self.time_ms[None, :]  # [1, N_steps]
+        time = self.time_ms  # [N_steps]
+        keys = ("stimulus_1", "delay", "stimulus_2", "decision", "end", "f1", "f2", "choice")
+        s1, delay, s2, decision, end, f1, f2, choice = np.array([[p[k] for k in keys] for p in params]).T[:, :, None]
+        first, second = (s1 <= time) & (time < delay), (s2 <= time) & (time < decision)  # [B, N_steps]
+        deciding = (decision <= time) & (time < end)
+        drive_1, drive_2 = frequency_drive(f1), frequency_drive(f2)  # [B, 1, 2]
 
-        def column(key: str) -> np.ndarray:
-            return np.array([p[key] for p in params])[:, None]
-
-        def during(start: str, end: str) -> np.ndarray:  # [B, N_steps, 1]
-            return ((column(start) <= time) & (time < column(end)))[:, :, None]
-
+        # channel by channel: loops over time are long, over 2 channels short
         x = self.input_noise((len(params), self.N_steps, self.N_in), self.stim_noise)
-        x += during("stimulus_1", "delay") * frequency_drive(column("f1"))
-        x += during("stimulus_2", "decision") * frequency_drive(column("f2"))
-        chosen = np.eye(2, dtype=bool)[column("choice")[:, 0]][:, None, :]  # [B, 1, 2]
-        decision = during("decision", "end")
-        y = decision * np.where(chosen, self.hi, self.lo)
-        mask = np.broadcast_to(decision, y.shape).astype(float)
+        y = np.zeros_like(x)
+        for channel in range(2):
+            x[:, :, channel] += first * drive_1[:, :, channel]
+            x[:, :, channel] += second * drive_2[:, :, channel]
+            y[:, :, channel] = deciding * np.where(choice == channel, self.hi, self.lo)
+        mask = np.repeat(deciding.astype(float)[:, :, None], 2, axis=2)
         return x, y, mask

@@ -62,7 +62,9 @@ class MatchToCategory(Task):
         return {"angle": angle, "category": category}
 
     def _noise(self, shape: int | tuple[int, ...]) -> np.ndarray:
-        return self.stim_noise / (2 * self.dt) * self.rng.standard_normal(shape)
+        noise = self.rng.standard_normal(shape)
+        noise *= self.stim_noise / (2 * self.dt)
+        return noise
 
     def trial_function(self, time: float, params: TrialParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = self._noise(self.N_in)
@@ -77,14 +79,18 @@ class MatchToCategory(Task):
         return x, y, mask
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        time = self.time_ms[None, :, None]  # [1, N_steps, 1]
+        time = self.time_ms
         angles = np.array([p["angle"] for p in params])
-        categories = np.array([p["category"] for p in params])
+        categories = np.array([p["category"] for p in params])[:, None]  # [B, 1]
         stim_end = self.onset_time + self.input_dur
+        stimulus = np.flatnonzero((self.onset_time <= time) & (time < stim_end))  # the same steps in every trial
+        response = (stim_end <= time) & (time < stim_end + self.output_dur)  # [N_steps]
 
         x = self._noise((len(params), self.N_steps, self.N_in))
-        x += ((self.onset_time <= time) & (time < stim_end)) * self.ring_input(angles)[:, None, :]
-        response = (stim_end <= time) & (time < stim_end + self.output_dur)  # [1, N_steps, 1]
-        y = response * np.eye(self.N_out)[categories][:, None, :]
-        mask = np.broadcast_to(response, y.shape).astype(float)
+        if stimulus.size:
+            x[:, stimulus[0]:stimulus[-1] + 1] += self.ring_input(angles)[:, None, :]
+        y = np.zeros((len(params), self.N_steps, self.N_out))
+        for channel in range(self.N_out):  # loops over time are long, over channels short
+            y[:, :, channel] = response * (categories == channel)
+        mask = np.broadcast_to(response[None, :, None], y.shape).astype(float)
         return x, y, mask

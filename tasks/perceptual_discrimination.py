@@ -56,12 +56,13 @@ class PerceptualDiscrimination(Task):
         self.hi, self.lo = float(hi), float(lo)
 
     def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
-        rng = self.rng
+        rng, T = self.rng, self.T
+        # low + (high - low) * rng.random() is what rng.uniform(low, high) computes, draw for draw
         return {
             "coherence": float(self.coherences[rng.integers(self.coherences.size)]),
             "direction": int(rng.integers(2)) if self.direction is None else int(self.direction),
-            "onset": float(rng.uniform(0.0, self.T / 2)),
-            "duration": float(rng.uniform(self.T / 8, 3 * self.T / 8)),
+            "onset": 0.0 + (T / 2 - 0.0) * rng.random(),
+            "duration": T / 8 + (3 * T / 8 - T / 8) * rng.random(),
         }
 
     def trial_function(self, time: float, params: TrialParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,15 +80,19 @@ class PerceptualDiscrimination(Task):
         return x, y, mask
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        time = self.time_ms[None, :]  # [1, N_steps]
-        coherence = np.array([p["coherence"] for p in params])[:, None, None]
-        chosen = np.eye(2, dtype=bool)[[p["direction"] for p in params]][:, None, :]  # [B, 1, 2]
-        onset = np.array([p["onset"] for p in params])[:, None]
-        stim_end = onset + np.array([p["duration"] for p in params])[:, None]
+        time = self.time_ms  # [N_steps]
+        coherence, direction, onset, duration = np.array(
+            [(p["coherence"], p["direction"], p["onset"], p["duration"]) for p in params]).T[:, :, None]  # [B, 1]
+        stim_end = onset + duration
+        stimulus = (onset < time) & (time < stim_end)  # [B, N_steps]
+        late = time > stim_end + 20
 
+        # channel by channel: loops over time are long, over 2 channels short
         x = self.input_noise((len(params), self.N_steps, self.N_in), self.stim_noise)
-        stimulus = ((onset < time) & (time < stim_end))[:, :, None]
-        x += stimulus * (1 + coherence * chosen)
-        y = (time > stim_end + 20)[:, :, None] * np.where(chosen, self.hi, self.lo)
-        mask = np.broadcast_to((time >= stim_end)[:, :, None], y.shape).astype(float)
+        y = np.zeros_like(x)
+        for channel in range(2):
+            chosen = direction == channel
+            x[:, :, channel] += stimulus * (1 + coherence * chosen)
+            y[:, :, channel] = late * np.where(chosen, self.hi, self.lo)
+        mask = np.repeat((time >= stim_end).astype(float)[:, :, None], 2, axis=2)
         return x, y, mask
