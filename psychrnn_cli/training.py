@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -16,6 +18,7 @@ from tqdm.auto import tqdm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.network.step import CompiledSteps
+from psychrnn_cli.prefetch import BatchSource, TrainingBatch
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -32,6 +35,7 @@ class TrainSettings:
     stop_accuracy: float | None = 0.95
     checkpoint_every: int = 100
     progress: bool = True
+    prefetch: bool = True  # make the next batch in a background thread during the step
 
 
 @dataclass
@@ -96,83 +100,133 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
           state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None) -> TrainResult:
     """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
 
-    Batches come from the current curriculum stage's task; evaluations (curves, early stop) use
+    Batches come from the current curriculum stage's task, the next one made in a background
+    thread while the step runs (``settings.prefetch``); evaluations (curves, early stop) use
     ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations
     and when a signal stops training. Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
-    state = state or LoopState()
-    status, message, start = "completed", "", time.perf_counter() - state.elapsed
-    bar = tqdm(total=settings.iterations, initial=state.iteration, disable=not settings.progress, unit="it",
-               dynamic_ncols=True)
-    with GracefulStop() as stop:
-        try:
-            while state.iteration < settings.iterations:
-                if stop.reason:
-                    status, message = "stopped", f"stopped by {stop.reason} after iteration {state.iteration}"
-                    if checkpoint is not None:
-                        state.elapsed = time.perf_counter() - start
-                        checkpoint(state)
-                    break
-                state.iteration += 1
-                iteration, stage_before = state.iteration, curriculum.index
-                x, y, mask, _ = curriculum.stage.task.get_trial_batch()
-                state.window.append(steps.train_step(x, y, mask))
-                state.metric_losses.append(state.window[-1]["loss"])
-                bar.update()
-                if not all(math.isfinite(v) for v in state.window[-1].values()):
-                    status, message = "failed", f"loss became {state.window[-1]} at iteration {iteration}"
-                    break
-                curriculum_done = _check_curriculum(curriculum, steps, state)
-                if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
-                    accuracy = _evaluate_into_curves(steps, eval_task, settings, state, stage_before,
-                                                     time.perf_counter() - start)
-                    bar.set_postfix(stage=curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
-                                    acc=f"{accuracy:.3f}")
-                    if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
-                        message = f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}"
+    with ThreadPoolExecutor(1) if settings.prefetch else contextlib.nullcontext() as executor:
+        run = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
+        with GracefulStop() as stop:
+            try:
+                while run.running:
+                    if stop.reason:
+                        run.stop(f"stopped by {stop.reason} after iteration {run.state.iteration}")
                         break
-                if curriculum_done:
-                    message = f"curriculum finished at iteration {iteration}"
-                    break
-                if checkpoint is not None and iteration % settings.checkpoint_every == 0:
-                    state.elapsed = time.perf_counter() - start
-                    checkpoint(state)
-        except KeyboardInterrupt:
-            status, message = "stopped", f"interrupted during iteration {state.iteration}"
-        finally:
-            bar.close()
-    state.elapsed, state.status, state.message = time.perf_counter() - start, status, message
-    if message:
-        log.info(message)
-    return TrainResult(status, state, message)
+                    run.after_step(steps.train_step(*run.next_batch()))
+            except KeyboardInterrupt:
+                run.interrupted()
+            finally:
+                run.close()
+    return run.result()
 
 
-def _check_curriculum(curriculum: Curriculum, steps: CompiledSteps, state: LoopState) -> bool:
-    """Measure the stage metric when it is due; True when the curriculum ended and says stop."""
-    stage, iteration = curriculum.index, state.iteration
-    if not curriculum.active or iteration % curriculum.metric_every:
-        return False
-    value = curriculum.measure(steps.predict, state.metric_losses, iteration)
-    state.metric_losses = []
-    if curriculum.index != stage or curriculum.finished:
-        log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
-                 curriculum.stages[stage].metric_name, value)
-    return curriculum.finished and curriculum.after_last == "stop"
+class Trainer:
+    """One run's side of the training loop: its batches, curves, curriculum, evaluations and stop rules.
 
-
-def _evaluate_into_curves(steps: CompiledSteps, task: Task, settings: TrainSettings, state: LoopState, stage: int,
-                          wall_time: float) -> float:
-    """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy.
-
-    ``stage`` is the curriculum stage the last iteration trained in.
+    The loop calls :meth:`next_batch`, runs the step, and hands the loss terms to
+    :meth:`after_step`, until :attr:`running` is False. An ensemble drives one Trainer per member
+    around one compiled step for all (see :mod:`psychrnn_cli.ensemble`), so each member trains
+    exactly as it would alone.
     """
-    accuracy, loss, _ = evaluate(steps, task, settings.eval_trials)
-    means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
-             for k in state.window[0]}
-    state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
-                        wall_time=wall_time)
-    state.window = []
-    log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
-    return accuracy
+
+    def __init__(self, steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
+                 batches: BatchSource, state: LoopState | None = None,
+                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log) -> None:
+        self.steps, self.curriculum, self.eval_task, self.settings = steps, curriculum, eval_task, settings
+        self.batches, self.checkpoint, self.log = batches, checkpoint, logger
+        self.state = state or LoopState()
+        self.status, self.message, self.running = "completed", "", self.state.iteration < settings.iterations
+        self.start = time.perf_counter() - self.state.elapsed
+        self.stage_before = curriculum.index
+        self.bar = tqdm(total=settings.iterations, initial=self.state.iteration, disable=not settings.progress,
+                        unit="it", dynamic_ncols=True)
+
+    def next_batch(self) -> TrainingBatch:
+        """Start the next iteration: its batch ``(x, y, mask)``, float32 ``[B, N_steps, N_in|N_out]``."""
+        self.state.iteration += 1
+        iteration, self.stage_before, task = self.state.iteration, self.curriculum.index, self.curriculum.stage.task
+        batch = self.batches.get(task)
+        check_due = self.curriculum.active and iteration % self.curriculum.metric_every == 0
+        if iteration < self.settings.iterations and not check_due:  # the next draw from this stream is ours
+            self.batches.prefetch(task)
+        return batch
+
+    def after_step(self, terms: dict[str, float]) -> None:
+        """Record the step's loss terms; check the curriculum, evaluate, stop or checkpoint when due."""
+        state, settings, iteration = self.state, self.settings, self.state.iteration
+        state.window.append(terms)
+        state.metric_losses.append(terms["loss"])
+        self.bar.update()
+        if not all(math.isfinite(v) for v in terms.values()):
+            return self._end("failed", f"loss became {terms} at iteration {iteration}")
+        curriculum_done = self._check_curriculum()
+        if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
+            accuracy = self._evaluate_into_curves(time.perf_counter() - self.start)
+            self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
+                                 acc=f"{accuracy:.3f}")
+            if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
+                return self._end("completed", f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}")
+        if curriculum_done:
+            return self._end("completed", f"curriculum finished at iteration {iteration}")
+        if iteration >= settings.iterations:
+            return self._end("completed", "")
+        if self.checkpoint is not None and iteration % settings.checkpoint_every == 0:
+            self._save_checkpoint()
+
+    def stop(self, message: str) -> None:
+        """Stop before the next iteration (a signal): checkpoint, status ``stopped``."""
+        if self.checkpoint is not None:
+            self._save_checkpoint()
+        self._end("stopped", message)
+
+    def interrupted(self) -> None:
+        """A second Ctrl-C interrupted the current iteration."""
+        self._end("stopped", f"interrupted during iteration {self.state.iteration}")
+
+    def close(self) -> None:
+        """Put back a batch made ahead and not used; close the progress bar."""
+        self.batches.close()
+        self.bar.close()
+
+    def result(self) -> TrainResult:
+        state = self.state
+        state.elapsed, state.status, state.message = time.perf_counter() - self.start, self.status, self.message
+        if self.message:
+            self.log.info(self.message)
+        return TrainResult(self.status, state, self.message)
+
+    def _end(self, status: str, message: str) -> None:
+        self.status, self.message, self.running = status, message, False
+
+    def _save_checkpoint(self) -> None:
+        self.state.elapsed = time.perf_counter() - self.start
+        with self.batches.as_of_last_used():
+            self.checkpoint(self.state)
+
+    def _check_curriculum(self) -> bool:
+        """Measure the stage metric when it is due; True when the curriculum ended and says stop."""
+        curriculum, state = self.curriculum, self.state
+        stage, iteration = curriculum.index, state.iteration
+        if not curriculum.active or iteration % curriculum.metric_every:
+            return False
+        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check"), state.metric_losses, iteration)
+        state.metric_losses = []
+        if curriculum.index != stage or curriculum.finished:
+            self.log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
+                          curriculum.stages[stage].metric_name, value)
+        return curriculum.finished and curriculum.after_last == "stop"
+
+    def _evaluate_into_curves(self, wall_time: float) -> float:
+        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
+        state, stage = self.state, self.stage_before  # the stage the last iteration trained in
+        accuracy, loss, _ = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
+                 for k in state.window[0]}
+        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
+                            wall_time=wall_time)
+        state.window = []
+        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
+        return accuracy

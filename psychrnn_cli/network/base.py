@@ -2,9 +2,13 @@
 
 A model is a ``tf.Module`` holding named ``tf.Variable`` parameters. Subclasses say how one time
 step updates the state (:meth:`RecurrentModel.step`); the base class runs the loop. The loop is
-unrolled in Python while ``tf.function`` traces it once, so a compiled graph, not Python, steps
-through time during training. Input (and noise) terms of all steps are computed in one product
-before the loop and the readout in one after it.
+unrolled in Python while ``tf.function`` traces it, so a compiled graph, not Python, steps through
+time during training. It is unrolled in pieces of ``CHUNK_STEPS`` steps, each piece one nested
+``tf.function`` (:attr:`RecurrentModel.loop` over :meth:`RecurrentModel.run_steps`) that is traced
+once and called for every piece: tracing (and differentiating) 10 steps instead of all of them
+makes the first iteration seconds sooner, while TensorFlow inlines the calls so the compiled graph
+runs as fast as a fully unrolled one. Input (and noise) terms of all steps are computed in one
+product before the loop and the readout in one after it.
 
 To write your own model, subclass :class:`~psychrnn_cli.network.basic.BasicRNN` (or this class),
 override what differs, and select it with ``model._target_=my_module.MyModel``; extra keys of the
@@ -23,6 +27,7 @@ from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.network import functions
 
 PARAMETER_NAMES = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
+CHUNK_STEPS = 10  # time steps per traced piece of the loop
 State = tuple[tf.Tensor, ...]
 Initializer = Callable[..., dict[str, np.ndarray]]
 
@@ -75,6 +80,7 @@ class RecurrentModel(tf.Module):
         self.rec_noise = float(rec_noise)
         self.transfer_function_name = transfer_function
         self.f = functions.transfer_function(transfer_function)
+        self.loop = self.compiled_loop(inline=True)
 
     # --- parameters -----------------------------------------------------------------------
 
@@ -149,6 +155,32 @@ class RecurrentModel(tf.Module):
 
     # --- the loop -----------------------------------------------------------------------------
 
+    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
+        """Step through one piece of the trial: ``drive [B, n, G*N_rec]`` -> the state after the
+        last step and the recorded states ``[B, n, N_rec]``. Compiled as :attr:`loop`."""
+        recorded = []
+        for drive_t in tf.unstack(drive, axis=1):
+            state = self.step(w, state, drive_t)
+            recorded.append(state[0])
+        return state, tf.stack(recorded, axis=1)
+
+    def compiled_loop(self, inline: bool) -> Callable:
+        """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`.
+
+        ``inline`` (the default for one network) lets TensorFlow copy the traced piece into every
+        call site of the graph, which runs fastest; a loop that is not inlined is optimized once
+        and called, which makes a graph of many networks (an ensemble sharing one loop) compile
+        many times faster.
+        """
+        return tf.function(self.run_steps, autograph=False,
+                           experimental_attributes=None if inline else {"_noinline": True})
+
+    def dynamics_key(self) -> tuple:
+        """What :meth:`step` depends on besides the weights: the class and every plain attribute.
+        Models with equal keys can run one shared :attr:`loop`."""
+        plain = (bool, int, float, str, type(None))
+        return (type(self), *sorted((k, v) for k, v in vars(self).items() if isinstance(v, plain)))
+
     def __call__(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Run the network over a batch of trials.
 
@@ -162,11 +194,16 @@ class RecurrentModel(tf.Module):
         """
         w = self.prepare(self.effective())
         state = self.initial_state(w, tf.shape(inputs)[0])
+        drive = self.drive(w, inputs, noise)
+        n_steps = drive.shape[1]
+        pieces = [CHUNK_STEPS] * (n_steps // CHUNK_STEPS)
+        if n_steps % CHUNK_STEPS:
+            pieces.append(n_steps % CHUNK_STEPS)
         recorded = []
-        for drive_t in tf.unstack(self.drive(w, inputs, noise), axis=1):
-            state = self.step(w, state, drive_t)
-            recorded.append(state[0])
-        states = tf.stack(recorded, axis=1)
+        for piece in tf.split(drive, pieces, axis=1):
+            state, states = self.loop(w, state, piece)
+            recorded.append(states)
+        states = tf.concat(recorded, axis=1)
         outputs = tf.einsum("btr,or->bto", self.rates(states), w["W_out"]) + w["b_out"]
         return outputs, states
 

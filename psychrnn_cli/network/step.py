@@ -12,6 +12,7 @@ from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
+NOISE_STREAMS = ("train", "check", "test")  # recurrent noise of training steps, curriculum checks, other tests
 
 
 @dataclass
@@ -42,7 +43,9 @@ class CompiledSteps:
         optimizer: a Keras optimizer (clipping arguments unset: clipping happens here).
         objective: loss and regularizers.
         clip: ``("per_tensor" | "global_norm" | "none", norm)``.
-        seed: seed of the recurrent-noise generator.
+        seed: seed of the recurrent-noise generators. Training steps, curriculum checks and other
+            tests draw from separate streams (:attr:`noise`), so an evaluation more or less (as when
+            a run is continued with more iterations) changes neither training nor the curriculum.
     """
 
     def __init__(self, model: RecurrentModel, optimizer, objective: Objective, clip: tuple[str, float],
@@ -51,7 +54,8 @@ class CompiledSteps:
         self.optimizer = optimizer
         self.objective = objective
         self.clip_mode, self.clip_norm = clip
-        self.noise = tf.random.Generator.from_seed(seed)
+        self.noise = dict(zip(NOISE_STREAMS, [tf.random.Generator.from_seed(seed),
+                                              *tf.random.Generator.from_seed(seed).split(2)]))
         self.variables = model.trainable_params
         self.plastic = {
             name: tf.constant(np.tile(mask, (var.shape[0] // mask.shape[0],) + (1,) * (mask.ndim - 1)) > 0)
@@ -59,15 +63,18 @@ class CompiledSteps:
             if (var := self.variables.get(name)) is not None
         }
         self.fixed_values = {name: tf.constant(self.variables[name].numpy()) for name in self.plastic}
+        # optimizer slots made now, not on the first call: creating variables inside the traced
+        # step would make tf.function trace it twice
+        self.optimizer.build(list(self.variables.values()))
         self._train_graph = tf.function(self._train_step, autograph=False)
         self._predict_graph = tf.function(self._predict, autograph=False)
         self._predict_shapes: set[tuple] = set()
 
-    def _noise(self, inputs: tf.Tensor) -> tf.Tensor | None:
+    def _noise(self, inputs: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor | None:
         if self.model.rec_noise == 0:
             return None
         shape = tf.concat([tf.shape(inputs)[:2], [self.model.N_rec]], axis=0)
-        return self.noise.normal(shape)
+        return generator.normal(shape)
 
     def _clip(self, grads: list[tf.Tensor]) -> list[tf.Tensor]:
         if self.clip_mode == "per_tensor":
@@ -80,7 +87,7 @@ class CompiledSteps:
         names, variables = list(self.variables), list(self.variables.values())
         objective = self.objective
         with tf.GradientTape() as tape:
-            outputs, states = self.model(inputs, self._noise(inputs))
+            outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
             terms = {"loss": objective.loss(outputs, targets, mask)}
             terms.update(regularization_terms(objective.coefficients, self.model.effective(),
                                               self.model.rates(states), outputs, objective.custom,
@@ -94,8 +101,8 @@ class CompiledSteps:
             self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
         return terms
 
-    def _predict(self, inputs: tf.Tensor, noise: bool) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.model(inputs, self._noise(inputs) if noise else None)
+    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.model(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
 
     def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``.
@@ -106,33 +113,37 @@ class CompiledSteps:
         return {name: float(value) for name, value in terms.items()}
 
     def snapshot(self) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
-        """Everything TensorFlow holds for training: parameters, optimizer slots, noise generator state."""
-        self.optimizer.build(list(self.variables.values()))
+        """Everything TensorFlow holds for training: parameters, optimizer slots, noise generator states."""
         return {
             "params": self.model.numpy_weights(),
             "optimizer": {f"{i:03d}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)},
-            "noise": self.noise.state.numpy(),
+            "noise": self.noise["train"].state.numpy(),
+            **{f"{name}_noise": self.noise[name].state.numpy() for name in NOISE_STREAMS[1:]},
         }
 
     def restore(self, snapshot: dict) -> None:
         """Load a :meth:`snapshot` into this model, optimizer and noise generator."""
         for name, value in snapshot["params"].items():
             self.model.params[name].assign(value)
-        self.optimizer.build(list(self.variables.values()))
         slots = snapshot["optimizer"]
         if len(slots) != len(self.optimizer.variables):
             raise ValueError(f"checkpoint holds {len(slots)} optimizer variables, this optimizer has "
                              f"{len(self.optimizer.variables)}")
         for key, variable in zip(sorted(slots), self.optimizer.variables):
             variable.assign(slots[key])
-        self.noise.state.assign(snapshot["noise"])
+        self.noise["train"].state.assign(snapshot["noise"])
+        for name in NOISE_STREAMS[1:]:  # (checkpoints written before tests had their own streams lack them)
+            if f"{name}_noise" in snapshot:
+                self.noise[name].state.assign(snapshot[f"{name}_noise"])
 
-    def predict(self, inputs: np.ndarray, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, inputs: np.ndarray, noise: bool = True, stream: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` of a batch of inputs.
 
-        Traced once per trial length with the batch size left open, so evaluation batches of
-        any size share one graph.
+        ``noise`` comes from the noise stream ``stream`` (``test``, or ``check`` for curriculum
+        checks). Traced once per trial length with the batch size left open, so evaluation batches
+        of any size share one graph.
         """
+        noise = stream if noise else None
         key = (inputs.shape[1:], noise)
         if key not in self._predict_shapes:
             self._predict_graph.get_concrete_function(tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise)
