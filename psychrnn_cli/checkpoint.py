@@ -20,7 +20,8 @@ from psychrnn_cli.runfile import RunFileError, load_run, write_run
 
 CHECKPOINT_FILE = "checkpoint.h5"
 # config keys that may change between a checkpoint and its resumption
-RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy"}
+RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy",
+                     "train.ensemble"}  # (a member of an ensemble records 1; older checkpoints lack the key)
 
 
 class CheckpointError(ValueError):

@@ -30,24 +30,26 @@ RUN_FILE = "run.h5"
 
 
 @contextlib.contextmanager
-def run_logging(log_file: Path) -> Iterator[None]:
-    """Log the package's messages to ``log_file`` and to stderr while the block runs."""
-    handlers = [logging.FileHandler(log_file), logging.StreamHandler(sys.stderr)]
+def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = True) -> Iterator[None]:
+    """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
+    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
     for handler in handlers:
         handler.setFormatter(formatter)
-        log.addHandler(handler)
-    previous = log.level, log.propagate
-    log.setLevel(logging.INFO)
-    log.propagate = False  # Hydra's root handler would print every line twice
+        logger.addHandler(handler)
+    previous = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # Hydra's root handler would print every line twice
     try:
         yield
     finally:
         for handler in handlers:
-            log.removeHandler(handler)
+            logger.removeHandler(handler)
             handler.close()
-        log.setLevel(previous[0])
-        log.propagate = previous[1]
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
 
 
 def _version(package: str) -> str:
@@ -167,6 +169,70 @@ def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
     return data["state"]
 
 
+class Job:
+    """One run directory while it trains: the experiment, its checkpoints and its run file.
+
+    Building it builds the experiment, resumes from ``run_dir/checkpoint.h5`` when there is one
+    (and ``train.resume`` is true), and writes the run file with status ``running``.
+
+    Args:
+        cfg: the run's composed config.
+        run_dir: an existing, writable directory.
+        logger: where progress messages go.
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, logger: logging.Logger = log) -> None:
+        self.run_dir, self.log = run_dir, logger
+        self.path, self.checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
+        self.exp = exp = build(cfg)
+        self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        self.header = {"attrs": provenance(exp.seed), "config": self.config_yaml}
+        self.state = LoopState()
+        if self.checkpoint_path.exists() and cfg.train.resume:
+            try:
+                self.state = resume(exp, self.checkpoint_path, self.config_yaml)
+            except CheckpointError as err:
+                raise ConfigError(str(err)) from None
+            logger.info("resuming from %s at iteration %d", self.checkpoint_path, self.state.iteration)
+        self.save("running", self.state.iteration)
+        logger.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
+                    exp.task.name, run_dir)
+
+    def save(self, status: str, iterations: int, message: str = "", **groups: Any) -> None:
+        """Write the run file with this status and these groups (besides the header and ``/model``)."""
+        self.header["attrs"].update(status=status, iterations=iterations, message=message)
+        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups})
+
+    def checkpoint(self, state: LoopState) -> None:
+        write_checkpoint(self.exp, self.checkpoint_path, self.config_yaml, state)
+
+    def previous_result(self):
+        """How training ended, if the checkpoint this run resumed from says it already has."""
+        from psychrnn_cli.training import TrainResult
+
+        state = self.state
+        if state.finished or (state.status == "completed" and state.iteration >= self.exp.settings.iterations):
+            return TrainResult("completed", state, state.message or "already completed")
+        return None
+
+    def finish(self, result) -> Path:
+        """After training (a :class:`~psychrnn_cli.training.TrainResult`): final checkpoint, test
+        batch, run file. Returns the run file's path."""
+        if result.status == "completed":  # (a signal's stop saved its own checkpoint)
+            self.checkpoint(result.state)
+        groups = final_groups(self.exp, result.state)
+        self.save(result.status, result.state.iteration, result.message, **groups)
+        evaluation = groups["evaluation"]["attrs"]
+        self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
+                      result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
+                      self.exp.test_trials, self.path)
+        return self.path
+
+    def fail(self, err: BaseException) -> None:
+        """Record an exception in the run file (status ``failed``)."""
+        self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
+
+
 def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     """Train the network ``cfg`` describes and write ``run_dir/run.h5``; returns the file's path.
 
@@ -175,46 +241,25 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     already holds one (and ``train.resume`` is true), training continues from it, so a killed or
     preempted run restarted in the same directory ends as if it had never stopped. Exceptions are
     re-raised after the run file records ``failed``.
+
+    With ``train.ensemble`` = K > 1, trains K networks together (seeds ``seed`` .. ``seed + K - 1``),
+    each in its own directory ``run_dir/seed_<seed>/``, and returns ``run_dir`` (see
+    :mod:`psychrnn_cli.ensemble`).
     """
-    from psychrnn_cli.training import TrainResult, train
+    from psychrnn_cli.ensemble import ensemble_size, run_ensemble
+    from psychrnn_cli.training import train
 
     run_dir = Path(run_dir)
+    if ensemble_size(cfg) > 1:
+        return run_ensemble(cfg, run_dir)
     check_writable(run_dir)
-    path, checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
     with run_logging(run_dir / "train.log"):
-        exp = build(cfg)
-        config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-        header = {"attrs": provenance(exp.seed), "config": config_yaml}
-
-        def save(status: str, iterations: int, message: str = "", **groups: Any) -> None:
-            header["attrs"].update(status=status, iterations=iterations, message=message)
-            write_run(path, {**header, "model": model_tree(exp), **groups})
-
-        state = LoopState()
-        if checkpoint_path.exists() and cfg.train.resume:
-            try:
-                state = resume(exp, checkpoint_path, config_yaml)
-            except CheckpointError as err:
-                raise ConfigError(str(err)) from None
-            log.info("resuming from %s at iteration %d", checkpoint_path, state.iteration)
-        save("running", state.iteration)
-        log.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
-                 exp.task.name, run_dir)
+        job = Job(cfg, run_dir)
+        exp = job.exp
         try:
-            if state.finished or (state.status == "completed" and state.iteration >= exp.settings.iterations):
-                result = TrainResult("completed", state, state.message or "already completed")
-            else:
-                result = train(exp.steps, exp.curriculum, exp.eval_task, exp.settings, state,
-                               lambda s: write_checkpoint(exp, checkpoint_path, config_yaml, s))
-                if result.status == "completed":  # (a signal's stop saved its own checkpoint)
-                    write_checkpoint(exp, checkpoint_path, config_yaml, result.state)
-            groups = final_groups(exp, result.state)
-            save(result.status, result.state.iteration, result.message, **groups)
+            result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
+                                                    job.state, job.checkpoint)
+            return job.finish(result)
         except Exception as err:
-            save("failed", state.iteration, f"{type(err).__name__}: {err}")
+            job.fail(err)
             raise
-        evaluation = groups["evaluation"]["attrs"]
-        log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
-                 result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
-                 exp.test_trials, path)
-    return path

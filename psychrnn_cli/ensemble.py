@@ -1,0 +1,168 @@
+"""``train.ensemble=K``: K networks trained together, each written as if it had trained alone.
+
+Member k has seed ``seed + k`` and its own directory ``<run_dir>/seed_<seed + k>/`` holding the
+same ``run.h5``, ``checkpoint.h5`` and ``train.log`` as a solo run with that seed (its config
+records that seed and ``train.ensemble: 1``), so ``psychrnn evaluate``, ``plot`` and
+``summarize`` see no difference, and a member can be resumed on its own. The ensemble's own
+``train.log`` stays in ``<run_dir>``.
+
+Every member keeps its own trial batches, initial weights, optimizer state, recurrent noise,
+curriculum and stopping rules: one :class:`~psychrnn_cli.training.Trainer` per member, around one
+compiled step for all (:class:`~psychrnn_cli.network.ensemble.EnsembleSteps`). A member that
+passes a curriculum stage advances alone; a member that stops (stop accuracy, end of its
+curriculum, a non-finite loss) writes its run file at once while the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from psychrnn_cli.build import ConfigError
+from psychrnn_cli.prefetch import BatchSource
+from psychrnn_cli.run import Job, check_writable, run_logging
+from psychrnn_cli.task import Task
+
+log = logging.getLogger("psychrnn_cli")
+
+
+def ensemble_size(cfg: DictConfig) -> int:
+    """``train.ensemble`` (1 when absent), or a ConfigError unless it is a positive integer."""
+    size = cfg.train.get("ensemble", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"train.ensemble must be a positive integer (the number of networks trained together), "
+                          f"got {size!r}")
+    return size
+
+
+def member_config(cfg: DictConfig, seed: int) -> DictConfig:
+    """The config of a solo run with ``seed``: ``cfg`` with that seed and ``train.ensemble`` = 1."""
+    member = copy.deepcopy(cfg)
+    OmegaConf.update(member, "seed", seed, force_add=True)
+    OmegaConf.update(member, "train.ensemble", 1, force_add=True)
+    return member
+
+
+def check_own_random_state(task: Task) -> None:
+    """A ConfigError if making a batch of (a copy of) ``task`` draws from NumPy's global random
+    state, which the members would share."""
+    saved = np.random.get_state()
+    try:
+        copy.deepcopy(task).get_trial_batch(2)
+        _, keys, position, *_ = np.random.get_state()
+        shared = position != saved[2] or not np.array_equal(keys, saved[1])
+    finally:
+        np.random.set_state(saved)
+    if shared:
+        raise ConfigError(f"train.ensemble needs tasks that draw from their own random generator: task {task.name} "
+                          "uses NumPy's global random state (np.random.*), which the members would share; draw from "
+                          "self.rng instead, or train the seeds as separate runs (psychrnn train -m seed=...)")
+
+
+def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:
+    """Train ``train.ensemble`` networks together; each writes ``run_dir/seed_<seed>/run.h5``.
+
+    Returns ``run_dir``. Members resume from their own checkpoints. An exception marks every member
+    that has not finished as ``failed`` and is re-raised.
+
+    Raises:
+        ConfigError: an invalid config, or a task that draws from NumPy's global random state.
+    """
+    size, first = ensemble_size(cfg), int(cfg.seed)
+    seeds = list(range(first, first + size))
+    check_writable(run_dir)
+    from psychrnn_cli.network.ensemble import one_thread_per_product
+
+    one_thread_per_product()
+    with run_logging(run_dir / "train.log"):
+        log.info("ensemble of %d networks (seeds %d to %d) trained together; member runs in %s/seed_<seed>/",
+                 size, seeds[0], seeds[-1], run_dir)
+        loggers = [logging.getLogger(f"psychrnn_cli.ensemble.seed_{seed}") for seed in seeds]
+        dirs = [run_dir / f"seed_{seed}" for seed in seeds]
+        for member_dir in dirs:
+            check_writable(member_dir)
+        with contextlib.ExitStack() as stack:
+            for member_dir, logger in zip(dirs, loggers):
+                stack.enter_context(run_logging(member_dir / "train.log", logger, stderr=False))
+            jobs: list[Job] = []
+            try:
+                for seed, member_dir, logger in zip(seeds, dirs, loggers):
+                    logger.info("member %d of an ensemble of %d (seeds %d to %d) trained in one process",
+                                seed - first + 1, size, seeds[0], seeds[-1])
+                    jobs.append(Job(member_config(cfg, seed), member_dir, logger))
+                    check_own_random_state(jobs[0].exp.task)
+                train_members(jobs)
+            except Exception as err:
+                for job in jobs:
+                    if job.header["attrs"]["status"] == "running":
+                        job.fail(err)
+                raise
+        statuses = Counter(job.header["attrs"]["status"] for job in jobs)
+        log.info("ensemble done: %s", ", ".join(f"{n} {status}" for status, n in statuses.most_common()))
+    return run_dir
+
+
+def train_members(jobs: list[Job]) -> None:
+    """Train the members of ``jobs`` that have not finished, together; write every run file.
+
+    The loop is :func:`psychrnn_cli.training.train`'s, once per member around one compiled step.
+    """
+    from psychrnn_cli.network.ensemble import EnsembleSteps
+    from psychrnn_cli.training import GracefulStop, Trainer
+
+    unfinished = set(range(len(jobs)))
+
+    def finish(k: int, result) -> None:
+        unfinished.discard(k)
+        jobs[k].finish(result)
+        log.info("seed %d %s after %d iterations%s; %d of %d members still training", jobs[k].exp.seed,
+                 result.status, result.state.iteration, f" ({result.message})" if result.message else "",
+                 len(unfinished), len(jobs))
+
+    for k, job in enumerate(jobs):
+        if (result := job.previous_result()) is not None:
+            finish(k, result)
+    ensemble = EnsembleSteps([job.exp.steps for job in jobs])
+    with ThreadPoolExecutor(1) as executor:
+        trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
+                               replace(jobs[k].exp.settings, progress=False), BatchSource(executor), jobs[k].state,
+                               jobs[k].checkpoint, jobs[k].log)
+                    for k in sorted(unfinished)}
+        progress = tqdm(total=max(job.exp.settings.iterations for job in jobs),
+                        initial=min((t.state.iteration for t in trainers.values()), default=0),
+                        disable=not jobs[0].exp.settings.progress, unit="it", dynamic_ncols=True)
+        active: list[int] = []
+        with GracefulStop() as stop:
+            try:
+                while active := [k for k, trainer in trainers.items() if trainer.running]:
+                    if stop.reason:
+                        for k in active:
+                            trainers[k].stop(f"stopped by {stop.reason} after iteration {trainers[k].state.iteration}")
+                        break
+                    batches = {k: trainers[k].next_batch() for k in active}
+                    for k, terms in ensemble.train_step(batches).items():
+                        trainers[k].after_step(terms)
+                        if not trainers[k].running:  # done: its weights are final now
+                            trainers[k].close()
+                            finish(k, trainers[k].result())
+                    progress.update()
+                    progress.set_postfix(training=f"{len(unfinished)}/{len(jobs)}")
+            except KeyboardInterrupt:
+                for k in active:
+                    if k in unfinished:
+                        trainers[k].interrupted()
+            finally:
+                progress.close()
+                for trainer in trainers.values():
+                    trainer.close()
+    for k in sorted(unfinished):
+        finish(k, trainers[k].result())
