@@ -3,6 +3,8 @@ pieces. (Timings are measured in benchmarks/, not asserted here.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -144,3 +146,15 @@ def test_loop_in_pieces_equals_stepping_one_step_at_a_time(n_steps):
         recorded.append(state[0])
     np.testing.assert_allclose(states.numpy(), tf.stack(recorded, axis=1).numpy(), rtol=1e-6, atol=1e-7)
     assert outputs.shape == (3, n_steps, model.N_out)
+
+
+def test_matplotlib_works_after_tensorflow_was_imported_without_it(tmp_path):
+    """psychrnn_cli.network hides matplotlib while TensorFlow imports (a faster start); a plot
+    made in the same process afterwards must still work."""
+    script = ("import sys, psychrnn_cli.network, tensorflow; assert 'matplotlib' not in sys.modules; "
+              "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+              "plt.plot([0, 1]); plt.savefig(sys.argv[1])")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "figure.png")], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "figure.png").stat().st_size > 1000
