@@ -43,7 +43,7 @@ class _Pending:
 def make_batch(task: Task) -> TrainingBatch:
     """A training batch of ``task`` as float32 arrays (what the compiled step takes)."""
     x, y, mask, _ = task.get_trial_batch()
-    return x.astype(np.float32), y.astype(np.float32), mask.astype(np.float32)
+    return x.astype(np.float32, copy=False), y.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
 
 
 def _global_state_key() -> tuple[int, bytes]:

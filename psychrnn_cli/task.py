@@ -164,7 +164,11 @@ class Task:
         per-step draws of ``N_in`` values in (trial, time) order, so both paths agree.
         """
         std = np.sqrt(2 * 0.01 * math.sqrt(10) * math.sqrt(self.dt) * np.square(stim_noise))
-        return std * self.rng.standard_normal(shape)
+        noise = self.rng.standard_normal(shape)
+        if np.ndim(std) == 0:
+            noise *= std  # in place: no second array (the same values as std * noise)
+            return noise
+        return std * noise
 
 
 class DuckTypedTask(Task):

@@ -107,20 +107,24 @@ class AntiSaccade(Task):
         return x, y, np.ones(self.N_out)
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        time = self.time_ms[None, :]  # [1, N_steps]
+        time = self.time_ms  # [N_steps]
+        keys = ("anti", "side", "choice", "stim_onset", "stim_end", "go")
+        anti, side, choice, stim_onset, stim_end, go = np.array([[p[k] for k in keys] for p in params]).T[:, :, None]
+        fixating = time < go  # [B, N_steps]
+        stimulus = (stim_onset <= time) & (time < stim_end)
 
-        def column(key: str) -> np.ndarray:  # [B, 1]
-            return np.array([p[key] for p in params])[:, None]
-
+        # channel by channel on [B, N_steps] views: loops over time are long, over channels short;
+        # adding a boolean adds 1.0 where it is True
         x = self.input_noise((len(params), self.N_steps, self.N_in), self.stim_noise)
-        fixating = (time < column("go"))[:, :, None]  # [B, N_steps, 1]
-        rule = np.eye(2)[column("anti")[:, 0]][:, None, :]  # [B, 1, 2]: pro, anti
-        x[:, :, FIXATION] += fixating[:, :, 0]
-        x[:, :, PRO_CUE:ANTI_CUE + 1] += fixating * rule
-        stimulus = ((column("stim_onset") <= time) & (time < column("stim_end")))[:, :, None]
-        x[:, :, LEFT_STIMULUS:] += stimulus * np.eye(2)[column("side")[:, 0]][:, None, :]
-        chosen = np.eye(2, dtype=bool)[column("choice")[:, 0]][:, None, :]
-        y = ~fixating * np.where(chosen, self.hi, self.lo)
+        x[:, :, FIXATION] += fixating
+        x[:, :, PRO_CUE] += fixating & (anti == 0)
+        x[:, :, ANTI_CUE] += fixating & (anti == 1)
+        x[:, :, LEFT_STIMULUS] += stimulus & (side == 0)
+        x[:, :, RIGHT_STIMULUS] += stimulus & (side == 1)
+        responding = ~fixating
+        y = np.empty((len(params), self.N_steps, self.N_out))
+        for channel in range(2):
+            np.multiply(responding, np.where(choice == channel, self.hi, self.lo), out=y[:, :, channel])
         return x, y, np.ones_like(y)
 
     def accuracy_function(self, correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:

