@@ -76,6 +76,9 @@ def provenance(seed: int) -> dict[str, Any]:
     return {
         "psychrnn_cli_version": _version("psychrnn-cli"),
         "tensorflow_version": tf.__version__,
+        # threads per TensorFlow operation (0: TensorFlow's default, all cores); the last bits of results depend on it
+        "tf_intra_op_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS",
+                                                  tf.config.threading.get_intra_op_parallelism_threads())),
         "numpy_version": np.__version__,
         "h5py_version": _version("h5py"),
         "hydra_version": _version("hydra-core"),

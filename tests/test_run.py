@@ -26,6 +26,7 @@ def test_run_file_shapes_and_schema(trained_run):
     assert attrs["schema_version"] == SCHEMA_VERSION and attrs["seed"] == 0
     for key in ("tensorflow_version", "numpy_version", "psychrnn_cli_version", "created", "host"):
         assert attrs[key]
+    assert attrs["tf_intra_op_threads"] == 1  # one thread per op, the default (psychrnn_cli.network)
     assert run["config"]["task"]["_target_"].endswith("PerceptualDiscrimination")
     model = run["model"]
     assert model["attrs"]["N_rec"] == 50 and model["attrs"]["alpha"] == pytest.approx(0.1)

@@ -1,9 +1,10 @@
 """The TensorFlow side: recurrent models, losses and the compiled training step.
 
 Only this package and ``psychrnn_cli.training`` import TensorFlow, and this package imports it
-first (see :func:`_import_tensorflow`).
+first (see :func:`_import_tensorflow`), with one thread per operation (:func:`_one_thread_per_op`).
 """
 
+import contextlib
 import os
 import sys
 
@@ -26,4 +27,24 @@ def _import_tensorflow() -> None:
         del sys.modules["matplotlib"]
 
 
+def _one_thread_per_op() -> None:
+    """Run each TensorFlow operation on one thread, unless ``TF_NUM_INTRAOP_THREADS`` says otherwise.
+
+    A recurrent network's step is a chain of small operations; TensorFlow's default splits each
+    one across all cores, which costs more than it gains at the sizes labs train (N_rec 50: about
+    10% slower per iteration on 2 cores, N_rec 256: about 15%; benchmarks/NOTES.md), while
+    independent operations (the weight gradients beside the chain through time, the members of an
+    ensemble) still run in parallel. It also makes results independent of the machine's core
+    count. The run file records the setting (``tf_intra_op_threads``; 0 is TensorFlow's default).
+    Has no effect once TensorFlow has run an operation in this process.
+    """
+    if "TF_NUM_INTRAOP_THREADS" in os.environ:
+        return
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # (raised once TensorFlow has started)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+
+
 _import_tensorflow()
+_one_thread_per_op()

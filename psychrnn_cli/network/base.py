@@ -5,9 +5,9 @@ step updates the state (:meth:`RecurrentModel.step`); the base class runs the lo
 unrolled in Python while ``tf.function`` traces it, so a compiled graph, not Python, steps through
 time during training. It is unrolled in pieces of ``CHUNK_STEPS`` steps, each piece one nested
 ``tf.function`` (:attr:`RecurrentModel.loop` over :meth:`RecurrentModel.run_steps`) that is traced
-once and called for every piece: tracing (and differentiating) 10 steps instead of all of them
-makes the first iteration seconds sooner, while TensorFlow inlines the calls so the compiled graph
-runs as fast as a fully unrolled one. Input (and noise) terms of all steps are computed in one
+once and called for every piece, not inlined: tracing, differentiating and optimizing 10 steps
+instead of all of them makes the first iteration seconds sooner, at about the speed of a fully
+unrolled graph (benchmarks/NOTES.md). Input (and noise) terms of all steps are computed in one
 product before the loop and the readout in one after it.
 
 To write your own model, subclass :class:`~psychrnn_cli.network.basic.BasicRNN` (or this class),
@@ -80,7 +80,7 @@ class RecurrentModel(tf.Module):
         self.rec_noise = float(rec_noise)
         self.transfer_function_name = transfer_function
         self.f = functions.transfer_function(transfer_function)
-        self.loop = self.compiled_loop(inline=True)
+        self.loop = self.compiled_loop(inline=False)
 
     # --- parameters -----------------------------------------------------------------------
 
@@ -167,10 +167,10 @@ class RecurrentModel(tf.Module):
     def compiled_loop(self, inline: bool) -> Callable:
         """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`.
 
-        ``inline`` (the default for one network) lets TensorFlow copy the traced piece into every
-        call site of the graph, which runs fastest; a loop that is not inlined is optimized once
-        and called, which makes a graph of many networks (an ensemble sharing one loop) compile
-        many times faster.
+        ``inline`` lets TensorFlow copy the traced piece into every call site of the graph (at most
+        10% faster steps, 1 s slower first step); a loop that is not inlined (the default) is
+        optimized once and called, which also lets a graph of many networks (an ensemble sharing
+        one loop) compile many times faster.
         """
         return tf.function(self.run_steps, autograph=False,
                            experimental_attributes=None if inline else {"_noinline": True})
