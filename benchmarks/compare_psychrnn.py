@@ -35,7 +35,8 @@ VENV = HERE / ".venv-psychrnn"
 OURS = {"python": sys.executable, "script": str(HERE / "ours_side.py"), "name": "psychrnn-cli"}
 THEIRS = {"python": str(VENV / "bin" / "python"), "script": str(HERE / "psychrnn_side.py"), "name": "PsychRNN 1.0.0"}
 SIZES = [(50, 50, 40), (50, 128, 30), (256, 50, 20), (256, 128, 12)]  # N_rec, batch, timed iterations
-TASKS = ["perceptual_discrimination", "delayed_discrimination", "match_to_category"]
+TASKS = ["perceptual_discrimination", "delayed_discrimination", "match_to_category"]  # built into both tools
+OURS_ONLY_TASKS = ["context_dependent_integration", "ready_set_go", "anti_saccade"]
 TO_ACCURACY = {"kind": "to_accuracy", "accuracy": 0.9, "eval_every": 10, "eval_trials": 500, "max_iterations": 1500}
 
 
@@ -104,6 +105,9 @@ def collect(repeats: int, seeds: int) -> tuple[dict, list[float]]:
         for task in TASKS:
             both(f"generation {task}", {"kind": "generation", "task": task, "batch": 50, "seed": turn,
                                         "repeats": 20}, turn)
+        for task in OURS_ONLY_TASKS:
+            spec = {"kind": "generation", "task": task, "batch": 50, "seed": turn, "repeats": 20}
+            rows.setdefault(f"generation {task}", {}).setdefault(OURS["name"], []).append(measure(OURS, spec, loads))
         both("first iteration", {"kind": "first_iteration", "seed": turn}, turn)
         rows.setdefault("help", {}).setdefault(OURS["name"], []).append({"seconds": help_seconds()})
     for seed in range(seeds):
@@ -133,7 +137,7 @@ def summarize(rows: dict) -> list[tuple[str, float | None, float | None, str]]:
         (a, sa), (b, sb) = (value_and_spread(per_process("to accuracy", side, key, reduce=float))
                             for side in (THEIRS, OURS))
         table.append((f"{label} (median of seeds)", a, b, f"{unit} (range {sa} / {sb})"))
-    for task in TASKS:
+    for task in TASKS + OURS_ONLY_TASKS:
         row = f"generation {task}"
         (a, sa), (b, sb) = (value_and_spread([1e3 * v for v in per_process(row, side, "per_batch_s")])
                             for side in (THEIRS, OURS))
