@@ -80,9 +80,6 @@ def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:
     size, first = ensemble_size(cfg), int(cfg.seed)
     seeds = list(range(first, first + size))
     check_writable(run_dir)
-    from psychrnn_cli.network.ensemble import one_thread_per_product
-
-    one_thread_per_product()
     with run_logging(run_dir / "train.log"):
         log.info("ensemble of %d networks (seeds %d to %d) trained together; member runs in %s/seed_<seed>/",
                  size, seeds[0], seeds[-1], run_dir)

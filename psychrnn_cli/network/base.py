@@ -80,7 +80,7 @@ class RecurrentModel(tf.Module):
         self.rec_noise = float(rec_noise)
         self.transfer_function_name = transfer_function
         self.f = functions.transfer_function(transfer_function)
-        self.loop = self.compiled_loop(inline=False)
+        self.loop = self.compiled_loop()
 
     # --- parameters -----------------------------------------------------------------------
 
@@ -149,31 +149,39 @@ class RecurrentModel(tf.Module):
         """What the readout sees, from the recorded states ``[..., N_rec]``."""
         return self.f(states)
 
+    def readout(self, w: dict[str, tf.Tensor], states: tf.Tensor) -> tf.Tensor:
+        """Outputs ``[B, N_steps, N_out]`` from the recorded states ``[B, N_steps, N_rec]``."""
+        return tf.einsum("btr,or->bto", self.rates(states), w["W_out"]) + w["b_out"]
+
     def noise_scale(self) -> float:
         """Standard deviation of the noise added to the drive each step, per unit of ``xi``."""
         return math.sqrt(2 * self.alpha) * self.rec_noise
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
+    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor,
+                  time_axis: int = 1) -> tuple[State, tf.Tensor]:
         """Step through one piece of the trial: ``drive [B, n, G*N_rec]`` -> the state after the
-        last step and the recorded states ``[B, n, N_rec]``. Compiled as :attr:`loop`."""
+        last step and the recorded states ``[B, n, N_rec]``. Compiled as :attr:`loop`.
+
+        (An ensemble runs stacked members, ``drive [K, B, n, G*N_rec]`` with ``time_axis`` 2.)
+        """
         recorded = []
-        for drive_t in tf.unstack(drive, axis=1):
+        for drive_t in tf.unstack(drive, axis=time_axis):
             state = self.step(w, state, drive_t)
             recorded.append(state[0])
-        return state, tf.stack(recorded, axis=1)
+        return state, tf.stack(recorded, axis=time_axis)
 
-    def compiled_loop(self, inline: bool) -> Callable:
-        """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`.
+    def compiled_loop(self) -> Callable:
+        """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`, called (not inlined)
+        for every piece of the trial.
 
-        ``inline`` lets TensorFlow copy the traced piece into every call site of the graph (at most
-        10% faster steps, 1 s slower first step); a loop that is not inlined (the default) is
-        optimized once and called, which also lets a graph of many networks (an ensemble sharing
-        one loop) compile many times faster.
+        Inlining (TensorFlow's default: a copy of the traced piece at every call site) measured at
+        most 10% faster steps but a first step about 1 s later; a loop that is called is optimized
+        once, which also makes a graph of many networks (an ensemble sharing one loop) compile
+        many times faster.
         """
-        return tf.function(self.run_steps, autograph=False,
-                           experimental_attributes=None if inline else {"_noinline": True})
+        return tf.function(self.run_steps, autograph=False, experimental_attributes={"_noinline": True})
 
     def dynamics_key(self) -> tuple:
         """What :meth:`step` depends on besides the weights: the class and every plain attribute.
@@ -194,17 +202,12 @@ class RecurrentModel(tf.Module):
         """
         w = self.prepare(self.effective())
         state = self.initial_state(w, tf.shape(inputs)[0])
-        drive = self.drive(w, inputs, noise)
-        n_steps = drive.shape[1]
-        pieces = [CHUNK_STEPS] * (n_steps // CHUNK_STEPS)
-        if n_steps % CHUNK_STEPS:
-            pieces.append(n_steps % CHUNK_STEPS)
         recorded = []
-        for piece in tf.split(drive, pieces, axis=1):
+        for piece in tf.split(self.drive(w, inputs, noise), pieces(inputs.shape[1]), axis=1):
             state, states = self.loop(w, state, piece)
             recorded.append(states)
         states = tf.concat(recorded, axis=1)
-        outputs = tf.einsum("btr,or->bto", self.rates(states), w["W_out"]) + w["b_out"]
+        outputs = self.readout(w, states)
         return outputs, states
 
 
@@ -214,3 +217,9 @@ def describe(model: RecurrentModel) -> dict[str, Any]:
     return {**extra, "kind": model.kind, "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out,
             "alpha": model.alpha, "rec_noise": model.rec_noise, "transfer_function": model.transfer_function_name,
             "dale_ratio": model.constraints.dale_ratio}
+
+
+def pieces(n_steps: int) -> list[int]:
+    """Lengths of the traced pieces the loop over ``n_steps`` time steps runs in: ``CHUNK_STEPS``
+    each, and the remainder last."""
+    return [CHUNK_STEPS] * (n_steps // CHUNK_STEPS) + ([n_steps % CHUNK_STEPS] if n_steps % CHUNK_STEPS else [])
