@@ -96,7 +96,8 @@ def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:
                     logger.info("member %d of an ensemble of %d (seeds %d to %d) trained in one process",
                                 seed - first + 1, size, seeds[0], seeds[-1])
                     jobs.append(Job(member_config(cfg, seed), member_dir, logger))
-                    check_own_random_state(jobs[0].exp.task)
+                    if len(jobs) == 1:  # (before building the other members)
+                        check_own_random_state(jobs[0].exp.task)
                 train_members(jobs)
             except Exception as err:
                 for job in jobs:

@@ -132,22 +132,6 @@ def test_sigterm_stops_every_member_with_a_checkpoint_and_the_rerun_finishes_the
                                        atol=1e-5 * np.abs(value).max(), err_msg=f"seed {seed} {name}")
 
 
-@pytest.fixture
-def stack_sizes(monkeypatch) -> list[int]:
-    """The sizes of the member stacks traced (members stepped separately are not counted)."""
-    from psychrnn_cli.network import ensemble
-
-    sizes: list[int] = []
-    train_stacked = ensemble.train_stacked
-
-    def counted(members, *args):
-        sizes.append(len(members))
-        return train_stacked(members, *args)
-
-    monkeypatch.setattr(ensemble, "train_stacked", counted)
-    return sizes
-
-
 def assert_members_equal_solo_runs(run: list[str], seeds: tuple[int, ...], ensemble_dir: Path, tmp_path: Path) -> None:
     for seed in seeds:
         solo = load_run(train([*run, f"seed={seed}"], run_dir=tmp_path / f"solo{seed}"))
@@ -161,26 +145,26 @@ def assert_members_equal_solo_runs(run: list[str], seeds: tuple[int, ...], ensem
     ["model=lstm"], ["model=gru"], ["constraints=dale", "constraints.dale_ratio=0.8", "constraints.autapses=false"],
     ["constraints=two_regions", "constraints.fixed_outgoing=0.2"],
 ], ids=["lstm", "gru", "dale", "masks_and_fixed_entries"])
-def test_stacked_members_equal_solo_runs(overrides, stack_sizes, tmp_path):
+def test_members_of_other_models_and_constraints_equal_solo_runs(overrides, tmp_path):
     run = [*FAST, "task.T=300", "model.rec_noise=0.05", "train.iterations=6", "train.eval_every=3",
            "train.stop_accuracy=null", *overrides]
     train([*run, "seed=3", "train.ensemble=2"], run_dir=tmp_path / "ensemble")
-    assert stack_sizes == [2]
     assert_members_equal_solo_runs(run, (3, 4), tmp_path / "ensemble", tmp_path)
 
 
-def test_members_on_stages_of_other_trial_lengths_step_separately(stack_sizes, tmp_path):
-    """Batches of different shapes cannot be stacked: members are regrouped by shape."""
+def test_members_on_stages_of_other_trial_lengths_equal_solo_runs(tmp_path):
+    """Members on curriculum stages with different trial lengths (batches of different shapes)."""
     run = [*RUN[:-1], "curriculum.stages=[{task:{T:300},threshold:0.6},{task:{T:400}}]"]
     train([*run, "train.ensemble=3"], run_dir=tmp_path / "ensemble")
     starts = {tuple(load_run(tmp_path / "ensemble" / f"seed_{seed}")["curriculum"]["start_iteration"])
               for seed in SEEDS}
-    assert len(starts) > 1 and 3 in stack_sizes and 2 in stack_sizes, (starts, stack_sizes)
+    assert len(starts) > 1, starts
     assert_members_equal_solo_runs(run, SEEDS, tmp_path / "ensemble", tmp_path)
 
 
-def test_a_members_steps_do_not_depend_on_the_other_members_of_its_stack():
-    """What makes a resumed ensemble, whose finished members are gone, train the others bit-identically."""
+def test_a_members_steps_do_not_depend_on_the_other_members():
+    """What makes a resumed ensemble, whose finished members are gone, train the others bit-identically:
+    a member's weights are the same whichever members share the compiled step."""
     from psychrnn_cli import compose_config
     from psychrnn_cli.build import build
     from psychrnn_cli.ensemble import member_config

@@ -159,18 +159,14 @@ class RecurrentModel(tf.Module):
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor,
-                  time_axis: int = 1) -> tuple[State, tf.Tensor]:
+    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
         """Step through one piece of the trial: ``drive [B, n, G*N_rec]`` -> the state after the
-        last step and the recorded states ``[B, n, N_rec]``. Compiled as :attr:`loop`.
-
-        (An ensemble runs stacked members, ``drive [K, B, n, G*N_rec]`` with ``time_axis`` 2.)
-        """
+        last step and the recorded states ``[B, n, N_rec]``. Compiled as :attr:`loop`."""
         recorded = []
-        for drive_t in tf.unstack(drive, axis=time_axis):
+        for drive_t in tf.unstack(drive, axis=1):
             state = self.step(w, state, drive_t)
             recorded.append(state[0])
-        return state, tf.stack(recorded, axis=time_axis)
+        return state, tf.stack(recorded, axis=1)
 
     def compiled_loop(self) -> Callable:
         """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`, called (not inlined)

@@ -1,35 +1,23 @@
 """The training steps of several independent networks as one compiled graph (``train.ensemble``).
 
 Each member keeps its own model, optimizer, noise generator and plastic masks (its own
-:class:`~psychrnn_cli.network.step.CompiledSteps`); one ``tf.function`` trains them all.
+:class:`~psychrnn_cli.network.step.CompiledSteps`); one ``tf.function`` calls every member's
+training step, so a single graph call trains them all. The members' small matrix products are
+independent operations that TensorFlow runs in parallel on the CPU's cores, which a single small
+network leaves idle. (Stacking the members into rank-3 batched products, with or without XLA,
+measured slower on 2 cores: benchmarks/NOTES.md.)
 
-Members of a built-in model (basic, LSTM, GRU) with the same dynamics and batches of the same
-shape are *stacked*: their prepared weights, initial states and drives (each member's own, with
-its own noise) become ``[K, ...]`` tensors and one time loop steps them all, its recurrent products
-batched (``[K, B, N] x [K, N, N]``) and its element-wise ops shared. Each 10-step piece of that loop
-is compiled with XLA, which fuses a step's element-wise ops into one pass over the stack (without
-XLA the stacked loop measured no faster than separate ops: the element-wise work on ``[K, B, N]``
-then runs op by op on one core). Readout, losses, gradients, clipping and optimizer steps stay per
-member. Other members (custom models, a member alone with its batch shape, as when members are on
-curriculum stages of different trial lengths) run their own training step as separate ops, sharing
-one compiled loop that is not inlined, so TensorFlow optimizes it once instead of once per member
-and per call site.
+Members with the same dynamics share one compiled time loop (see
+:meth:`~psychrnn_cli.network.base.RecurrentModel.compiled_loop`), so TensorFlow optimizes it
+once instead of once per member.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Callable
-
 import tensorflow as tf
 
-from psychrnn_cli.network.base import RecurrentModel, pieces
-from psychrnn_cli.network.basic import BasicRNN
-from psychrnn_cli.network.gated import GRU, LSTM
 from psychrnn_cli.network.step import CompiledSteps
 from psychrnn_cli.prefetch import TrainingBatch
-
-STACKABLE = (BasicRNN, LSTM, GRU)  # models whose step works unchanged on stacked [K, B, N] states
 
 
 class EnsembleSteps:
@@ -46,13 +34,16 @@ class EnsembleSteps:
 
     def __init__(self, members: list[CompiledSteps]) -> None:
         self.members = members
-        loops, self.stacked_loops = {}, {}
+        loops = {}
         for model in (member.model for member in members):
             key = model.dynamics_key()
             if key not in loops:
                 loops[key] = model.compiled_loop()
-                self.stacked_loops[key] = stacked_loop(model)
             model.loop = loops[key]
+        # each member's step is its own function, called (not inlined), so TensorFlow optimizes it
+        # the same way whichever members share the graph: a member's results do not depend on them
+        self.member_steps = [tf.function(member._train_step, autograph=False, experimental_attributes={"_noinline": True})
+                             for member in members]
         self.compiled: tuple[int, ...] = ()  # the members in the current graph
         self.graph = None
         self.last_batch: dict[int, tuple[tf.Tensor, ...]] = {}
@@ -73,84 +64,9 @@ class EnsembleSteps:
                 for k, member_terms in zip(self.compiled, terms) if k in batches}
 
     def _trace(self, indices: tuple[int, ...]):
-        members = [self.members[k] for k in indices]
+        member_steps = [self.member_steps[k] for k in indices]
 
         def step(*arrays: tf.Tensor) -> list[dict[str, tf.Tensor]]:
-            batches = [arrays[3 * i:3 * i + 3] for i in range(len(members))]
-            terms: list[dict[str, tf.Tensor] | None] = [None] * len(members)
-            for group in self._stacks(members, batches):
-                loop = self.stacked_loops[members[group[0]].model.dynamics_key()]
-                stacked_terms = train_stacked([members[i] for i in group], [batches[i] for i in group], loop)
-                for i, member_terms in zip(group, stacked_terms):
-                    terms[i] = member_terms
-            for i, member in enumerate(members):
-                if terms[i] is None:
-                    terms[i] = member._train_step(*batches[i])
-            return terms
+            return [member_step(*arrays[3 * i:3 * i + 3]) for i, member_step in enumerate(member_steps)]
 
         return tf.function(step, autograph=False)
-
-    @staticmethod
-    def _stacks(members: list[CompiledSteps], batches: list[tuple[tf.Tensor, ...]]) -> list[list[int]]:
-        """Positions of the members to stack: groups of two or more members of a built-in model with
-        equal dynamics and equal batch shapes (static shapes of the traced batches).
-
-        One stack per group: split into two stacks run side by side (one per core) measured no
-        faster, and a member's results then depended in the last bits on the other members of its
-        stack, which a resumed ensemble whose finished members are gone would not reproduce.
-        """
-        groups = defaultdict(list)
-        for i, (member, batch) in enumerate(zip(members, batches)):
-            if type(member.model) in STACKABLE:
-                groups[(member.model.dynamics_key(), *(tuple(a.shape) for a in batch))].append(i)
-        return [group for group in groups.values() if len(group) > 1]
-
-
-def stacked_loop(model: RecurrentModel) -> Callable:
-    """``model``'s :meth:`~RecurrentModel.run_steps` on K stacked members (weights ``[K, ...]``,
-    states ``[K, B, N_rec]``, drive ``[K, B, n, G*N_rec]``), compiled with XLA."""
-    return tf.function(lambda w, state, drive: model.run_steps(w, state, drive, time_axis=2), autograph=False,
-                       jit_compile=True)
-
-
-def stacked_forward(members: list[CompiledSteps], inputs: list[tf.Tensor],
-                    loop: Callable) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
-    """Each member's outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` as its
-    model's ``__call__`` computes them with training noise, the time loop run once on the stack.
-
-    Weights, initial states, drives (with each member's own noise draws) and the readout are each
-    member's own; only the loop over time is shared.
-    """
-    models = [member.model for member in members]
-    weights = [model.prepare(model.effective()) for model in models]
-    batch_size = tf.shape(inputs[0])[0]
-    starts = [model.initial_state(w, batch_size) for model, w in zip(models, weights)]
-    drives = [model.drive(w, x, member._noise(x, member.noise["train"]))
-              for model, w, x, member in zip(models, weights, inputs, members)]
-    w = {name: tf.stack([member_w[name] for member_w in weights]) for name in weights[0]}
-    state = tuple(tf.stack(parts) for parts in zip(*starts))
-    drive = tf.stack(drives)
-    recorded = []
-    for piece in tf.split(drive, pieces(drive.shape[2]), axis=2):
-        state, states = loop(w, state, piece)
-        recorded.append(states)
-    states = tf.unstack(tf.concat(recorded, axis=2))
-    outputs = [model.readout(member_w, s) for model, s, member_w in zip(models, states, weights)]
-    return outputs, states
-
-
-def train_stacked(members: list[CompiledSteps], batches: list[tuple[tf.Tensor, ...]],
-                  loop: Callable) -> list[dict[str, tf.Tensor]]:
-    """One optimizer step of each member on its batch ``(x, y, mask)``, the time loop stacked;
-    every member's loss terms and update are its own (:meth:`CompiledSteps.loss_terms`,
-    :meth:`CompiledSteps.apply_gradients`)."""
-    with tf.GradientTape() as tape:
-        outputs, states = stacked_forward(members, [batch[0] for batch in batches], loop)
-        terms = [member.loss_terms(member_outputs, member_states, targets, mask)
-                 for member, (_, targets, mask), member_outputs, member_states in zip(members, batches, outputs, states)]
-        # members share no variables: the gradient of the sum is each member's own gradient
-        total = tf.add_n([tf.add_n(list(member_terms.values())) for member_terms in terms])
-    grads = tape.gradient(total, [[*member.variables.values()] for member in members])
-    for member, member_grads in zip(members, grads):
-        member.apply_gradients(member_grads)
-    return terms
