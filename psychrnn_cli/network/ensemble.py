@@ -42,8 +42,10 @@ class EnsembleSteps:
             model.loop = loops[key]
         # each member's step is its own function, called (not inlined), so TensorFlow optimizes it
         # the same way whichever members share the graph: a member's results do not depend on them
-        self.member_steps = [tf.function(member._train_step, autograph=False, experimental_attributes={"_noinline": True})
-                             for member in members]
+        self.member_steps = [
+            tf.function(member._train_step, autograph=False, experimental_attributes={"_noinline": True})
+            for member in members
+        ]
         self.compiled: tuple[int, ...] = ()  # the members in the current graph
         self.graph = None
         self.last_batch: dict[int, tuple[tf.Tensor, ...]] = {}
