@@ -169,7 +169,7 @@ def test_sigkill_at_random_points_never_leaves_a_broken_file(tmp_path):
     directory each time: the run directory always holds no run file or a complete, readable one,
     and no checkpoint or a loadable one."""
     rng = random.Random(0)
-    command = [sys.executable, "-m", "psychrnn_cli.cli", "train", *FAST, "task.T=300", "train.iterations=400",
+    command = [sys.executable, "-m", "psychrnn_cli.cli", "train", *FAST, "task.T=300", "train.iterations=5000",
                "train.eval_every=1", "train.checkpoint_every=1", "train.stop_accuracy=null", f"hydra.run.dir={tmp_path}"]
     kills = 0
     while kills < 20:
