@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from psychrnn_cli.cli import main as psychrnn
+from timing import seconds_per_call
 
 SETTINGS = ["task=perceptual_discrimination", "task.dt=10", "task.tau=100", "task.T=2000", "optimizer=adam",
             "optimizer.learning_rate=0.001", "model.rec_noise=0.0", "train.progress=false"]
@@ -101,13 +102,7 @@ def generation(spec: dict) -> dict:
     from psychrnn_cli.build import build_task
 
     task = build_task(compose_config([f"task={spec['task']}"]).task, spec["batch"], np.random.default_rng(spec["seed"]))
-    task.get_trial_batch()
-    times = []
-    for _ in range(spec["repeats"]):
-        start = time.perf_counter()
-        task.get_trial_batch()
-        times.append(time.perf_counter() - start)
-    return {"per_batch_s": times}
+    return {"per_batch_s": seconds_per_call(task.get_trial_batch, spec["repeats"])}
 
 
 def first_iteration(spec: dict) -> dict:

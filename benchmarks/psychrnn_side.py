@@ -21,6 +21,7 @@ from psychrnn.backend.models.basic import Basic
 from psychrnn.tasks.delayed_discrim import DelayedDiscrimination
 from psychrnn.tasks.match_to_category import MatchToCategory
 from psychrnn.tasks.perceptual_discrimination import PerceptualDiscrimination
+from timing import seconds_per_call
 
 DT, TAU, T = 10, 100, 2000
 TASKS = {"perceptual_discrimination": PerceptualDiscrimination, "delayed_discrimination": DelayedDiscrimination,
@@ -100,13 +101,7 @@ def generation(spec: dict) -> dict:
     """Seconds to make one batch of ``batch`` trials of a built-in task, ``repeats`` times."""
     np.random.seed(spec["seed"])
     task = TASKS[spec["task"]](dt=DT, tau=TAU, T=T, N_batch=spec["batch"])
-    task.get_trial_batch()
-    times = []
-    for _ in range(spec["repeats"]):
-        start = time.perf_counter()
-        task.get_trial_batch()
-        times.append(time.perf_counter() - start)
-    return {"per_batch_s": times}
+    return {"per_batch_s": seconds_per_call(task.get_trial_batch, spec["repeats"])}
 
 
 def first_iteration(spec: dict) -> dict:
