@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
-from psychrnn_cli.prefetch import BatchSource
+from psychrnn_cli.prefetch import BatchSource, global_state_key
 from psychrnn_cli.run import Job, check_writable, run_logging
 from psychrnn_cli.task import Task
 
@@ -55,11 +55,10 @@ def member_config(cfg: DictConfig, seed: int) -> DictConfig:
 def check_own_random_state(task: Task) -> None:
     """A ConfigError if making a batch of (a copy of) ``task`` draws from NumPy's global random
     state, which the members would share."""
-    saved = np.random.get_state()
+    saved, before = np.random.get_state(), global_state_key()
     try:
         copy.deepcopy(task).get_trial_batch(2)
-        _, keys, position, *_ = np.random.get_state()
-        shared = position != saved[2] or not np.array_equal(keys, saved[1])
+        shared = global_state_key() != before
     finally:
         np.random.set_state(saved)
     if shared:

@@ -46,7 +46,8 @@ def make_batch(task: Task) -> TrainingBatch:
     return x.astype(np.float32, copy=False), y.astype(np.float32, copy=False), mask.astype(np.float32, copy=False)
 
 
-def _global_state_key() -> tuple[int, bytes]:
+def global_state_key() -> tuple[int, bytes]:
+    """NumPy's global random state, comparable: it changed if and only if something drew from it."""
     _, keys, position, *_ = np.random.get_state()
     return position, keys.tobytes()
 
@@ -73,9 +74,9 @@ class BatchSource:
             self._undo(pending)
         if id(task) in self.own_rng:
             return make_batch(task)
-        before = _global_state_key()
+        before = global_state_key()
         batch = make_batch(task)
-        self.own_rng[id(task)] = _global_state_key() == before
+        self.own_rng[id(task)] = global_state_key() == before
         return batch
 
     def prefetch(self, task: Task) -> None:

@@ -185,7 +185,7 @@ class Job:
     """
 
     def __init__(self, cfg: DictConfig, run_dir: Path, logger: logging.Logger = log) -> None:
-        self.run_dir, self.log = run_dir, logger
+        self.log = logger
         self.path, self.checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
         self.exp = exp = build(cfg)
         self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)

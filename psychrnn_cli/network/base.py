@@ -149,10 +149,6 @@ class RecurrentModel(tf.Module):
         """What the readout sees, from the recorded states ``[..., N_rec]``."""
         return self.f(states)
 
-    def readout(self, w: dict[str, tf.Tensor], states: tf.Tensor) -> tf.Tensor:
-        """Outputs ``[B, N_steps, N_out]`` from the recorded states ``[B, N_steps, N_rec]``."""
-        return tf.einsum("btr,or->bto", self.rates(states), w["W_out"]) + w["b_out"]
-
     def noise_scale(self) -> float:
         """Standard deviation of the noise added to the drive each step, per unit of ``xi``."""
         return math.sqrt(2 * self.alpha) * self.rec_noise
@@ -203,7 +199,7 @@ class RecurrentModel(tf.Module):
             state, states = self.loop(w, state, piece)
             recorded.append(states)
         states = tf.concat(recorded, axis=1)
-        outputs = self.readout(w, states)
+        outputs = tf.einsum("btr,or->bto", self.rates(states), w["W_out"]) + w["b_out"]
         return outputs, states
 
 

@@ -84,31 +84,22 @@ class CompiledSteps:
         return grads
 
     def _train_step(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
+        names, variables = list(self.variables), list(self.variables.values())
+        objective = self.objective
         with tf.GradientTape() as tape:
             outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
-            terms = self.loss_terms(outputs, states, targets, mask)
+            terms = {"loss": objective.loss(outputs, targets, mask)}
+            terms.update(regularization_terms(objective.coefficients, self.model.effective(),
+                                              self.model.rates(states), outputs, objective.custom,
+                                              objective.custom_weight))
             total = tf.add_n(list(terms.values()))
-        self.apply_gradients(tape.gradient(total, list(self.variables.values())))
-        return terms
-
-    def loss_terms(self, outputs: tf.Tensor, states: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The loss and each regularization term of a forward pass (outputs ``[B, N_steps, N_out]``,
-        states ``[B, N_steps, N_rec]``), to be differentiated."""
-        objective = self.objective
-        terms = {"loss": objective.loss(outputs, targets, mask)}
-        terms.update(regularization_terms(objective.coefficients, self.model.effective(), self.model.rates(states),
-                                          outputs, objective.custom, objective.custom_weight))
-        return terms
-
-    def apply_gradients(self, grads: list[tf.Tensor | None]) -> None:
-        """One optimizer step from the gradients of :attr:`variables` (in their order): fixed
-        entries get no gradient, then clipping, the update, and fixed entries reset."""
-        names, variables = list(self.variables), list(self.variables.values())
+        grads = tape.gradient(total, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         grads = [g * tf.cast(self.plastic[n], g.dtype) if n in self.plastic else g for n, g in zip(names, grads)]
         self.optimizer.apply_gradients(zip(self._clip(grads), variables))
         for name, plastic in self.plastic.items():
             self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
+        return terms
 
     def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor]:
         return self.model(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
