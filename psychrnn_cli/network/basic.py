@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from psychrnn_cli.network.base import RecurrentModel, State
+from psychrnn_cli.network.base import RecurrentModel, State, dense
 
 
 class BasicRNN(RecurrentModel):
@@ -20,14 +20,17 @@ class BasicRNN(RecurrentModel):
     supports_dale = True
 
     def drive(self, w: dict[str, tf.Tensor], inputs: tf.Tensor, noise: tf.Tensor | None) -> tf.Tensor:
-        """``alpha (W_in u[t] + b_rec) + sqrt(2 alpha) rec_noise xi[t]`` for all steps, ``[B, N_steps, N_rec]``."""
-        drive = self.alpha * (tf.einsum("btn,rn->btr", inputs, w["W_in"]) + w["b_rec"])
+        """``alpha (W_in u[t] + b_rec) + sqrt(2 alpha) rec_noise xi[t]`` for all steps, time-major
+        ``[N_steps, B, N_rec]``."""
+        drive = dense(inputs, w["in_kernel"], w["in_bias"])
         if noise is not None and self.rec_noise > 0:
             drive += self.noise_scale() * noise
         return drive
 
     def prepare(self, w: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return {**w, "rec_kernel": self.alpha * tf.transpose(w["W_rec"])}  # r @ kernel = alpha W_rec r
+        # alpha folded into the small weights, not applied to the [N_steps, B, N_rec] drive
+        return {**w, "rec_kernel": self.alpha * tf.transpose(w["W_rec"]),  # r @ kernel = alpha W_rec r
+                "in_kernel": self.alpha * w["W_in"], "in_bias": self.alpha * w["b_rec"]}
 
     def initial_state(self, w: dict[str, tf.Tensor], batch_size: tf.Tensor) -> State:
         x = tf.broadcast_to(w["init_state"], tf.stack([batch_size, self.N_rec]))
