@@ -220,7 +220,7 @@ def time_major(x: tf.Tensor) -> tf.Tensor:
 
 def dense(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     """``weight x + bias`` along the last axis: ``x [..., n]``, ``weight [m, n]``, ``bias [m]`` ->
-    ``[..., m]``, as one 2-D product (TensorFlow's fastest kernel for it on a CPU)."""
+    ``[..., m]``, as one 2-D product over all leading axes."""
     product = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), weight, transpose_b=True)
     return tf.reshape(tf.nn.bias_add(product, bias), tf.concat([tf.shape(x)[:-1], [weight.shape[0]]], 0))
 
