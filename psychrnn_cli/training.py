@@ -69,7 +69,8 @@ class GracefulStop:
         self.reason = signal.Signals(signum).name
         if signum == signal.SIGUSR2 and callable(self.previous.get(signum)):
             self.forward = (signum, frame)
-        log.info("%s received: stopping after this iteration (Ctrl-C again to stop at once)", self.reason)
+        log.info("%s received: stopping after this iteration%s", self.reason,
+                 " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
