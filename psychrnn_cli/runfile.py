@@ -148,6 +148,14 @@ def _file_weights_digest(f: h5py.File) -> str | None:
     return None if group is None else weights_digest({name: ds[()] for name, ds in group.items()})
 
 
+def result_provenance(run: dict[str, Any]) -> dict[str, Any]:
+    """Attributes naming the weights a result was computed from: ``run_iteration`` and ``weights_sha256``."""
+    attrs = run.get("attrs", {})
+    iteration = attrs.get("weights_from_iteration", attrs.get("iterations", -1))
+    return {"run_iteration": int(iteration if iteration is not None else -1),
+            "weights_sha256": weights_digest(run.get("model", {}).get("weights", {}))}
+
+
 def nonfinite_weights(run: dict[str, Any]) -> list[str]:
     """Names of the raw weights of a loaded run that hold NaN or infinite values."""
     weights = run.get("model", {}).get("weights", {})
