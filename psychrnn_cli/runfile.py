@@ -305,7 +305,7 @@ def run_dir_lock(run_dir: Path, command: str, advice: str) -> Iterator[None]:
             raise RunDirBusy(f"{run_dir} is in use by {holder}; {advice}") from None
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{command} (pid {os.getpid()} on {socket.gethostname()}, started {started} UTC)".encode(), 0)
+        os.pwrite(fd, f"{command} (pid {os.getpid()} on {socket.gethostname()}, started {started})".encode(), 0)
         yield
     finally:
         os.close(fd)

@@ -157,7 +157,7 @@ def test_ctrl_c_writes_a_stopped_run_file(tmp_path):
         assert process.poll() is None and time.time() < deadline, process.stderr.read()[-2000:]
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) == 0
+    assert process.wait(timeout=120) == 3  # stopped
     run = load_run(tmp_path)
     assert run["attrs"]["status"] == "stopped" and "SIGINT" in run["attrs"]["message"]
     assert run["attrs"]["iterations"] >= 25 and "trials" in run
