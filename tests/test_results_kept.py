@@ -32,8 +32,11 @@ import pytest
 from psychrnn_cli import load_run, train
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.cli import main as psychrnn
-from psychrnn_cli.runfile import LOCK_FILE, RunFileError, run_dir_lock, update_run, weights_digest
+from psychrnn_cli import runfile
+from psychrnn_cli.runfile import RunFileError
 from tests.conftest import FAST, run_cli
+
+LOCK_FILE = ".psychrnn.lock"
 
 SHORT = [*FAST, "task.T=300", "train.iterations=10", "train.eval_every=5", "train.stop_accuracy=null"]
 
@@ -162,7 +165,7 @@ def test_ensemble_members_follow_the_same_rules(tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="different config"):
         train([*ensemble, "model.N_rec=20"], run_dir=tmp_path)
-    with run_dir_lock(tmp_path / "seed_1", "psychrnn train", ""):
+    with runfile.run_dir_lock(tmp_path / "seed_1", "psychrnn train", ""):
         with pytest.raises(ConfigError, match=f"seed_1 is in use by psychrnn train \\(pid {os.getpid()}"):
             train([*ensemble, "train.iterations=8"], run_dir=tmp_path)
     assert snapshot(tmp_path) == before
@@ -172,7 +175,7 @@ def test_ensemble_members_follow_the_same_rules(tmp_path, capsys):
 
 
 def test_a_second_writer_fails_at_once_naming_the_first_and_writes_nothing(tmp_path):
-    with run_dir_lock(tmp_path, "psychrnn train", ""):
+    with runfile.run_dir_lock(tmp_path, "psychrnn train", ""):
         out = run_cli("train", *SHORT, f"hydra.run.dir={tmp_path}")
         assert out.returncode == 2, out.stderr[-2000:]
         assert f"is in use by psychrnn train (pid {os.getpid()} on " in out.stderr and "started" in out.stderr
@@ -190,12 +193,12 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunFileError, match=f"pid {holder.pid} "):
-            with run_dir_lock(tmp_path, "test", "wait"):
+            with runfile.run_dir_lock(tmp_path, "test", "wait"):
                 pass
     finally:
         holder.kill()
         holder.wait()
-    with run_dir_lock(tmp_path, "test", "wait"):
+    with runfile.run_dir_lock(tmp_path, "test", "wait"):
         pass
 
 
@@ -215,12 +218,12 @@ def test_saved_results_name_their_weights_and_are_not_saved_into_changed_weights
     assert code_of("evaluate", str(run_dir), "--trials", "20") == 0
     run = load_run(run_dir)
     attrs = run["evaluation"]["evaluate"]["attrs"]
-    assert attrs["weights_sha256"] == weights_digest(run["model"]["weights"])
+    assert attrs["weights_sha256"] == runfile.weights_digest(run["model"]["weights"])
     assert attrs["run_iteration"] == run["attrs"]["iterations"]
     before = (run_dir / "run.h5").read_bytes()
     with pytest.raises(RunFileError, match="weights in .* changed"):
-        update_run(run_dir, {"evaluation/later": {"attrs": {"a": 1}}}, weights_sha256="0" * 64)
-    with run_dir_lock(run_dir, "psychrnn train", ""):  # a trainer holds the directory
+        runfile.update_run(run_dir, {"evaluation/later": {"attrs": {"a": 1}}}, weights_sha256="0" * 64)
+    with runfile.run_dir_lock(run_dir, "psychrnn train", ""):  # a trainer holds the directory
         assert code_of("evaluate", str(run_dir), "--trials", "20", "--name", "during") == 2
         assert code_of("analyse", str(run_dir), "--fixed-points", "--initial", "4", "--trials", "4") == 2
     assert (run_dir / "run.h5").read_bytes() == before
