@@ -152,7 +152,8 @@ class SweepCallback(Callback):
 
     After the sweep it reads every run directory under ``hydra.sweep.dir`` (so it sees jobs that
     ran in other processes or on SLURM), prints one line counting them by status, and exits with
-    status 1 if any run is not ``completed`` (3 when every such run was stopped, as for a single run). (Hydra turns exceptions raised by callbacks into warnings, hence ``sys.exit``.)
+    status 1 if any run is not ``completed`` (3 when every such run was stopped, as for a single
+    run). (Hydra turns exceptions raised by callbacks into warnings, hence ``sys.exit``.)
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -26,7 +26,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, config_changes, load_checkpoint,
                                      save_checkpoint)
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import RunDirBusy, RunFileError, load_run, run_dir_lock, write_run
+from psychrnn_cli.runfile import RunDirBusy, file_kind, load_run, run_dir_lock, write_run
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
@@ -165,22 +165,27 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
         raise RunDirError(str(err)) from None
 
 
+def _check_own_files(run_dir: Path) -> None:
+    """RunDirError if ``run.h5`` or ``checkpoint.h5`` in ``run_dir`` is not a file of that kind
+    that psychrnn-cli wrote (another file, or a damaged one): training never writes over it."""
+    for name, kind in ((RUN_FILE, "run file"), (CHECKPOINT_FILE, "checkpoint file")):
+        path = run_dir / name
+        if path.is_file() and (found := file_kind(path)) != kind:
+            what = "another or a damaged file" if found == "other file" else f"a {found}"
+            raise RunDirError(f"{path} is not a psychrnn-cli {kind} (it is {what}), so training never writes over "
+                              "it: move it away, or train in another run directory")
+
+
 def _trained_run(run_dir: Path) -> dict[str, Any] | None:
     """Root attributes and ``config`` of the run file in ``run_dir`` if it holds trained weights
     (a run file without ``/model``, such as one recording a config error, holds nothing to keep)."""
     path = run_dir / RUN_FILE
     if not path.exists():
         return None
-    try:
-        with h5py.File(path, "r") as f:
-            if "model" not in f:
-                return None
-    except OSError:
-        pass  # load_run says what is wrong with it
-    try:
-        run = load_run(path)
-    except RunFileError as err:
-        raise RunDirError(f"{err}; move it away, or {OVERWRITE_ADVICE}") from None
+    with h5py.File(path, "r") as f:
+        if "model" not in f:
+            return None
+    run = load_run(path)
     return {**run["attrs"], "config": run.get("config") or {}}
 
 
@@ -203,10 +208,12 @@ def plan_run(cfg: DictConfig, run_dir: Path) -> str:
     replaces whatever the directory holds.
 
     Raises:
-        RunDirError: a different config, fewer ``train.iterations`` than already trained, an
-            unreadable run file, or a completed run asked for more iterations without its checkpoint.
+        RunDirError: a different config, fewer ``train.iterations`` than already trained, a
+            ``run.h5`` or ``checkpoint.h5`` that is not psychrnn-cli's (even with ``train.overwrite``),
+            or a completed run asked for more iterations without its checkpoint.
     """
     train = cfg.train
+    _check_own_files(run_dir)
     if train.get("overwrite", False):
         return "fresh"
     can_resume = bool(train.resume) and (run_dir / CHECKPOINT_FILE).exists()
@@ -261,8 +268,8 @@ def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
 class Job:
     """One run directory while it trains: the experiment, its checkpoints and its run file.
 
-    Building it builds the experiment, resumes from ``run_dir/checkpoint.h5`` when ``resume`` is
-    true, and writes the run file with status ``running``. Every write keeps the results that
+    Building it builds the experiment, resumes from ``run_dir/checkpoint.h5`` when
+    ``from_checkpoint`` is true, and writes the run file with status ``running``. Every write keeps the results that
     ``psychrnn evaluate`` and ``analyse`` saved in the run file, unless ``train.overwrite`` is true.
 
     Args:

@@ -157,6 +157,24 @@ def test_a_different_config_never_replaces_a_trained_run_without_train_overwrite
     assert replaced["config"]["model"]["N_rec"] == 20
 
 
+@pytest.mark.parametrize("name, content, overrides", [
+    ("run.h5", b"my own notes", ["train.overwrite=true"]),
+    ("run.h5", None, []),  # a simulation file named run.h5
+    ("checkpoint.h5", b"\x89HDF\r\n\x1a\n truncated", ["train.resume=false"]),
+], ids=["text-run", "simulation-run", "damaged-checkpoint"])
+def test_training_never_writes_over_files_it_did_not_write(run_dir, tmp_path, name, content, overrides):
+    target = tmp_path / "target"
+    target.mkdir()
+    if content is None:
+        assert code_of("simulate", str(run_dir), "--trials", "5", "--out", str(target / name)) == 0
+    else:
+        (target / name).write_bytes(content)
+    before = snapshot(target)
+    with pytest.raises(ConfigError, match=f"{name} is not a psychrnn-cli .* never writes over it"):
+        train([*SHORT, *overrides], run_dir=target)
+    assert snapshot(target) == before
+
+
 def test_ensemble_members_follow_the_same_rules(tmp_path, capsys):
     ensemble = [*SHORT, "train.iterations=5", "train.ensemble=2"]
     train(ensemble, run_dir=tmp_path)
