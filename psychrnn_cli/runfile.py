@@ -295,14 +295,21 @@ def run_dir_lock(run_dir: Path, command: str, advice: str) -> Iterator[None]:
 
     Raises:
         RunDirBusy: another process holds the lock.
+        RunFileError: the lock file cannot be created (a read-only directory). A file system that
+            does not support locks (some network file systems) runs the block unlocked.
     """
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise RunFileError(f"cannot write to {run_dir} ({err.strerror or err}); nothing was saved") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
             raise RunDirBusy(f"{run_dir} is in use by {holder}; {advice}") from None
+        except OSError:
+            pass  # no locks on this file system
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{command} (pid {os.getpid()} on {socket.gethostname()}, started {started})".encode(), 0)
