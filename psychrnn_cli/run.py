@@ -372,8 +372,8 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
     with hold_run_dir(run_dir):
         plan = plan_run(cfg, run_dir)
         if plan == "done":
-            print(f"psychrnn train: {run_dir} already holds this run, completed; nothing to do (ask for more "
-                  "train.iterations to continue it)", file=sys.stderr)
+            print(f"psychrnn train: {run_dir} already holds this run, completed; nothing to do (more "
+                  "train.iterations continue a run that stopped at its iteration limit)", file=sys.stderr)
             return run_dir / RUN_FILE
         if on_start is not None:
             on_start()

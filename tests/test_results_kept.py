@@ -321,3 +321,22 @@ def test_sigterm_exits_3_and_says_how_to_resume(tmp_path):
     assert "Ctrl-C" not in err and "SIGTERM received" in err
     assert f"to resume it, run: psychrnn train " in err and f"hydra.run.dir={tmp_path}" in err.splitlines()[-1]
     assert load_run(tmp_path)["attrs"]["status"] == "stopped"
+
+
+@pytest.mark.parametrize("statuses, code", [(["completed", "completed"], None), (["completed", "stopped"], 3),
+                                            (["stopped", "failed"], 1), (["completed", "running"], 1)])
+def test_a_sweep_exits_as_a_single_run_would(tmp_path, statuses, code):
+    from omegaconf import OmegaConf
+
+    from psychrnn_cli.app import SweepCallback
+
+    for job, status in enumerate(statuses):
+        (tmp_path / str(job)).mkdir()
+        runfile.write_run(tmp_path / str(job) / "run.h5", {"attrs": {"status": status, "message": "", "iterations": 1}})
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    if code is None:
+        SweepCallback().on_multirun_end(config)
+    else:
+        with pytest.raises(SystemExit) as exit:
+            SweepCallback().on_multirun_end(config)
+        assert exit.value.code == code
