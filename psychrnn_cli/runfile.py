@@ -178,10 +178,13 @@ def file_kind(path: Path) -> str:
     ``run file``, or ``<kind> file`` (``checkpoint file``, ``simulation file``) for an HDF5 file
     of psychrnn-cli with a ``kind`` attribute; ``PsychRNN weight file`` for a ``.npz`` with a
     ``W_rec``; ``PNG figure``; ``summary table`` for a CSV written by ``psychrnn summarize``;
-    otherwise ``other file``.
+    otherwise ``other file`` (also when it cannot be read).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(512)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return "other file"
     if head.startswith(b"\x89HDF"):
         try:
             with h5py.File(path, "r") as f:
@@ -203,7 +206,7 @@ def file_kind(path: Path) -> str:
     return "summary table" if first.startswith(b"run,") or b",runs,n," in first else "other file"
 
 
-def prepare_output(path: Path | str, kind: str, overwrite: bool, option: str = "--out") -> Path:
+def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
     """Check that a command may write the file ``path`` and create its folder; returns ``path``.
 
     A new file is always written. An existing file is replaced only when it is of ``kind`` (see
@@ -216,19 +219,19 @@ def prepare_output(path: Path | str, kind: str, overwrite: bool, option: str = "
     """
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"{option} {path} is a folder: give a file name")
+        raise OutputError(f"--out {path} is a folder: give a file name")
     if path.exists():
         found = file_kind(path)
         if found != kind:
-            raise OutputError(f"{option} {path} already exists and is a {found}, which is never overwritten: "
+            raise OutputError(f"--out {path} already exists and is a {found}, which is never overwritten: "
                               "choose another file")
         if not overwrite:
-            raise OutputError(f"{option} {path} already exists (a {found}): add --overwrite to replace it, "
+            raise OutputError(f"--out {path} already exists (a {found}): add --overwrite to replace it, "
                               "or choose another file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(f"{option} {path}: cannot create the folder {path.parent} ({err.strerror or err})") from None
+        raise OutputError(f"--out {path}: cannot create the folder {path.parent} ({err.strerror or err})") from None
     return path
 
 
@@ -253,7 +256,8 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], weights_sha2
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with run_dir_lock(path.parent, "psychrnn saving a result", "nothing was saved; run the command again when it has ended"):
+    with run_dir_lock(path.parent, "psychrnn saving a result", "nothing was saved: run the command again once it "
+                                                               "has ended"):
         try:
             shutil.copyfile(path, tmp)
             with h5py.File(tmp, "r+") as f:

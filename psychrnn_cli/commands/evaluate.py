@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from psychrnn_cli.commands import OVERWRITE_HELP, count
+from psychrnn_cli.commands import count
 
 SUMMARY = "accuracy and loss on fresh trials, per condition; saved under /evaluation (no TensorFlow)"
 

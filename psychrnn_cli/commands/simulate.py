@@ -24,10 +24,10 @@ examples:
   psychrnn simulate RUN_DIR --cut 'exc>inh@500-1000' --rec-noise 0.1
   psychrnn simulate RUN_DIR --clamp 3,4=0@800- --inject region1=0.5@200-400 task.coherences=[0.1]
 
-An existing output file is replaced only if an earlier psychrnn simulate wrote it and --overwrite
-is given; the output folder is created. The output file holds /trials (inputs, targets, mask, time_ms, trial parameters), /perturbed and
+The output file holds /trials (inputs, targets, mask, time_ms, trial parameters), /perturbed and
 /baseline (outputs, states), with both accuracies as root attributes; read it with
-psychrnn_cli.load_run(FILE).
+psychrnn_cli.load_run(FILE). An existing output file is replaced only if an earlier psychrnn
+simulate wrote it and --overwrite is given; the output folder is created.
 """
 
 
