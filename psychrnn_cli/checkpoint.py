@@ -129,23 +129,20 @@ def save_checkpoint(path: Path, config_yaml: str, state: LoopState, training_arr
     write_run(path, tree)
 
 
-def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` for the same config.
-
-    Returns a dict with ``state`` (a :class:`LoopState`), ``training_arrays``, ``generator_states``
-    (name -> bit-generator state), ``batch_counts`` and ``curriculum``. Restores NumPy's global
-    random state.
+def check_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
+    """Read the checkpoint ``path`` (as :func:`~psychrnn_cli.runfile.load_run` does) and check that
+    it was written for ``config_yaml``; returns its tree.
 
     Raises:
-        CheckpointError: unreadable file, or a config that differs beyond ``RESUMABLE_CHANGES``.
+        CheckpointError: unreadable file, not a checkpoint, or a config that differs beyond
+            ``RESUMABLE_CHANGES``.
     """
     try:
         tree = load_run(path)
     except RunFileError as err:
         raise CheckpointError(f"cannot resume: {err}; train in a new run directory, or add train.overwrite=true "
                               "to start afresh in this one") from None
-    attrs = tree["attrs"]
-    if attrs.get("kind") != "checkpoint":
+    if tree["attrs"].get("kind") != "checkpoint":
         raise CheckpointError(f"{path} is not a psychrnn-cli checkpoint; move it away, or train in a new run "
                               "directory")
     changes = config_changes(yaml.safe_dump(tree["config"]), config_yaml)
@@ -154,6 +151,21 @@ def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
             f"{path.parent} holds a checkpoint of a different config ({'; '.join(changes[:5])}); "
             "train in a new run directory, or add train.overwrite=true to start afresh in this one"
         )
+    return tree
+
+
+def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` for the same config.
+
+    Returns a dict with ``state`` (a :class:`LoopState`), ``training_arrays``, ``generator_states``
+    (name -> bit-generator state), ``batch_counts`` and ``curriculum``. Restores NumPy's global
+    random state.
+
+    Raises:
+        CheckpointError: see :func:`check_checkpoint`.
+    """
+    tree = check_checkpoint(path, config_yaml)
+    attrs = tree["attrs"]
     name, pos, has_gauss, cached = json.loads(attrs["numpy_global_rng"])
     np.random.set_state((name, tree["numpy_global_keys"], pos, has_gauss, cached))
     window_keys = json.loads(attrs["window_keys"])

@@ -23,8 +23,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from psychrnn_cli.build import ConfigError, Experiment, build
-from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, config_changes, load_checkpoint,
-                                     save_checkpoint)
+from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
+                                     load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import RunDirBusy, file_kind, load_run, run_dir_lock, write_run
 
@@ -208,22 +208,29 @@ def plan_run(cfg: DictConfig, run_dir: Path) -> str:
     replaces whatever the directory holds.
 
     Raises:
-        RunDirError: a different config, fewer ``train.iterations`` than already trained, a
-            ``run.h5`` or ``checkpoint.h5`` that is not psychrnn-cli's (even with ``train.overwrite``),
-            or a completed run asked for more iterations without its checkpoint.
+        RunDirError: a different config (in the run file or the checkpoint), fewer
+            ``train.iterations`` than already trained, a ``run.h5`` or ``checkpoint.h5`` that is
+            not psychrnn-cli's (even with ``train.overwrite``), or a completed run asked for more
+            iterations without its checkpoint.
     """
     train = cfg.train
     _check_own_files(run_dir)
     if train.get("overwrite", False):
         return "fresh"
-    can_resume = bool(train.resume) and (run_dir / CHECKPOINT_FILE).exists()
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
     previous = _trained_run(run_dir)
-    if previous is None:
-        return "resume" if can_resume else "fresh"
-    changes = config_changes(yaml.safe_dump(previous["config"]), OmegaConf.to_yaml(cfg, resolve=True))
+    changes = config_changes(yaml.safe_dump(previous["config"]), config_yaml) if previous else []
     if changes:
         raise RunDirError(f"{run_dir} holds a run of a different config ({'; '.join(changes[:5])}): train in a new "
                           f"run directory with hydra.run.dir=PATH, or {OVERWRITE_ADVICE}")
+    can_resume = bool(train.resume) and (run_dir / CHECKPOINT_FILE).exists()
+    if can_resume:
+        try:
+            check_checkpoint(run_dir / CHECKPOINT_FILE, config_yaml)
+        except CheckpointError as err:
+            raise RunDirError(str(err)) from None
+    if previous is None:
+        return "resume" if can_resume else "fresh"
     done = max(int(previous.get("iterations") or 0), _checkpoint_iteration(run_dir) if can_resume else 0)
     if train.iterations < done:
         raise RunDirError(f"train.iterations={train.iterations} is fewer than the {done} iterations {run_dir} has "

@@ -226,6 +226,11 @@ def test_hydra_folder_keeps_the_config_the_run_trained_with(tmp_path):
     refused = run_cli("train", *SHORT, "model.N_rec=20", f"hydra.run.dir={tmp_path}")
     assert refused.returncode == 2 and "different config" in refused.stderr
     assert snapshot(tmp_path) == before
+    (tmp_path / "run.h5").unlink()  # the checkpoint alone refuses it before anything is written
+    del before["run.h5"]
+    refused = run_cli("train", *SHORT, "model.N_rec=20", f"hydra.run.dir={tmp_path}")
+    assert refused.returncode == 2 and "checkpoint of a different config" in refused.stderr
+    assert snapshot(tmp_path) == before
     assert "- model.N_rec=20" not in (tmp_path / ".hydra" / "overrides.yaml").read_text()
 
 
