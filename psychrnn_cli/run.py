@@ -229,13 +229,13 @@ def plan_run(cfg: DictConfig, run_dir: Path) -> str:
             check_checkpoint(run_dir / CHECKPOINT_FILE, config_yaml)
         except CheckpointError as err:
             raise RunDirError(str(err)) from None
-    if previous is None:
-        return "resume" if can_resume else "fresh"
-    done = max(int(previous.get("iterations") or 0), _checkpoint_iteration(run_dir) if can_resume else 0)
+    completed = previous is not None and previous.get("status") == "completed"
+    done = max(int(previous.get("iterations") or 0) if completed else 0,
+               _checkpoint_iteration(run_dir) if can_resume else 0)
     if train.iterations < done:
         raise RunDirError(f"train.iterations={train.iterations} is fewer than the {done} iterations {run_dir} has "
                           f"already trained: ask for at least {done}, or train in a new run directory")
-    if previous.get("status") != "completed":
+    if not completed:
         return "resume" if can_resume else "fresh"
     if previous.get("message") or train.iterations == done:  # it stopped by its own criteria, or is at the limit
         return "done"

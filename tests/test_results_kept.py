@@ -139,6 +139,9 @@ def test_a_completed_run_trained_again_is_left_as_it_is_or_continued_keeping_sav
     assert run["analysis"]["fixed_points"]["attrs"]["run_iteration"] == 10
     with pytest.raises(ConfigError, match=r"train.iterations=12 is fewer than the 15 iterations"):
         train([*SHORT, "train.iterations=12"], run_dir=tmp_path)
+    (tmp_path / "run.h5").unlink()  # a checkpoint alone counts too
+    with pytest.raises(ConfigError, match=r"train.iterations=12 is fewer than the 15 iterations"):
+        train([*SHORT, "train.iterations=12"], run_dir=tmp_path)
 
 
 def test_a_different_config_never_replaces_a_trained_run_without_train_overwrite(tmp_path):
