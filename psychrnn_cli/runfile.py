@@ -268,8 +268,8 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], weights_sha2
                                        f"{f.attrs.get('iterations')}); nothing was saved: run the command again")
                 for name, tree in groups.items():
                     if name in f and not overwrite:
-                        raise RunFileError(f"{path} already holds a result at /{name}: choose another name, or add "
-                                           "--overwrite to replace it")
+                        raise RunFileError(f"{path} already holds a result at /{name}: add --overwrite to replace "
+                                           "it (psychrnn evaluate: or save under another --name)")
                     if name in f:
                         del f[name]
                     _write_tree(f.require_group(name), tree)
