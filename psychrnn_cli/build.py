@@ -96,11 +96,14 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     return task
 
 
-def check_task(task: Task) -> None:
-    """Generate two trials from a copy of ``task`` (random states untouched); ConfigError if that fails."""
+def check_task(task: Task, n_trials: int = 2) -> None:
+    """Generate ``n_trials`` trials from a copy of ``task`` (random states untouched); ConfigError if that fails.
+
+    The copy draws the same numbers as ``task`` will, so its first batch of ``n_trials`` passes too.
+    """
     global_state = np.random.get_state()
     try:
-        copy.deepcopy(task).get_trial_batch(2)
+        copy.deepcopy(task).get_trial_batch(n_trials)
     except TaskError as err:
         raise ConfigError(str(err)) from None
     except Exception as err:
@@ -230,7 +233,7 @@ def _build(cfg: DictConfig) -> Experiment:
     model_node = OmegaConf.create(OmegaConf.to_container(cfg.model))
     load_weights = model_node.pop("load_weights", None)
     if load_weights:
-        initializer = functools.partial(from_file, path=str(load_weights))
+        initializer = functools.partial(from_file, path=str(load_weights), option="model.load_weights")
     else:
         initializer = _instantiate("initializer", cfg.initializer)
 

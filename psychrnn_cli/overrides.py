@@ -13,7 +13,7 @@ import itertools
 from importlib import resources
 from typing import Any, Sequence
 
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
 
 from psychrnn_cli.app import CONFIG_MODULE
@@ -21,13 +21,20 @@ from psychrnn_cli.schema import ConfigError, as_tree, check_config, flat_keys, s
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """The training config of ``psychrnn train OVERRIDES``; ConfigError for an override of an unknown key."""
+    """The training config of ``psychrnn train OVERRIDES``.
+
+    Raises:
+        ConfigError: an override of a key that is not in the config, or another composition error.
+        hydra.errors.MissingConfigException: an option of a config group that does not exist.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         try:
             return hydra_compose("train", overrides=list(overrides))
+        except MissingConfigException:
+            raise
         except ConfigCompositionException as err:
             error = _unknown_key(list(overrides), hydra_compose) or ConfigError(" ".join(str(err).split()))
             raise error from None
@@ -102,6 +109,10 @@ def check_command_line(argv: Sequence[str]) -> None:
         values = [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
         choices.append(values if _is_group(override.key_or_group) else values[:1])
     for overrides in itertools.product(*choices):
-        cfg = compose(overrides)
+        try:
+            cfg = compose(overrides)
+        except MissingConfigException as err:
+            group, _, option = str(err.missing_cfg_file).rpartition("/")
+            raise ConfigError(f"{group}={option}: no such option; {group} has {', '.join(err.options or [])}") from None
         if not args.multirun and not args.cfg:
             check_config(cfg)
