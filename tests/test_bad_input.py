@@ -376,3 +376,12 @@ def test_cli_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path, overrid
     assert out.stderr.strip().splitlines() == [f"psychrnn train: error: {out.stderr.split('error: ', 1)[-1].strip()}"]
     assert message in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_delayed_discrimination_scores_every_trial():
+    """Its decision epoch is drawn as U(0, 1) * T/8 (PsychRNN's rule): below dt it covered no step."""
+    from psychrnn_cli.tasks.delayed_discrimination import DelayedDiscrimination
+
+    _, _, mask, params = DelayedDiscrimination(seed=0).get_trial_batch(2000)
+    assert mask.any(axis=(1, 2)).all()
+    assert all(p["end"] - p["decision"] >= 10 for p in params)
