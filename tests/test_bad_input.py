@@ -45,7 +45,7 @@ def test_unknown_group_option_lists_the_valid_ones():
     ("model.N_rec=-5", "model.N_rec must be a positive int, got -5"),
     ("task.dt=0", "task.dt must be a positive float, got 0"),
     ("task.tau=-100", "task.tau must be a positive float, got -100"),
-    ("task.T=0", "task.T must be a positive float, got 0"),
+    ("task.T=0", "task.T must be a positive float or null, got 0"),
     ("train.batch_size=0", "train.batch_size must be a positive int, got 0"),
     ("task.dt=150", "task.dt (150 ms) must not exceed task.tau (100 ms)"),
     ("constraints.dale_ratio=1.2", "constraints.dale_ratio must be a number in [0, 1]"),
