@@ -117,6 +117,8 @@ def normal(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out:
 def uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, min: float = -0.1,
             max: float = 0.1, init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
     """Every matrix ``U(min, max)``."""
+    if min > max:
+        raise ConstraintError(f"initializer.min ({min:g}) must not exceed initializer.max ({max:g})")
     N_rec = constraints.N_rec
     draw = lambda shape: rng.uniform(min, max, size=shape)  # noqa: E731
     return _finish(rng, constraints, N_out, draw((N_rec, N_in)), draw((N_rec, N_rec)), draw((N_out, N_rec)),

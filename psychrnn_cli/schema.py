@@ -47,8 +47,10 @@ def _is_number(value: Any) -> bool:
 
 def integer(low: int, high: int | None = None) -> Rule:
     """An int (not a bool) in ``[low, high]``."""
-    allowed = "a positive int" if low == 1 and high is None else f"an int in [{low}, {high}]" if high is not None \
-        else f"an int >= {low}"
+    if high is not None:
+        allowed = f"an int in [{low}, {high}]"
+    else:
+        allowed = "a positive int" if low == 1 else f"an int >= {low}"
     return Rule(allowed, lambda v: _is_int(v) and v >= low and (high is None or v <= high))
 
 
@@ -73,13 +75,14 @@ def one_of(*choices: str) -> Rule:
 BOOL = Rule("true or false", lambda v: isinstance(v, bool))
 TEXT = Rule("a string", lambda v: isinstance(v, str))
 MAPPING = Rule("a mapping {key: value}", lambda v: isinstance(v, dict))
-LIST = Rule("a list [...]", lambda v: isinstance(v, list))
 NUMBER = Rule("a number", _is_number)
 POSITIVE_INT = integer(1)
 POSITIVE = number(0, low_open=True)
 NON_NEGATIVE = number(0)
 FRACTION = number(0, 1)
 INDEX_LIST = Rule("a list of ints", lambda v: isinstance(v, list) and all(_is_int(i) for i in v))
+STAGES = Rule("a list of stages {task: {...}, threshold: 0.9, metric: accuracy}", lambda v: isinstance(v, list) and all(
+    isinstance(s, dict) and isinstance(s.get("task") or {}, dict) for s in v))
 
 # Every fixed key: its type and range. Keys of the groups built by a constructor are listed when
 # the code itself relies on them; their other keys are checked against the target's signature.
@@ -88,7 +91,7 @@ SCHEMA: dict[str, Rule] = {
     "task": MAPPING, "model": MAPPING, "constraints": MAPPING, "initializer": MAPPING, "loss": MAPPING,
     "regularizer": MAPPING, "optimizer": MAPPING, "schedule": MAPPING, "curriculum": MAPPING, "train": MAPPING,
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
-    "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT,
+    "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
     **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},
@@ -100,7 +103,9 @@ SCHEMA: dict[str, Rule] = {
     "constraints.regions.input_regions": optional(INDEX_LIST), "constraints.regions.output_regions": optional(INDEX_LIST),
     "constraints.mask_file": optional(TEXT), "constraints.mask_seed": optional(integer(0)),
     "constraints.plastic_file": optional(TEXT), "constraints.fixed_outgoing": FRACTION,
-    "initializer._target_": TEXT, "initializer._partial_": BOOL,
+    "initializer._target_": TEXT, "initializer._partial_": BOOL, "initializer.path": TEXT,
+    "initializer.spec_rad": POSITIVE, "initializer.std": NON_NEGATIVE, "initializer.init_state_std": NON_NEGATIVE,
+    **{f"initializer.{name}": NUMBER for name in ("alpha_init", "mean", "min", "max", "init_state_mean")},
     "loss._target_": TEXT, "loss._partial_": BOOL,
     **{f"regularizer.{name}": NON_NEGATIVE for name in ("L1_in", "L1_rec", "L1_out", "L2_in", "L2_rec", "L2_out",
                                                          "L2_rate", "custom_weight")},
@@ -108,7 +113,7 @@ SCHEMA: dict[str, Rule] = {
     "optimizer._target_": TEXT, "optimizer.learning_rate": POSITIVE,
     "schedule.kind": one_of("constant", "exponential_decay"), "schedule.decay_steps": POSITIVE_INT,
     "schedule.decay_rate": POSITIVE, "schedule.staircase": BOOL,
-    "curriculum.stages": LIST, "curriculum.metric_every": POSITIVE_INT, "curriculum.metric_trials": POSITIVE_INT,
+    "curriculum.stages": STAGES, "curriculum.metric_every": POSITIVE_INT, "curriculum.metric_trials": POSITIVE_INT,
     "curriculum.after_last": one_of("continue", "stop"),
     "train.iterations": POSITIVE_INT, "train.batch_size": POSITIVE_INT, "train.eval_every": POSITIVE_INT,
     "train.eval_trials": POSITIVE_INT, "train.stop_accuracy": optional(FRACTION), "train.test_trials": POSITIVE_INT,

@@ -28,8 +28,9 @@ class TaskError(ValueError):
 def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_trials: int) -> None:
     """Raise :class:`TaskError` unless the batch can be trained and scored.
 
-    ``x`` must be ``[n, N_steps, N_in]`` and ``y``, ``mask`` ``[n, N_steps, N_out]``, all finite, and
-    every trial's mask must score some output (a trial with an all-zero mask would count as correct).
+    ``x`` must be ``[n, N_steps, N_in]`` and ``y``, ``mask`` ``[n, N_steps, N_out]``, all finite; the
+    mask must be >= 0 and score some output in every trial (a trial with an all-zero mask would
+    count as correct).
     """
     expected = {"inputs": (n_trials, task.N_steps, task.N_in), "targets": (n_trials, task.N_steps, task.N_out),
                 "mask": (n_trials, task.N_steps, task.N_out)}
@@ -42,6 +43,9 @@ def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_
         if not np.isfinite(array).all():
             raise TaskError(f"task {task.name} produced {name} with NaN or infinite values; fix the task's "
                             "trial_function or trials, or its settings")
+    if (mask < 0).any():
+        raise TaskError(f"task {task.name} produced a loss mask with negative values (the loss would reward "
+                        "errors there); use weights >= 0")
     unscored = int(np.count_nonzero(~mask.any(axis=(1, 2))))
     if unscored:
         raise TaskError(

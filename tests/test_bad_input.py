@@ -243,6 +243,10 @@ def test_unscored_or_non_finite_batches_name_the_count_and_the_array():
     with pytest.raises(TaskError, match="1 of 3 trials have an all-zero loss mask"):
         check_batch(task, x, y, mask, 3)
     mask[1] = 1.0
+    mask[0, 0, 0] = -1.0
+    with pytest.raises(TaskError, match="loss mask with negative values"):
+        check_batch(task, x, y, mask, 3)
+    mask[0, 0, 0] = 1.0
     x[2, 1, 0] = np.nan
     with pytest.raises(TaskError, match="inputs with NaN or infinite values"):
         check_batch(task, x, y, mask, 3)
@@ -277,9 +281,16 @@ def test_unscored_trials_in_evaluate_are_refused(trained_run, capsys):
     (["task=match_to_category", "task.N_in=0"], "task.N_in must be a positive int, got 0"),
     (["task=custom", "task._target_=tests.test_bad_input.NoOutputTask"], "task.N_out must be a positive int, got 0"),
     (["task.coherence=true"], "task.coherence must be float | None (an argument of PerceptualDiscrimination), got True"),
-    (["initializer.spec_rad=true"], "initializer.spec_rad must be float (an argument of gaussian_spectral_radius)"),
+    (["initializer.spec_rad=true"], "initializer.spec_rad must be a positive float, got True"),
+    (["task.direction=true"], "task.direction must be int | None (an argument of PerceptualDiscrimination), got True"),
     (["curriculum=coherence_ramp", "curriculum.stages.0.threshold=true"],
      "curriculum stage 0: threshold must be a number, got True"),
+    (["curriculum=coherence_ramp", "curriculum.stages=[1,2]"], "curriculum.stages must be a list of stages"),
+    (["task.stim_noise=-1"], "task.stim_noise must be a number >= 0, got -1"),
+    (["initializer.spec_rad=-1"], "initializer.spec_rad must be a positive float, got -1"),
+    (["initializer=normal", "initializer.std=-1"], "initializer.std must be a number >= 0, got -1"),
+    (["initializer=uniform", "initializer.min=1", "initializer.max=0"],
+     "initializer.min (1) must not exceed initializer.max (0)"),
 ])
 def test_schema_refuses_values_of_the_wrong_type_or_range(overrides, message):
     assert message in config_error(*overrides)
