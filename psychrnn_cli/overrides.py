@@ -84,7 +84,8 @@ def check_command_line(argv: Sequence[str]) -> None:
     single run, hold a value outside the schema.
 
     A sweep (``-m``) is composed once per combination of its config group options (other swept
-    values take their first value) and checked for keys only: its jobs check their own values.
+    values take their first value) and checked for keys only: each job checks its own values, so
+    that one bad value fails one job (README, "When a job fails").
     Help, ``--info`` and other special invocations are left to Hydra.
     """
     from hydra._internal.utils import get_args_parser
@@ -114,5 +115,5 @@ def check_command_line(argv: Sequence[str]) -> None:
         except MissingConfigException as err:
             group, _, option = str(err.missing_cfg_file).rpartition("/")
             raise ConfigError(f"{group}={option}: no such option; {group} has {', '.join(err.options or [])}") from None
-        if not args.multirun and not args.cfg:
-            check_config(cfg)
+        if not args.cfg:
+            check_config(cfg, values=not args.multirun)

@@ -158,8 +158,9 @@ def as_tree(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{getattr(err, 'full_key', '') or 'config'}: {str(err).splitlines()[0]}") from None
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for the first unknown key of a closed section or bad value in ``cfg``."""
+def check_config(cfg: DictConfig, values: bool = True) -> None:
+    """Raise :class:`ConfigError` for the first unknown key of a closed section in ``cfg`` or, if
+    ``values``, the first value outside its key's rule."""
     tree = as_tree(cfg)
     known = sorted(set(SCHEMA) | set(flat_keys(tree)))
     for key in flat_keys(tree):
@@ -170,7 +171,7 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"unknown config key {key}{hint}")
         value = _value(tree, key)
         rule = SCHEMA.get(key)
-        if rule is not None and value != "???" and not rule.accepts(value):
+        if values and rule is not None and value != "???" and not rule.accepts(value):
             raise ConfigError(f"{key} must be {rule.allowed}, got {value!r}")
 
 

@@ -377,6 +377,7 @@ def test_simulate_mask_file_with_nan_is_refused(trained_run, tmp_path, capsys):
     (["model.Nrec=64"], "did you mean model.N_rec?"),
     (["+train.iteratons=10"], "did you mean train.iterations?"),
     (["-m", "model.Nrec=32,64"], "did you mean model.N_rec?"),
+    (["-m", "+train.iteratons=1,2"], "did you mean train.iterations?"),
 ])
 def test_cli_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path, overrides, message):
     from tests.conftest import run_cli
