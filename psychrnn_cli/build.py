@@ -24,7 +24,8 @@ from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError
 from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
-from psychrnn_cli.schema import HYDRA_KEYS, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree, check_arguments, check_config
+from psychrnn_cli.schema import (HYDRA_KEYS, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree, check_arguments,
+                                 check_config, unexpected_argument)
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
@@ -64,12 +65,13 @@ def _instantiate(group: str, node: DictConfig, **kwargs: Any) -> Any:
         raise ConfigError(f"{group}._target_ has no value: set it, e.g. {group}._target_=my_module.MyClass")
     target = node._target_
     arguments = {key: value for key, value in as_tree(node).items() if key not in HYDRA_KEYS}
-    check_arguments(group, import_object(target, f"{group}._target_"), arguments)
+    target_object = import_object(target, f"{group}._target_")
+    check_arguments(group, target_object, arguments)
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__ or err
-        raise ConfigError(f"{group}: cannot build {target}: {cause}") from None
+        raise unexpected_argument(group, target_object, cause) or ConfigError(f"{group}: cannot build {target}: {cause}") from None
 
 
 def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task:
@@ -255,7 +257,7 @@ def _build(cfg: DictConfig) -> Experiment:
     try:
         model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"model: {err}") from None
+        raise unexpected_argument("model", model_class, err) or ConfigError(f"model: {err}") from None
     steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
                           (str(train.clip), float(train.clip_norm)), seed)
     settings = TrainSettings(

@@ -16,6 +16,7 @@ import collections.abc
 import difflib
 import inspect
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -185,45 +186,65 @@ def _value(tree: dict[str, Any], key: str) -> Any:
 
 
 def parameters(target: Any) -> tuple[dict[str, inspect.Parameter], bool]:
-    """The keyword arguments ``target`` (a class or a function) accepts, and whether it takes any other.
+    """The keyword arguments ``target`` (a class or a function) declares, and whether it takes ``**kwargs``.
 
-    A class's ``__init__`` that passes ``**kwargs`` on is followed up its base classes, so an
-    argument of a base class counts.
+    A class's ``__init__`` that takes ``**kwargs`` is followed up its base classes (where it
+    usually passes them on), so the arguments of its base classes count too.
     """
     functions = [c.__dict__["__init__"] for c in target.__mro__ if "__init__" in c.__dict__ and c is not object] \
         if isinstance(target, type) else [target]
-    accepted: dict[str, inspect.Parameter] = {}
+    declared: dict[str, inspect.Parameter] = {}
+    takes_any = None
     for function in functions:
         try:
             signature = inspect.signature(function, eval_str=True)
         except (TypeError, ValueError, NameError):
-            return accepted, True  # cannot tell: accept anything
-        kinds = {p.kind for p in signature.parameters.values()}
+            return declared, True  # cannot tell: accept anything
         for name, parameter in signature.parameters.items():
             if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and name != "self":
-                accepted.setdefault(name, parameter)
-        if inspect.Parameter.VAR_KEYWORD not in kinds:
-            return accepted, False
-    return accepted, not isinstance(target, type)  # object.__init__ takes no arguments
+                declared.setdefault(name, parameter)
+        var_keyword = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+        takes_any = var_keyword if takes_any is None else takes_any
+        if not var_keyword:
+            break
+    return declared, bool(takes_any)
+
+
+def not_an_argument(key: str, target: Any, argument: str) -> ConfigError:
+    """The error for a config key ``key.argument`` that ``target`` does not take, with a suggestion."""
+    declared, _ = parameters(target)
+    hint = suggestion(f"{key}.{argument}", [f"{key}.{a}" for a in declared]) or f"; it takes {', '.join(declared)}"
+    return ConfigError(f"{key}.{argument} is not an argument of {getattr(target, '__qualname__', target)}{hint}")
+
+
+def unexpected_argument(key: str, target: Any, error: BaseException) -> ConfigError | None:
+    """:func:`not_an_argument` for an ``error`` that refuses a keyword argument, else None.
+
+    A target that takes ``**kwargs`` is only known to refuse a key once it is called: Python says
+    "unexpected keyword argument 'x'", Keras "Argument(s) not recognized: {'x': ...}".
+    """
+    match = re.search(r"unexpected keyword argument '(\w+)'|Argument\(s\) not recognized: \{'(\w+)'", str(error))
+    return not_an_argument(key, target, match.group(1) or match.group(2)) if match else None
 
 
 def check_arguments(key: str, target: Any, arguments: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` unless ``target`` takes every one of ``arguments`` with a value of its type.
+    """Raise :class:`ConfigError` unless ``target`` takes each of ``arguments`` with a value of its type.
+
+    A target that takes ``**kwargs`` may take any key (see :func:`unexpected_argument`).
 
     Args:
         key: the config node the arguments come from, for messages (e.g. ``task``).
         target: the class or function its ``_target_`` names.
         arguments: the node's keys and values, Hydra's own keys (``_target_``...) left out.
     """
-    accepted, takes_any = parameters(target)
+    declared, takes_any = parameters(target)
     name = getattr(target, "__qualname__", repr(target))
     for argument, value in arguments.items():
-        parameter = accepted.get(argument)
+        parameter = declared.get(argument)
         if parameter is None:
             if takes_any:
                 continue
-            hint = suggestion(f"{key}.{argument}", [f"{key}.{a}" for a in accepted]) or f"; it takes {', '.join(accepted)}"
-            raise ConfigError(f"{key}.{argument} is not an argument of {name}{hint}")
+            raise not_an_argument(key, target, argument)
         if _matches(parameter.annotation, value) is False:
             raise ConfigError(f"{key}.{argument} must be {inspect.formatannotation(parameter.annotation)} "
                               f"(an argument of {name}), got {value!r}")

@@ -307,6 +307,8 @@ def test_schema_refuses_values_of_the_wrong_type_or_range(overrides, message):
     (["+model.trainable.W_recc=false"], "unknown config key model.trainable.W_recc; did you mean model.trainable.W_rec?"),
     (["+initializer.spec_radius=1.0"], "initializer.spec_radius is not an argument of gaussian_spectral_radius; "
                                        "did you mean initializer.spec_rad?"),
+    (["model=lstm", "+model.forget_bia=2"], "model.forget_bia is not an argument of LSTM; did you mean model.forget_bias?"),
+    (["+optimizer.betaa_1=0.8"], "optimizer.betaa_1 is not an argument of Adam; did you mean optimizer.beta_1?"),
     (["task=custom", "task._target_=tests.test_bad_input.PulsedTask", "task.pulse_ms=50"],
      "unknown config key task.pulse_ms; to pass a new argument to your own _target_, add it with +task.pulse_ms=50"),
 ])
@@ -314,11 +316,21 @@ def test_unknown_keys_are_errors_with_a_suggestion(overrides, message):
     assert message in config_error(*overrides)
 
 
+class OptionsTask(EmptyMaskTask):
+    """A user's task that keeps any keyword argument it is given."""
+
+    def __init__(self, dt, tau, T, N_batch, **options):
+        super().__init__(dt, tau, T, N_batch)
+        self.options = options
+
+
 def test_arguments_a_users_target_declares_are_accepted():
     from psychrnn_cli.build import build_task
 
     cfg = compose_config(["task=custom", "task._target_=tests.test_bad_input.PulsedTask", "+task.pulse_ms=50"])
     assert build_task(cfg.task, 2, np.random.default_rng(0)).wrapped.pulse_ms == 50
+    cfg = compose_config(["task=custom", "task._target_=tests.test_bad_input.OptionsTask", "+task.anything=3"])
+    assert build_task(cfg.task, 2, np.random.default_rng(0)).wrapped.options == {"anything": 3}
 
 
 @pytest.mark.parametrize("overrides,message", [
