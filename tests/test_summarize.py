@@ -136,3 +136,29 @@ def test_clear_errors(sweep, tmp_path_factory, capsys, case, expected):
     err = capsys.readouterr().err
     assert err.startswith("psychrnn summarize: error: ") and expected in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_ensemble_trained_from_the_command_line_gets_one_row_per_member(tmp_path, capsys):
+    from tests.conftest import FAST, run_cli
+
+    trained = run_cli("train", "train.ensemble=3", "seed=4", "task.T=300", "model.N_rec=8", "train.iterations=2",
+                      "train.stop_accuracy=null", *FAST, f"hydra.run.dir={tmp_path / 'ens'}")
+    assert trained.returncode == 0, trained.stderr
+    runs = collect_runs(tmp_path)
+    assert [(r.path, r.status, r.param("seed")) for r in runs] == [
+        ("ens/seed_4", "completed", "4"), ("ens/seed_5", "completed", "5"), ("ens/seed_6", "completed", "6")]
+    assert all(r.iterations == 2 and r.overrides["train.ensemble"] == "3" for r in runs)
+    assert psychrnn(["summarize", str(tmp_path / "ens")]) == 0
+    rows = list(csv.DictReader((tmp_path / "ens" / "summary.csv").open()))
+    assert [(row["run"], row["seed"], row["status"]) for row in rows] == [
+        ("seed_4", "4", "completed"), ("seed_5", "5", "completed"), ("seed_6", "6", "completed")]
+
+
+def test_an_ensemble_member_that_never_wrote_is_missing(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- train.ensemble=2\n")
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\ntrain:\n  ensemble: 2\n")
+    make_run(tmp_path / "seed_0", 50, 0, "completed", 0.9, 0.03, 100, 5.0, overrides=False)
+    runs = collect_runs(tmp_path)
+    assert [(r.path, r.status, r.param("seed")) for r in runs] == [("seed_0", "completed", "0"),
+                                                                    ("seed_1", "missing", "1")]
