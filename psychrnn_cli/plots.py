@@ -99,12 +99,14 @@ def psychometric_figure(levels: np.ndarray, p_choice: np.ndarray, counts: np.nda
 
 
 def condition_accuracy_figure(conditions: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]]) -> Figure:
-    """Accuracy per group of trials of each condition (axis label -> group labels, accuracy, trial counts)."""
+    """Accuracy per group of trials of each condition (axis label -> group labels, accuracy, trial counts);
+    each bar is labelled with its accuracy and trial count, so that a bar at 0 still shows."""
     fig = Figure(figsize=(4 * len(conditions), 3.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(conditions)))
     for ax, (name, (labels, accuracy, counts)) in zip(axes, conditions.items()):
-        ax.bar(list(labels), accuracy, color="C0")
-        ax.set(xlabel=name, ylabel="accuracy", ylim=(0, 1.02))
+        bars = ax.bar(list(labels), accuracy, color="C0")
+        ax.bar_label(bars, [f"{a:.2f}\nn={n}" for a, n in zip(accuracy, counts)], fontsize=7)
+        ax.set(xlabel=name, ylabel="accuracy", ylim=(0, 1.15))
         ax.tick_params(axis="x", labelsize=8, labelrotation=30 if len(labels) > 4 else 0)
     fig.suptitle(f"Accuracy per condition ({int(np.sum(counts))} fresh trials)")
     return fig
