@@ -176,7 +176,7 @@ def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndar
     """
     fit = pca(states, 3)
     projected = fit.project(states[:max_trials])
-    colours, key = _trial_colours(colour, colour_label, len(projected))
+    colours, key = _trial_colours(colour, len(projected))
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax, ax_time = fig.subplots(1, 2, width_ratios=[1.1, 1])
     for trajectory, c in zip(projected, colours):
@@ -198,7 +198,7 @@ def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndar
     return fig
 
 
-def _trial_colours(colour: np.ndarray | None, label: str, n: int) -> tuple[list[Any], Any]:
+def _trial_colours(colour: np.ndarray | None, n: int) -> tuple[list[Any], Any]:
     """One colour per trial for the first ``n`` trials, and their key: legend handles (discrete
     values), a ScalarMappable for a colour bar (continuous values) or None (no parameter)."""
     if colour is None:

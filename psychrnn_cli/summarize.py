@@ -124,7 +124,7 @@ def ensemble_members(job_dir: Path) -> list[Path]:
 def job_overrides(run_dir: Path) -> dict[str, str]:
     """The Hydra overrides of the job that made ``run_dir``: its own, or for an ensemble member
     (``JOB/seed_<seed>``) the job's, with the member's ``seed``."""
-    if run_dir.parent != run_dir and run_dir in ensemble_members(run_dir.parent):
+    if run_dir in ensemble_members(run_dir.parent):
         return {**read_overrides(run_dir.parent), "seed": run_dir.name.removeprefix("seed_")}
     return read_overrides(run_dir)
 
