@@ -298,7 +298,7 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
     if run.get("training") and "iteration" in run["training"]:
         figures["training"] = training_figure(run["training"],
                                               run.get("curriculum", {}).get("start_iteration", ()))
-    if run.get("trials") and "outputs" in run["trials"]:
+    if len(run.get("trials", {}).get("outputs", ())):  # none with train.save_trials=0
         figures["example_trials"] = _example_trials(run["trials"], units)
 
     x, y, mask, params = task.get_trial_batch(n_trials)

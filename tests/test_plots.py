@@ -89,6 +89,21 @@ def test_discrete_conditions_get_a_legend_of_discrete_colours(every_task_run):
     assert colours == {"C0", "C1"}
 
 
+def test_a_run_without_stored_trials_plots_without_example_trials(every_task_run, tmp_path):
+    import shutil
+
+    import h5py
+
+    run_file = shutil.copy(every_task_run["anti_saccade"], tmp_path / "run.h5")
+    with h5py.File(run_file, "r+") as f:  # as train.save_trials=0 leaves it
+        for name, data in list(f["trials"].items()):
+            if name != "time_ms":
+                del f["trials"][name]
+                f["trials"].create_dataset(name, shape=(0, *data.shape[1:]), dtype=data.dtype)
+    figures = run_figures(run_file, n_trials=20)
+    assert set(figures) == {"training", "accuracy_per_condition", "weights", "trajectories"}
+
+
 def test_curriculum_stage_lines_mark_where_each_stage_began(every_task_run):
     from psychrnn_cli.runfile import load_run
 
