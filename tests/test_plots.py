@@ -149,6 +149,22 @@ def test_training_figure_marks_curriculum_stages():
     assert not training_figure(curves, stage_starts=np.array([0, -1])).axes[1].texts
 
 
+def test_condition_groups_by_value_then_by_quantile_bins_then_all_trials():
+    from psychrnn_cli.plots import condition_groups
+
+    rng = np.random.default_rng(0)
+    discrete = {"choice": np.array([0, 1, 1, 0] * 10), "onset": rng.uniform(0, 500, 40)}
+    index, labels = condition_groups(discrete, {"onset": "ms"}, 40)["choice"]
+    np.testing.assert_array_equal(index, discrete["choice"])
+    assert labels == ["0", "1"]
+    interval = np.linspace(480, 800, 40)
+    groups = condition_groups({"interval": interval}, {"interval": "ms"}, 40)
+    index, labels = groups["interval (ms)"]
+    np.testing.assert_array_equal(np.bincount(index), [10, 10, 10, 10])
+    assert labels[0] == "480-560" and labels[-1] == "720-800"
+    assert list(condition_groups({}, {}, 5)) == ["all trials"]
+
+
 def test_psychometric_figure_plots_choice_fractions():
     stim = np.array([-0.2, -0.2, 0.2, 0.2])
     outputs = np.zeros((4, 3, 2))

@@ -154,11 +154,17 @@ def test_an_ensemble_trained_from_the_command_line_gets_one_row_per_member(tmp_p
         ("seed_4", "4", "completed"), ("seed_5", "5", "completed"), ("seed_6", "6", "completed")]
 
 
-def test_an_ensemble_member_that_never_wrote_is_missing(tmp_path):
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "overrides.yaml").write_text("- train.ensemble=2\n")
-    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\ntrain:\n  ensemble: 2\n")
-    make_run(tmp_path / "seed_0", 50, 0, "completed", 0.9, 0.03, 100, 5.0, overrides=False)
+def test_a_sweep_of_ensembles_gets_one_row_per_member_and_a_member_that_never_wrote_is_missing(tmp_path):
+    for job, first in (("0", 0), ("1", 2)):  # psychrnn train -m train.ensemble=2 seed=0,2
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- train.ensemble=2\n- seed={first}\n")
+        (tmp_path / job / ".hydra" / "config.yaml").write_text(f"seed: {first}\ntrain:\n  ensemble: 2\n")
+    for seed in (0, 1, 2):
+        make_run(tmp_path / str(seed // 2) / f"seed_{seed}", 50, seed, "completed", 0.9, 0.03, 100, 5.0,
+                 overrides=False)
     runs = collect_runs(tmp_path)
-    assert [(r.path, r.status, r.param("seed")) for r in runs] == [("seed_0", "completed", "0"),
-                                                                    ("seed_1", "missing", "1")]
+    assert [(r.path, r.status, r.param("seed"), r.param("train.ensemble")) for r in runs] == [
+        ("0/seed_0", "completed", "0", "2"), ("0/seed_1", "completed", "1", "2"),
+        ("1/seed_2", "completed", "2", "2"), ("1/seed_3", "missing", "3", "2")]
+    header, rows = group_table(runs, ["seed"])
+    assert [row[:3] for row in rows] == [["0", 1, 1], ["1", 1, 1], ["2", 1, 1], ["3", 1, 0]]
