@@ -58,6 +58,12 @@ def import_object(path: str, key: str) -> Any:
                           "working directory?") from None
 
 
+def importable_working_directory() -> None:
+    """Put the working directory first on ``sys.path``, so user tasks and functions in it import."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _non_negative(key: str, value: Any) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
@@ -219,8 +225,7 @@ def build(cfg: DictConfig) -> Experiment:
 
 
 def _build(cfg: DictConfig) -> Experiment:
-    if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
-        sys.path.insert(0, os.getcwd())
+    importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
     batch_size = _positive("train.batch_size", train.batch_size, int)
