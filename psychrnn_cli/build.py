@@ -56,6 +56,12 @@ def import_object(path: str, key: str) -> Any:
                           "working directory?") from None
 
 
+def importable_working_directory() -> None:
+    """Put the working directory first on ``sys.path``, so user tasks and functions in it import."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _instantiate(group: str, node: DictConfig, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` with errors that name the config group and the target.
 
@@ -217,8 +223,7 @@ def build(cfg: DictConfig) -> Experiment:
 
 
 def _build(cfg: DictConfig) -> Experiment:
-    if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
-        sys.path.insert(0, os.getcwd())
+    importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
     batch_size, N_rec = train.batch_size, cfg.model.N_rec

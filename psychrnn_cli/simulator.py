@@ -489,10 +489,11 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from psychrnn_cli.build import ConfigError, build_task, check_task
+    from psychrnn_cli.build import ConfigError, build_task, check_task, importable_working_directory
 
     if not run.get("config") or "task" not in run["config"]:
         raise SimulatorError("the run file has no stored config with a task; cannot generate fresh trials")
+    importable_working_directory()  # a task from the user's own file, as in training
     cfg = OmegaConf.create({"task": run["config"]["task"]})
     for override in overrides:
         key, sep, _ = override.partition("=")
