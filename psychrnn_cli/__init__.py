@@ -26,13 +26,14 @@ def __getattr__(name: str):
 
 
 def compose_config(overrides: Sequence[str] = ()):
-    """The training config that ``psychrnn train OVERRIDES`` would use, as an OmegaConf object."""
-    from hydra import compose, initialize_config_module
+    """The training config that ``psychrnn train OVERRIDES`` would use, as an OmegaConf object.
 
-    from psychrnn_cli.app import CONFIG_MODULE
+    Raises:
+        psychrnn_cli.build.ConfigError: an override of a key that is not in the config.
+    """
+    from psychrnn_cli.overrides import compose
 
-    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose(overrides)
 
 
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> Path:

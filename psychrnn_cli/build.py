@@ -24,11 +24,9 @@ from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError
 from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
+from psychrnn_cli.schema import (HYDRA_KEYS, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree, check_arguments,
+                                 check_config, unexpected_argument)
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
-
-
-class ConfigError(ValueError):
-    """An invalid config value; the message names the key, the value and what is allowed."""
 
 
 @dataclass
@@ -58,44 +56,38 @@ def import_object(path: str, key: str) -> Any:
                           "working directory?") from None
 
 
-def _non_negative(key: str, value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _positive(key: str, value: Any, kind: type = float) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a positive {kind.__name__}, got {value!r}") from None
-    if number <= 0 or (kind is int and number != value):
-        raise ConfigError(f"{key} must be a positive {kind.__name__}, got {value!r}")
-    return number
+def importable_working_directory() -> None:
+    """Put the working directory first on ``sys.path``, so user tasks and functions in it import."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def _instantiate(group: str, node: DictConfig, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` with errors that name the config group and the target."""
+    """``hydra.utils.instantiate`` with errors that name the config group and the target.
+
+    The node's keys are checked against the target's signature first (:func:`check_arguments`).
+    """
     if OmegaConf.is_missing(node, "_target_"):
         raise ConfigError(f"{group}._target_ has no value: set it, e.g. {group}._target_=my_module.MyClass")
     target = node._target_
-    import_object(target, f"{group}._target_")
+    arguments = {key: value for key, value in as_tree(node).items() if key not in HYDRA_KEYS}
+    target_object = import_object(target, f"{group}._target_")
+    check_arguments(group, target_object, arguments)
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__ or err
-        raise ConfigError(f"{group}: cannot build {target}: {cause}") from None
+        raise unexpected_argument(group, target_object, cause) or ConfigError(f"{group}: cannot build {target}: {cause}") from None
 
 
 def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task:
     """The task of a ``task:`` config node, drawing from ``rng``.
 
-    A class that is not a :class:`Task` subclass but has PsychRNN's members is wrapped in a
+    The node's values are checked by the schema and its keys against the task's signature. A
+    class that is not a :class:`Task` subclass but has PsychRNN's members is wrapped in a
     :class:`DuckTypedTask`.
     """
-    for key in ("dt", "tau", "T"):
-        if node.get(key) is not None:  # a task may size T itself (T: null)
-            _positive(f"task.{key}", node[key])
+    check_config(OmegaConf.create({"task": node}))
     if node.get("dt") is not None and node.get("tau") is not None and node.dt > node.tau:
         raise ConfigError(f"task.dt ({node.dt} ms) must not exceed task.tau ({node.tau} ms): alpha = dt/tau > 1 is unstable")
     task = _instantiate("task", node, N_batch=n_batch)
@@ -104,15 +96,22 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
             task = DuckTypedTask(task)
         except TypeError as err:
             raise ConfigError(f"task: {err}") from None
+    for size in ("N_in", "N_out"):
+        if not POSITIVE_INT.accepts(getattr(task, size)):
+            raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
+                              f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
     return task
 
 
-def check_task(task: Task) -> None:
-    """Generate two trials from a copy of ``task`` (random states untouched); ConfigError if that fails."""
+def check_task(task: Task, n_trials: int = 2) -> None:
+    """Generate ``n_trials`` trials from a copy of ``task`` (random states untouched); ConfigError if that fails.
+
+    The copy draws the same numbers as ``task`` will, so its first batch of ``n_trials`` passes too.
+    """
     global_state = np.random.get_state()
     try:
-        copy.deepcopy(task).get_trial_batch(2)
+        copy.deepcopy(task).get_trial_batch(n_trials)
     except TaskError as err:
         raise ConfigError(str(err)) from None
     except Exception as err:
@@ -138,18 +137,24 @@ def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_
             raise ConfigError(f"curriculum stage {number}: unknown keys {sorted(unknown)}; a stage has "
                               f"{', '.join(sorted(STAGE_KEYS))}")
         overrides = stage.get("task") or {}
-        stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(task_node, overrides)
-        metric = stage.get("metric") or "accuracy"
+        run_task = OmegaConf.create(OmegaConf.to_container(task_node))  # not in struct mode: a stage may add keys
+        stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(run_task, overrides)
+        metric, threshold = stage.get("metric") or "accuracy", stage.get("threshold", 0.9)
+        for key, value, rule in (("metric", metric, TEXT), ("threshold", threshold, NUMBER)):
+            if not rule.accepts(value):
+                raise ConfigError(f"curriculum stage {number}: {key} must be {rule.allowed}, got {value!r}")
         if metric not in BUILTIN_METRICS:
             if "." not in metric:
                 raise ConfigError(f"curriculum stage {number}: unknown metric {metric!r}; use one of "
                                   f"{', '.join(BUILTIN_METRICS)} or an import path such as my_module.my_metric")
             metric = import_object(metric, f"curriculum stage {number} metric")
-        stages.append(Stage(build_task(stage_task_node, batch_size, task.rng), float(stage.get("threshold", 0.9)),
-                            metric, OmegaConf.to_yaml(stage_task_node)))
+        try:
+            stage_task = build_task(stage_task_node, batch_size, task.rng)
+        except ConfigError as err:
+            raise ConfigError(f"curriculum stage {number}: {err}") from None
+        stages.append(Stage(stage_task, float(threshold), metric, OmegaConf.to_yaml(stage_task_node)))
     try:
-        return Curriculum(stages, metric_every=_positive("curriculum.metric_every", node.metric_every, int),
-                          metric_trials=_positive("curriculum.metric_trials", node.metric_trials, int),
+        return Curriculum(stages, metric_every=node.metric_every, metric_trials=node.metric_trials,
                           after_last=node.after_last)
     except CurriculumError as err:
         raise ConfigError(str(err)) from None
@@ -182,7 +187,7 @@ def build_objective(cfg: DictConfig) -> Any:
 
     node = cfg.regularizer
     names = [*WEIGHT_TERMS, "L2_rate"]
-    coefficients = {name: _non_negative(f"regularizer.{name}", node.get(name, 0.0)) for name in names}
+    coefficients = {name: float(node.get(name, 0.0)) for name in names}
     custom = import_object(node.custom, "regularizer.custom") if node.get("custom") else None
     return Objective(_instantiate("loss", cfg.loss), coefficients, custom, float(node.get("custom_weight", 1.0)))
 
@@ -192,25 +197,24 @@ def build_optimizer(cfg: DictConfig) -> Any:
     import keras
 
     rate = cfg.optimizer.get("learning_rate")
-    if rate is not None:
-        _positive("optimizer.learning_rate", rate)
     schedule = cfg.schedule
     if schedule.kind == "constant":
         return _instantiate("optimizer", cfg.optimizer)
     if schedule.kind == "exponential_decay":
         decayed = keras.optimizers.schedules.ExponentialDecay(
-            float(rate), decay_steps=_positive("schedule.decay_steps", schedule.decay_steps, int),
-            decay_rate=_positive("schedule.decay_rate", schedule.decay_rate), staircase=bool(schedule.staircase))
+            float(rate), decay_steps=schedule.decay_steps, decay_rate=schedule.decay_rate,
+            staircase=schedule.staircase)
         return _instantiate("optimizer", cfg.optimizer, learning_rate=decayed)
     raise ConfigError(f"schedule.kind must be constant or exponential_decay, got {schedule.kind!r}")
 
 
 def build(cfg: DictConfig) -> Experiment:
-    """All objects of a training run. Validates values before building the network.
+    """All objects of a training run. Validates the config by its schema before building anything.
 
     Raises:
         ConfigError: any invalid or missing value, with a message that names the key.
     """
+    check_config(cfg)
     try:
         return _build(cfg)
     except MissingMandatoryValue as err:
@@ -219,16 +223,10 @@ def build(cfg: DictConfig) -> Experiment:
 
 
 def _build(cfg: DictConfig) -> Experiment:
-    if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
-        sys.path.insert(0, os.getcwd())
+    importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
-    batch_size = _positive("train.batch_size", train.batch_size, int)
-    for key in ("iterations", "eval_every", "eval_trials", "test_trials"):
-        _positive(f"train.{key}", train[key], int)
-    N_rec = _positive("model.N_rec", cfg.model.N_rec, int)
-    if train.clip not in ("per_tensor", "global_norm", "none"):
-        raise ConfigError(f"train.clip must be per_tensor, global_norm or none, got {train.clip!r}")
+    batch_size, N_rec = train.batch_size, cfg.model.N_rec
 
     train_rng, eval_rng, test_rng, init_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
     np.random.seed(seed)  # for tasks written against NumPy's global random state
@@ -242,7 +240,7 @@ def _build(cfg: DictConfig) -> Experiment:
     model_node = OmegaConf.create(OmegaConf.to_container(cfg.model))
     load_weights = model_node.pop("load_weights", None)
     if load_weights:
-        initializer = functools.partial(from_file, path=str(load_weights))
+        initializer = functools.partial(from_file, path=str(load_weights), option="model.load_weights")
     else:
         initializer = _instantiate("initializer", cfg.initializer)
 
@@ -264,7 +262,7 @@ def _build(cfg: DictConfig) -> Experiment:
     try:
         model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"model: {err}") from None
+        raise unexpected_argument("model", model_class, err) or ConfigError(f"model: {err}") from None
     steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
                           (str(train.clip), float(train.clip_norm)), seed)
     settings = TrainSettings(
@@ -273,7 +271,7 @@ def _build(cfg: DictConfig) -> Experiment:
         eval_every=int(train.eval_every),
         eval_trials=int(train.eval_trials),
         stop_accuracy=None if train.stop_accuracy is None else float(train.stop_accuracy),
-        checkpoint_every=_positive("train.checkpoint_every", train.checkpoint_every, int),
+        checkpoint_every=int(train.checkpoint_every),
         progress=bool(train.progress),
     )
     return Experiment(seed, task, curriculum, eval_task, test_task, constraints, model, steps, settings,

@@ -117,6 +117,8 @@ def normal(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out:
 def uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, min: float = -0.1,
             max: float = 0.1, init_state_mean: float = 0.1, init_state_std: float = 0.01) -> Weights:
     """Every matrix ``U(min, max)``."""
+    if min > max:
+        raise ConstraintError(f"initializer.min ({min:g}) must not exceed initializer.max ({max:g})")
     N_rec = constraints.N_rec
     draw = lambda shape: rng.uniform(min, max, size=shape)  # noqa: E731
     return _finish(rng, constraints, N_out, draw((N_rec, N_in)), draw((N_rec, N_rec)), draw((N_out, N_rec)),
@@ -126,15 +128,16 @@ def uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out
 PARAMETERS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 
 
-def load_weights(path: str | Path) -> Weights:
+def load_weights(path: str | Path, option: str = "weights file") -> Weights:
     """Parameters from a psychrnn-cli run file (``/model/weights``) or a PsychRNN ``.npz``.
 
     PsychRNN files hold effective matrices; with the same Dale signs they reproduce the same
-    network when used as raw weights. Only numeric arrays are read (no unpickling).
+    network when used as raw weights. Only numeric arrays are read (no unpickling). Every value
+    must be finite. ``option`` names the setting that gave ``path``, for messages.
     """
     path = Path(path)
     if not path.is_file():
-        raise ConstraintError(f"weights file {path} does not exist (give a run.h5 or a PsychRNN .npz)")
+        raise ConstraintError(f"{option} {path} does not exist (give a run.h5 or a PsychRNN .npz)")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
@@ -149,20 +152,29 @@ def load_weights(path: str | Path) -> Weights:
                     raise ConstraintError(f"{path} has no /model/weights: not a psychrnn-cli run file")
                 weights = {k: f["model/weights"][k][()] for k in f["model/weights"]}
     except OSError as err:
-        raise ConstraintError(f"cannot read weights from {path}: {err}") from None
+        raise ConstraintError(f"{option} {path}: cannot read weights: {err}") from None
+    for name, array in weights.items():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise ConstraintError(f"{option} {path}: {name} holds {bad} NaN or infinite values; give a file of finite "
+                                  "weights (a run that failed on a NaN loss saved unusable weights)")
     return {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
 
 
-def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, path: str = "") -> Weights:
-    """The parameters stored in ``path`` (see :func:`load_weights`), checked against the network's sizes."""
+def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, path: str = "",
+              option: str = "initializer.path") -> Weights:
+    """The parameters stored in ``path`` (see :func:`load_weights`), checked against the network's sizes.
+
+    ``option`` names the setting that gave ``path`` (``initializer.path`` or ``model.load_weights``).
+    """
     if not path:
-        raise ConstraintError("initializer.path is empty: give a run.h5 or a PsychRNN .npz, "
-                              "e.g. initializer.path=outputs/2026-01-01/12-00-00/run.h5")
-    weights = load_weights(path)
+        raise ConstraintError(f"{option} is empty: give a run.h5 or a PsychRNN .npz, "
+                              f"e.g. {option}=outputs/2026-01-01/12-00-00/run.h5")
+    weights = load_weights(path, option)
     N_rec = constraints.N_rec
     if weights["W_rec"].shape[1] != N_rec or weights["W_in"].shape[1] != N_in or weights["W_out"].shape[0] != N_out:
         raise ConstraintError(
-            f"initializer.path {path}: stored network has N_in={weights['W_in'].shape[1]}, "
+            f"{option} {path}: stored network has N_in={weights['W_in'].shape[1]}, "
             f"N_rec={weights['W_rec'].shape[1]}, N_out={weights['W_out'].shape[0]}; this run needs "
             f"N_in={N_in}, N_rec={N_rec}, N_out={N_out}"
         )

@@ -148,7 +148,8 @@ def read_arrays(path: str | Path, expected: dict[str, tuple[int, ...]], what: st
 
     A ``.npy`` file holds one array, taken as the first expected name. In an ``.h5`` file names
     are looked up at the root, then under ``/model/constraints`` (a psychrnn-cli run file).
-    Missing names are left out; a present array of the wrong shape is an error.
+    Missing names are left out; a present array of the wrong shape, or with a value other than 0
+    and 1, is an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -176,6 +177,10 @@ def read_arrays(path: str | Path, expected: dict[str, tuple[int, ...]], what: st
     for key, array in arrays.items():
         if array.shape != expected[key]:
             raise ConstraintError(f"{what}: {key} in {path} has shape {array.shape}, expected {expected[key]}")
+        values = np.unique(array[~np.isin(array, (0, 1))])  # NaN and infinities included
+        if values.size:
+            raise ConstraintError(f"{what}: {key} in {path} holds values other than 0 and 1 (e.g. {values[0]:g}); "
+                                  "a mask marks each entry with 1 (kept) or 0 (removed)")
     return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
 
 

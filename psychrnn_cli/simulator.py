@@ -489,10 +489,11 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from psychrnn_cli.build import ConfigError, build_task
+    from psychrnn_cli.build import ConfigError, build_task, check_task, importable_working_directory
 
     if not run.get("config") or "task" not in run["config"]:
         raise SimulatorError("the run file has no stored config with a task; cannot generate fresh trials")
+    importable_working_directory()  # a task from the user's own file, as in training
     cfg = OmegaConf.create({"task": run["config"]["task"]})
     for override in overrides:
         key, sep, _ = override.partition("=")
@@ -503,6 +504,7 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
         np.random.seed(seed)  # for PsychRNN-style tasks that draw from NumPy's global state
         task = build_task(cfg.task, n_trials, np.random.default_rng(seed))
+        check_task(task, n_trials)  # the batch the caller draws first: every trial must be scored
     except (ConfigError, OmegaConfBaseException, TypeError, ValueError) as err:
         with_overrides = f" with {' '.join(overrides)}" if overrides else ""
         raise SimulatorError(f"cannot build the task{with_overrides}: {err}") from None

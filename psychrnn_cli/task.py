@@ -26,7 +26,12 @@ class TaskError(ValueError):
 
 
 def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_trials: int) -> None:
-    """Raise :class:`TaskError` unless ``x`` is ``[n, N_steps, N_in]`` and ``y``, ``mask`` ``[n, N_steps, N_out]``."""
+    """Raise :class:`TaskError` unless the batch can be trained and scored.
+
+    ``x`` must be ``[n, N_steps, N_in]`` and ``y``, ``mask`` ``[n, N_steps, N_out]``, all finite; the
+    mask must be >= 0 and score some output in every trial (a trial with an all-zero mask would
+    count as correct).
+    """
     expected = {"inputs": (n_trials, task.N_steps, task.N_in), "targets": (n_trials, task.N_steps, task.N_out),
                 "mask": (n_trials, task.N_steps, task.N_out)}
     for name, array in zip(expected, (x, y, mask)):
@@ -35,6 +40,19 @@ def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_
                 f"task {task.name} produced {name} of shape {np.shape(array)}, expected {expected[name]} "
                 f"(trials, N_steps = ceil(T/dt), {'N_in' if name == 'inputs' else 'N_out'})"
             )
+        if not np.isfinite(array).all():
+            raise TaskError(f"task {task.name} produced {name} with NaN or infinite values; fix the task's "
+                            "trial_function or trials, or its settings")
+    if (mask < 0).any():
+        raise TaskError(f"task {task.name} produced a loss mask with negative values (the loss would reward "
+                        "errors there); use weights >= 0")
+    unscored = int(np.count_nonzero(~mask.any(axis=(1, 2))))
+    if unscored:
+        raise TaskError(
+            f"task {task.name}: {unscored} of {n_trials} trials have an all-zero loss mask (no output is "
+            f"trained or scored, so they would count as correct); make the trials longer (task.T = {task.T:g} ms, "
+            f"{task.N_steps} steps of {task.dt:g} ms) or fix the task's mask"
+        )
 
 
 def choice_accuracy(correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:

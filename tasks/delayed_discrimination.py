@@ -28,8 +28,9 @@ class DelayedDiscrimination(Task):
 
     Epochs (ms): fore period ``onset``, stimulus 1, delay, stimulus 2, decision. Each epoch
     length is drawn per trial (``U(0,1) * T/8`` for the fore period and decision, ``U(0,1) * T/4``
-    for the others) unless fixed by its argument. During the decision epoch the target is 1 on the
-    choice channel and 0.2 on the other, with mask 1; the mask is 0 elsewhere.
+    for the others) unless fixed by its argument; the decision epoch lasts at least ``dt``, so that
+    every trial is scored. During the decision epoch the target is 1 on the choice channel and 0.2
+    on the other, with mask 1; the mask is 0 elsewhere.
 
     Args:
         dt, tau, T, N_batch: see :class:`~psychrnn_cli.task.Task`.
@@ -37,6 +38,9 @@ class DelayedDiscrimination(Task):
             fixed epoch lengths in ms, or ``None`` to draw them.
         stim_noise: input noise scale, as in perceptual discrimination.
     """
+
+    param_units = {"stimulus_1": "ms", "delay": "ms", "stimulus_2": "ms", "decision": "ms", "end": "ms",
+                   "f1": "Hz", "f2": "Hz"}  # trial parameter -> units, for figures
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class DelayedDiscrimination(Task):
         for fixed, fraction in self.epochs.values():
             start += fixed if fixed is not None else rng.random() * fraction * self.T
             starts.append(float(start))
+        starts[4] = max(starts[4], starts[3] + self.dt)  # a decision epoch shorter than dt may score no step
         f_high, f_low = FREQUENCY_PAIRS[rng.integers(len(FREQUENCY_PAIRS))]
         choice = int(rng.integers(2))
         f1, f2 = (f_high, f_low) if choice == 0 else (f_low, f_high)

@@ -189,6 +189,9 @@ def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple
             mask = np.load(args.mask_file, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise SpecError(f"--mask-file {args.mask_file}: cannot read it as a .npy array ({err})") from None
+        if not np.all(np.isfinite(mask)):
+            raise SpecError(f"--mask-file {args.mask_file}: holds NaN or infinite values; give finite factors "
+                            "(0 cuts a connection, 1 keeps it)")
         out.append(sim.Cut("W_rec", mask))
         text.append(f"mask file {args.mask_file}")
     return out, text

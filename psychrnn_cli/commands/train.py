@@ -9,7 +9,14 @@ SUMMARY = "train a network; Hydra overrides such as task=delayed_discrimination 
 
 def main(argv: list[str]) -> int:
     from psychrnn_cli.app import train_app
+    from psychrnn_cli.overrides import check_command_line
+    from psychrnn_cli.schema import ConfigError
 
+    try:
+        check_command_line(argv)  # before Hydra makes a run directory
+    except ConfigError as err:
+        print(f"psychrnn train: error: {err}", file=sys.stderr)
+        return 2
     sys.argv = ["psychrnn train", *argv]
     train_app()
     return 0

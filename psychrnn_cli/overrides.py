@@ -1,0 +1,119 @@
+"""Command-line overrides checked before Hydra runs: misspelt keys get a "did you mean", bad values
+are refused before a run directory is made.
+
+Hydra refuses an override of a key that is not in the config (``model.Nrec=64``) with advice to
+add it with ``+``, which would then fail later; :func:`compose` turns that into one line naming
+the closest existing key. :func:`check_command_line` composes what ``psychrnn train ARGS`` will
+run and checks it by the schema (:mod:`psychrnn_cli.schema`) first. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import itertools
+from importlib import resources
+from typing import Any, Sequence
+
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import DictConfig
+
+from psychrnn_cli.app import CONFIG_MODULE
+from psychrnn_cli.schema import ConfigError, as_tree, check_config, flat_keys, suggestion
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """The training config of ``psychrnn train OVERRIDES``.
+
+    Raises:
+        ConfigError: an override of a key that is not in the config, or another composition error.
+        hydra.errors.MissingConfigException: an option of a config group that does not exist.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        try:
+            return hydra_compose("train", overrides=list(overrides))
+        except MissingConfigException:
+            raise
+        except ConfigCompositionException as err:
+            error = _unknown_key(list(overrides), hydra_compose) or ConfigError(" ".join(str(err).split()))
+            raise error from None
+
+
+def _is_group(key: str) -> bool:
+    """Whether an override's key chooses a config group option (``task=...``) rather than a value."""
+    groups = {path.name for path in resources.files(CONFIG_MODULE).iterdir() if path.is_dir()}
+    return "/" in key or key in groups
+
+
+def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None:
+    """A ConfigError for the first ``KEY=VALUE`` override whose key the config lacks, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    kept = [o.input_line for o in parsed if _is_group(o.key_or_group) or o.key_or_group.startswith("hydra.")]
+    try:
+        tree = as_tree(hydra_compose("train", overrides=kept))
+    except (ConfigCompositionException, ConfigError):
+        return None
+    for override in parsed:
+        key = override.key_or_group
+        if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
+                and not _exists(tree, key):
+            hint = suggestion(key, flat_keys(tree)) or \
+                f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
+            return ConfigError(f"unknown config key {key}{hint}")
+    return None
+
+
+def _exists(tree: Any, key: str) -> bool:
+    """Whether the dotted ``key`` (list items by index) is in a plain nested config."""
+    for part in key.split("."):
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        elif isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+        else:
+            return False
+    return True
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """Raise ConfigError when the overrides of ``psychrnn train ARGV`` name an unknown key or, for a
+    single run, hold a value outside the schema.
+
+    A sweep (``-m``) is composed once per combination of its config group options (other swept
+    values take their first value) and checked for keys only: each job checks its own values, so
+    that one bad value fails one job (README, "When a job fails").
+    Help, ``--info`` and other special invocations are left to Hydra.
+    """
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    args = get_args_parser().parse_args(list(argv))
+    if args.help or args.hydra_help or args.info or args.shell_completion or args.config_path or args.config_name \
+            or args.config_dir or args.experimental_rerun:
+        return
+    try:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+    except HydraException:
+        return  # a syntax error: Hydra's own message says where
+    if any(o.is_sweep_override() for o in parsed) and not args.multirun:
+        return  # Hydra explains how to sweep
+    choices = []
+    for override in parsed:
+        if not override.is_sweep_override():
+            choices.append([override.input_line])
+            continue
+        values = [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
+        choices.append(values if _is_group(override.key_or_group) else values[:1])
+    for overrides in itertools.product(*choices):
+        try:
+            cfg = compose(overrides)
+        except MissingConfigException as err:
+            group, _, option = str(err.missing_cfg_file).rpartition("/")
+            raise ConfigError(f"{group}={option}: no such option; {group} has {', '.join(err.options or [])}") from None
+        if not args.cfg:
+            check_config(cfg, values=not args.multirun)
