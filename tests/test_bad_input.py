@@ -212,6 +212,7 @@ def test_sigkill_at_random_points_never_leaves_a_broken_file(tmp_path):
 # setting keys their task lacks; files with values a mask or weights cannot hold.
 # Run them: .venv/bin/python -m pytest tests/test_bad_input.py -k "unscored or schema or unknown_keys or
 #   stage_setting or files_with or arguments or simulate_mask or cli_refuses or delayed"
+# Results that can be lost and exit codes (issue 14): tests/test_results_kept.py, one section per family.
 
 
 class EmptyMaskTask:
