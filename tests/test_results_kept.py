@@ -301,7 +301,7 @@ def test_non_finite_weights_are_refused(run_dir, capsys, command):
     assert not (run_dir / "psychrnn_weights.npz").exists()
 
 
-def test_a_diverging_run_exits_1_and_keeps_the_last_good_weights(tmp_path):
+def test_a_diverging_run_exits_1_and_keeps_the_last_good_weights(tmp_path, capsys):
     out = run_cli("train", *SHORT, "optimizer.learning_rate=1e6", "train.checkpoint_every=1",
                   f"hydra.run.dir={tmp_path}")
     assert out.returncode == 1, out.stderr[-2000:]
@@ -313,6 +313,9 @@ def test_a_diverging_run_exits_1_and_keeps_the_last_good_weights(tmp_path):
     with h5py.File(tmp_path / "checkpoint.h5") as f:
         assert f.attrs["iteration"] == run["attrs"]["weights_from_iteration"]
         np.testing.assert_array_equal(f["training_state/params/W_rec"][()], run["model"]["weights"]["W_rec"])
+    assert code_of("evaluate", str(tmp_path), "--trials", "20", "--no-save") == 0
+    assert f"status is 'failed'; evaluating the weights it saved (from iteration " \
+           f"{run['attrs']['weights_from_iteration']})" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -93,8 +93,9 @@ def main(argv: list[str]) -> int:
         require_finite_weights(run, resolve_run_path(args.run_dir))
         status = run.get("attrs", {}).get("status")
         if status not in ("completed", "stopped"):
-            print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved",
-                  file=sys.stderr)
+            iteration = run["attrs"].get("weights_from_iteration", run["attrs"].get("iterations"))
+            print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved "
+                  f"(from iteration {iteration})", file=sys.stderr)
         result = evaluate_run(run, args.trials, args.seed, args.overrides, args.noise)
         print(f"evaluation of {resolve_run_path(args.run_dir)}")
         print(table(result))
