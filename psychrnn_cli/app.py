@@ -79,11 +79,14 @@ def train_app(cfg: DictConfig) -> str:
     """Train one network in Hydra's run directory; returns the run's outcome (completed | failed)."""
     from psychrnn_cli.build import ConfigError
     from psychrnn_cli.run import run
+    from psychrnn_cli.slurm import Requeue
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         run(cfg, run_dir)
+    except Requeue as requeue:  # SLURM runs this job again: no result now
+        requeue.hand_over(run_dir)
     except Exception as err:
         message = record_failure(cfg, run_dir, err)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -111,7 +114,13 @@ class SweepCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from psychrnn_cli.slurm import launcher_error
+
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        settings = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+        if "submitit" in launcher and (error := launcher_error(settings)):
+            print(f"psychrnn train: error: {error}", file=sys.stderr)
+            sys.exit(2)
         missing = [cmd for cmd in ("sbatch", "srun") if shutil.which(cmd) is None]
         if launcher.endswith("SlurmLauncher") and missing:
             print(f"psychrnn train: error: hydra/launcher=slurm needs SLURM's {' and '.join(missing)} on PATH: run "

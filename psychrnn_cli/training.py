@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import signal
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.network.step import CompiledSteps
@@ -52,8 +54,11 @@ class GracefulStop:
     iteration (``reason`` is set); a second Ctrl-C interrupts at once. Only the main thread handles
     signals.
 
-    SIGUSR2 is what SLURM sends before a job's time limit; the handler that was installed before
-    (submitit's, which requeues the job) is called on exit, after the loop has saved a checkpoint.
+    Under SLURM, a stop that ends in a requeue leaves by raising
+    :class:`~psychrnn_cli.slurm.Requeue` on exit, after the loop has saved its checkpoint, so that
+    the job hands no result to the launcher: SIGUSR2 (SLURM's warning before the time limit) when
+    the handler installed before is submitit's (which requeues the job), and SIGTERM when SLURM is
+    requeueing the job (preemption, ``scontrol requeue``; a ``scancel`` only stops the run).
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
@@ -61,14 +66,16 @@ class GracefulStop:
     def __init__(self) -> None:
         self.reason = ""
         self.previous: dict[int, Any] = {}
-        self.forward: tuple[int, Any] | None = None
+        self.requeue: slurm.Requeue | None = None
 
     def _handle(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and self.reason:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
         if signum == signal.SIGUSR2 and callable(self.previous.get(signum)):
-            self.forward = (signum, frame)
+            self.requeue = slurm.Requeue(slurm.TIME_LIMIT, functools.partial(self.previous[signum], signum, frame))
+        elif signum == signal.SIGTERM and slurm.being_requeued():
+            self.requeue = slurm.Requeue(slurm.PREEMPTION)
         log.info("%s received: stopping after this iteration (Ctrl-C again to stop at once)", self.reason)
 
     def __enter__(self) -> GracefulStop:
@@ -79,9 +86,9 @@ class GracefulStop:
     def __exit__(self, *exc: Any) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        if self.forward is not None:
-            signum, frame = self.forward
-            self.previous[signum](signum, frame)
+        if self.requeue is not None:
+            log.info("%s: the job ends here and resumes from its checkpoint when SLURM runs it again", self.requeue)
+            raise self.requeue
 
 
 def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:
