@@ -50,6 +50,28 @@ def launcher_error(launcher: dict[str, Any]) -> str | None:
     return None
 
 
+def jobs_in_queue(sweep_dir: Path) -> list[str]:
+    """SLURM jobs still queued or running that train run directories under ``sweep_dir``: the job
+    ids recorded by run files that are ``running`` or :data:`REQUEUED` and that ``squeue`` lists."""
+    from psychrnn_cli.runfile import load_run
+
+    recorded = set()
+    for run_file in sweep_dir.rglob("run.h5") if sweep_dir.is_dir() else []:
+        try:
+            attrs = load_run(run_file)["attrs"]
+        except Exception:  # a damaged run file is summarize's business
+            continue
+        if attrs.get("status") in ("running", REQUEUED) and attrs.get("slurm_job_id"):
+            recorded.add(str(attrs["slurm_job_id"]))
+    if not recorded:
+        return []
+    try:
+        out = subprocess.run(["squeue", "-h", "-o", "%F"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(recorded & set(out.stdout.split()))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -190,9 +190,8 @@ class Sweep:
             return {}
 
     def job(self) -> str:
-        """SLURM id of job 0 (``<array job>_0``), "" before its run file exists."""
-        array = self.attrs().get("slurm_job_id")
-        return f"{array}_0" if array else ""
+        """SLURM id of the sweep's job array (one job here), "" before job 0's run file exists."""
+        return str(self.attrs().get("slurm_job_id") or "")
 
     def logged_iteration(self) -> int:
         """The last iteration job 0's train.log reports an evaluation at (0 before the first)."""
