@@ -14,6 +14,7 @@ requeue``), or ``node failure`` (the job died without a signal and SLURM restart
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -23,14 +24,16 @@ from typing import Any, Callable
 TIME_LIMIT, PREEMPTION, NODE_FAILURE = "time limit", "preemption", "node failure"
 REQUEUED = "requeued"  # the run file's status while its job waits in the queue to restart
 MIN_RUN_S = 30  # a job runs at least this long (s) before SLURM's time-limit warning
+WARNING_EARLY_S = 60  # SLURM may send the warning up to this much earlier than signal_delay_s (sbatch --signal)
 
 
 def launcher_error(launcher: dict[str, Any]) -> str | None:
     """What is wrong with the time-limit settings of a submitit launcher config, or None.
 
-    ``timeout_min`` must be a positive number of minutes, ``signal_delay_s`` (the warning before
-    the time limit) a positive number of seconds that leaves the job at least :data:`MIN_RUN_S`
-    seconds to run before it, and ``max_num_timeout`` (requeues after a time limit) at least 0.
+    ``timeout_min`` must be a positive number of minutes, ``max_num_timeout`` (requeues after a
+    time limit) at least 0, and ``signal_delay_s`` (the warning before the time limit, which SLURM
+    may send up to :data:`WARNING_EARLY_S` seconds earlier still) must leave the job at least
+    :data:`MIN_RUN_S` seconds to run before it.
     """
     timeout_min, delay = launcher.get("timeout_min"), launcher.get("signal_delay_s")
     if not _is_number(timeout_min) or timeout_min <= 0:
@@ -42,11 +45,15 @@ def launcher_error(launcher: dict[str, Any]) -> str | None:
                     f"none), got {count!r}")
     if delay is None:
         return None
-    longest = int(timeout_min * 60 - MIN_RUN_S)
+    longest = int(timeout_min * 60 - WARNING_EARLY_S - MIN_RUN_S)
+    why = (f"SLURM's warning comes signal_delay_s seconds, and up to {WARNING_EARLY_S} s more, before the time limit, "
+           f"and a job needs {MIN_RUN_S} s before it")
+    if longest < 1:
+        return (f"hydra.launcher.timeout_min={timeout_min} is too short for SLURM's time-limit warning ({why}): "
+                f"use timeout_min >= {math.ceil((WARNING_EARLY_S + MIN_RUN_S + 1) / 60)}")
     if not _is_number(delay) or not 0 < delay <= longest:
         return (f"hydra.launcher.signal_delay_s={delay!r} must be from 1 to {longest} with timeout_min={timeout_min} "
-                f"(SLURM's warning comes signal_delay_s seconds before the time limit, and a job needs {MIN_RUN_S} s "
-                "before it): change it, or raise hydra.launcher.timeout_min")
+                f"({why}): change it, or raise hydra.launcher.timeout_min")
     return None
 
 

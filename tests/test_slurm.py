@@ -151,9 +151,10 @@ def test_slurm_launcher_without_slurm_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.parametrize("setting, named", [
-    ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=120 must be from 1 to 30 with timeout_min=1"),
-    ("hydra.launcher.signal_delay_s=7200", "hydra.launcher.signal_delay_s=7200 must be from 1 to 7170"),
-    ("hydra.launcher.signal_delay_s=0", "hydra.launcher.signal_delay_s=0 must be from 1 to 7170"),
+    ("hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=120 must be from 1 to 90 with timeout_min=3"),
+    ("hydra.launcher.signal_delay_s=7200", "hydra.launcher.signal_delay_s=7200 must be from 1 to 7110"),
+    ("hydra.launcher.signal_delay_s=0", "hydra.launcher.signal_delay_s=0 must be from 1 to 7110"),
+    ("hydra.launcher.timeout_min=1", "hydra.launcher.timeout_min=1 is too short for SLURM's time-limit warning"),
     ("hydra.launcher.max_num_timeout=-1", "hydra.launcher.max_num_timeout must be an integer >= 0"),
     ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min must be a positive number of minutes, got 0"),
 ])
@@ -173,6 +174,14 @@ def test_a_reachable_slurm_is_used_without_the_start_script(slurm_cluster, tmp_p
     assert skip_reason(tmp_path / "absent.sh") is None
 
 
+def wait_until(condition, what: str, timeout: float = 600) -> None:
+    """Poll ``condition()`` every 0.5 s until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.5)
+
+
 class Sweep:
     """``psychrnn train -m ARGS`` running in the background (output in ``log``), from the checkout."""
 
@@ -182,30 +191,27 @@ class Sweep:
             self.proc = subprocess.Popen([sys.executable, "-m", "psychrnn_cli.cli", "train", "-m", *args,
                                           f"hydra.sweep.dir={self.dir}"], cwd=REPO, stdout=log, stderr=log)
 
-    def attrs(self) -> dict:
-        """Root attributes of job 0's run file ({} before it exists)."""
+    def attrs(self, job: int = 0) -> dict:
+        """Root attributes of a job's run file ({} before it exists)."""
         try:
-            return load_run(self.dir / "0")["attrs"]
+            return load_run(self.dir / str(job))["attrs"]
         except Exception:  # not written yet
             return {}
 
     def job(self) -> str:
-        """SLURM id of the sweep's job array (one job here), "" before job 0's run file exists."""
+        """SLURM id of the sweep's job array, "" before job 0's run file exists."""
         return str(self.attrs().get("slurm_job_id") or "")
 
-    def logged_iteration(self) -> int:
-        """The last iteration job 0's train.log reports an evaluation at (0 before the first)."""
-        log = self.dir / "0" / "train.log"
+    def logged_iteration(self, job: int = 0) -> int:
+        """The last iteration a job's train.log reports an evaluation at (0 before the first)."""
+        log = self.dir / str(job) / "train.log"
         found = re.findall(r"iteration (\d+) \(stage", log.read_text() if log.exists() else "")
         return int(found[-1]) if found else 0
 
     def wait_for(self, condition, what: str, timeout: float = 600) -> None:
-        """Poll ``condition`` while the sweep command is still waiting."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.proc.poll() is None, f"the sweep ended while waiting for {what}:\n{self.output()[-3000:]}"
-            assert time.monotonic() < deadline, f"no {what} after {timeout} s:\n{self.output()[-3000:]}"
-            time.sleep(0.5)
+        """Wait until ``condition()`` while the sweep command is still waiting."""
+        wait_until(lambda: condition() or self.proc.poll() is not None, what, timeout)
+        assert self.proc.poll() is None, f"the sweep ended while waiting for {what}:\n{self.output()[-3000:]}"
 
     def output(self) -> str:
         return self.log.read_text()
@@ -216,6 +222,12 @@ class Sweep:
             self.proc.wait()
         if self.job():
             subprocess.run(["scancel", self.job()], timeout=30)
+
+
+def job_listed(job: str) -> bool:
+    """True while ``squeue`` lists SLURM job ``job`` (an array: any of its tasks)."""
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    return bool(out.stdout.strip())
 
 
 def release_if_held(job: str) -> bool:
@@ -260,12 +272,13 @@ def test_requeued_job_is_waited_for_and_ends_as_if_never_stopped(slurm_cluster, 
 
 @pytest.mark.slow
 def test_time_limit_requeues_until_the_run_completes(slurm_cluster, tmp_path, capsys):
-    """timeout_min=1 with the warning 30 s before: a job runs at most 30 s (300 paced iterations)
-    per start, so 650 iterations take at least three starts on any machine."""
-    sweep = Sweep(tmp_path, *ONE_CPU, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30",
-                  "hydra.launcher.max_num_timeout=8", *PACED, "seed=3", "train.iterations=650")
+    """timeout_min=2 with the warning 30 s before (SLURM may send it up to 60 s earlier still): a
+    job runs at most 90 s (900 paced iterations) per start, so 1850 iterations take at least three
+    starts on any machine."""
+    sweep = Sweep(tmp_path, *ONE_CPU, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30",
+                  "hydra.launcher.max_num_timeout=12", *PACED, "seed=3", "train.iterations=1850")
     try:
-        deadline = time.monotonic() + 1200
+        deadline = time.monotonic() + 1800
         while sweep.proc.poll() is None:
             assert time.monotonic() < deadline, sweep.output()[-3000:]
             if sweep.job():
@@ -275,13 +288,42 @@ def test_time_limit_requeues_until_the_run_completes(slurm_cluster, tmp_path, ca
     finally:
         sweep.stop()
     run = load_run(sweep.dir / "0")
-    assert run["attrs"]["status"] == "completed" and run["attrs"]["iterations"] == 650
+    assert run["attrs"]["status"] == "completed" and run["attrs"]["iterations"] == 1850
     reasons = run["attrs"]["requeue_reasons"].split("; ")
     assert run["attrs"]["requeues"] == len(reasons) >= 2 and set(reasons) == {"time limit"}
-    assert run["training"]["wall_time"][-1] >= 65  # training time over all starts: 650 iterations of >= 0.1 s
+    assert run["training"]["wall_time"][-1] >= 185  # training time over all starts: 1850 iterations of >= 0.1 s
 
     from psychrnn_cli.cli import main as psychrnn
 
     assert psychrnn(["summarize", str(sweep.dir)]) == 0
     header, row = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("run", "0 "))]
     assert row[header.index("requeues")] == str(len(reasons))
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_command_resumes_when_run_again(slurm_cluster, tmp_path):
+    """The sweep command dies while a job trains: running it again is refused while the job is in
+    SLURM's queue; after ``scancel``, running it again trains only what is left."""
+    args = [*ONE_CPU, "hydra.launcher.timeout_min=10", *PACED, "seed=5", "train.iterations=20,300"]
+    sweep = Sweep(tmp_path, *args)
+    try:
+        sweep.wait_for(lambda: sweep.logged_iteration(job=1) >= 50, "job 1 at iteration 50")
+        sweep.proc.kill()  # the login session dies; the jobs go on
+        sweep.proc.wait()
+        job = sweep.job()
+        again = run_cli("train", "-m", *args, f"hydra.sweep.dir={sweep.dir}", cwd=REPO, timeout=120)
+        assert again.returncode == 2, again.stderr[-3000:]
+        assert again.stderr.strip().splitlines()[-1].startswith(
+            f"psychrnn train: error: SLURM job {job} still trains runs of {sweep.dir}: wait until it ends")
+        subprocess.run(["scancel", job], check=True, timeout=30)
+        wait_until(lambda: sweep.attrs(job=1).get("status") == "stopped" and not job_listed(job),
+                   "job 1 stopped by scancel")
+        assert sweep.attrs(job=0)["status"] == "completed"
+        again = run_cli("train", "-m", *args, f"hydra.sweep.dir={sweep.dir}", cwd=REPO, timeout=600)
+    finally:
+        sweep.stop()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "sweep of 2 runs" in again.stderr and "2 completed" in again.stderr
+    assert [sweep.attrs(job=j)["iterations"] for j in (0, 1)] == [20, 300]
+    log = (sweep.dir / "1" / "train.log").read_text()
+    assert 50 <= int(re.search(r"resuming from \S+ at iteration (\d+)", log).group(1)) < 300
