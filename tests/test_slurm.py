@@ -15,6 +15,7 @@ so that where the requeues fall is set by iteration counts, not by the machine's
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ import numpy as np
 import pytest
 
 from psychrnn_cli import load_run
+from psychrnn_cli.runfile import write_run
 from psychrnn_cli.tasks.perceptual_discrimination import PerceptualDiscrimination
 from tests.conftest import REPO, run_cli
 from tests.test_sweeps import SHORT
@@ -172,6 +174,58 @@ def test_bad_time_limit_settings_are_refused_before_submission(tmp_path, setting
 def test_a_reachable_slurm_is_used_without_the_start_script(slurm_cluster, tmp_path):
     """The tests need a SLURM, not the script that starts the local one."""
     assert skip_reason(tmp_path / "absent.sh") is None
+
+
+def write_attrs(run_dir: Path, **attrs) -> Path:
+    """A minimal run file with these root attributes."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return write_run(run_dir / "run.h5", {"attrs": attrs, "config": "seed: 0\n"})
+
+
+def test_requeue_history_carries_over_and_counts_a_silent_restart_as_node_failure(tmp_path, monkeypatch):
+    from psychrnn_cli.slurm import requeue_history
+
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    requeued = write_attrs(tmp_path / "a", status="requeued", slurm_job_id="77", requeues=1,
+                           requeue_reasons="time limit")
+    assert requeue_history(requeued) == {"requeues": 1, "requeue_reasons": "time limit"}
+    died = write_attrs(tmp_path / "b", status="running", slurm_job_id="77", requeues=1, requeue_reasons="preemption")
+    assert requeue_history(died) == {"requeues": 2, "requeue_reasons": "preemption; node failure"}
+    other_job = write_attrs(tmp_path / "c", status="running", slurm_job_id="76")  # a sweep run again: no restart
+    assert requeue_history(other_job) == {"requeues": 0, "requeue_reasons": ""}
+    assert requeue_history(tmp_path / "none" / "run.h5") == {"requeues": 0, "requeue_reasons": ""}
+
+
+def test_mark_requeued_marks_only_runs_still_training(tmp_path):
+    """An ensemble's run directory: a member that finished keeps its status."""
+    from psychrnn_cli.slurm import mark_requeued
+
+    write_attrs(tmp_path / "seed_0", status="completed", message="reached accuracy")
+    write_attrs(tmp_path / "seed_1", status="running", requeues=1, requeue_reasons="preemption")
+    assert mark_requeued(tmp_path, "time limit") == [tmp_path / "seed_1" / "run.h5"]
+    done, requeued = (load_run(tmp_path / f"seed_{k}")["attrs"] for k in (0, 1))
+    assert done["status"] == "completed" and "requeues" not in done
+    assert (requeued["status"], requeued["requeues"], requeued["requeue_reasons"]) == (
+        "requeued", 2, "preemption; time limit")
+    assert requeued["message"].startswith("SLURM requeued the job (time limit); it resumes from its checkpoint")
+
+
+def test_summarize_shows_requeues_and_why(tmp_path, capsys):
+    from psychrnn_cli.cli import main as psychrnn
+
+    write_attrs(tmp_path / "0", status="completed", iterations=10, requeues=2, requeue_reasons="time limit; preemption")
+    write_attrs(tmp_path / "1", status="requeued", iterations=5, requeues=1, requeue_reasons="node failure")
+    write_attrs(tmp_path / "2", status="completed", iterations=10)  # trained before run files had the attributes
+    assert psychrnn(["summarize", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[2:5]
+    at = header.index("requeues")
+    assert [row[at:].split()[:2] for row in rows] == [["2", "time"], ["1", "node"], ["0", "-"]]
+    with open(tmp_path / "summary.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["status"], r["requeues"], r["requeued_by"]) for r in table] == [
+        ("completed", "2", "time limit; preemption"), ("requeued", "1", "node failure"), ("completed", "0", "")]
 
 
 def wait_until(condition, what: str, timeout: float = 600) -> None:
