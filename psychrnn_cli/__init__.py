@@ -52,5 +52,4 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> P
     try:
         return run(compose_config(overrides), run_dir)
     except Requeue as requeue:  # in a SLURM job that is being requeued
-        requeue.hand_over(Path(run_dir))  # ends the process, unless submitit refused to requeue
-        return Path(run_dir)
+        requeue.hand_over(Path(run_dir))

@@ -14,13 +14,15 @@ requeue``), or ``node failure`` (the job died without a signal and SLURM restart
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
+log = logging.getLogger("psychrnn_cli")
 TIME_LIMIT, PREEMPTION, NODE_FAILURE = "time limit", "preemption", "node failure"
 REQUEUED = "requeued"  # the run file's status while its job waits in the queue to restart
 MIN_RUN_S = 30  # a job runs at least this long (s) before SLURM's time-limit warning
@@ -92,31 +94,31 @@ class Requeue(SystemExit):
     job, so the launcher keeps waiting for the job's next run.
     """
 
-    def __init__(self, reason: str, submitit_handler: Callable[[], Any] | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(f"requeued by SLURM ({reason})")
-        self.reason, self.submitit_handler = reason, submitit_handler
+        self.reason = reason
 
-    def hand_over(self, run_dir: Path) -> None:
-        """End the process without a result, the run files under ``run_dir`` marked :data:`REQUEUED`.
-
-        At a time limit, submitit's handler requeues the job (counting the time-outs against
-        ``max_num_timeout``) and exits; when it refuses (too many time-outs) the run files are
-        marked ``stopped`` instead and this returns. After a SIGTERM, SLURM is requeueing the job
-        already.
-        """
-        try:
-            if self.submitit_handler is not None:
-                self.submitit_handler()
-        except SystemExit:  # submitit requeued the job
-            mark_requeued(run_dir, self.reason)
-            raise
-        except Exception as err:  # submitit's UncompletedJobError: not requeued
-            message = (f"stopped at the SLURM time limit, not requeued: {err} Resume it with a larger "
-                       "hydra.launcher.max_num_timeout or timeout_min")
-            _update_running(run_dir, lambda attrs: {"status": "stopped", "message": message})
-            return
+    def hand_over(self, run_dir: Path) -> NoReturn:
+        """Mark the run files under ``run_dir`` :data:`REQUEUED` and end the process."""
         mark_requeued(run_dir, self.reason)
-        raise SystemExit(str(self))
+        raise self
+
+
+def requeued_by(submitit_handler: Callable[[], Any]) -> bool:
+    """Call submitit's handler of SLURM's time-limit signal; True if it requeued the job.
+
+    The handler requeues the job and exits (``SystemExit``, caught here: the caller ends the
+    process), or raises submitit's ``UncompletedJobError`` when it does not (``max_num_timeout``
+    time-outs reached); then this returns False, and the run ends as stopped.
+    """
+    try:
+        submitit_handler()
+    except SystemExit:
+        return True
+    except Exception as err:  # submitit: "Job not requeued because: timed-out too many times."
+        log.warning("SLURM time limit: %s Resume the run with a larger hydra.launcher.max_num_timeout or "
+                    "timeout_min", err)
+    return False
 
 
 def job_id() -> str:
@@ -177,22 +179,16 @@ def requeue_history(run_file: Path) -> dict[str, Any]:
     return _history(reasons)
 
 
-def _update_running(run_dir: Path, new_attrs: Callable[[dict[str, Any]], dict[str, Any]]) -> list[Path]:
-    """Set ``new_attrs(attrs)`` on every run file under ``run_dir`` still ``running``; their paths.
-    (An ensemble's members that finished keep their status.)"""
+def mark_requeued(run_dir: Path, reason: str) -> list[Path]:
+    """Mark the run files under ``run_dir`` still ``running`` :data:`REQUEUED`, adding ``reason`` to
+    their history; returns their paths. (An ensemble's members that finished keep their status.)"""
     from psychrnn_cli.runfile import load_run, update_run
 
-    updated = []
+    message = f"SLURM requeued the job ({reason}); it resumes from its checkpoint.h5 when it runs again"
+    marked = []
     for run_file in sorted(run_dir.rglob("run.h5")):
         attrs = load_run(run_file)["attrs"]
         if attrs.get("status") == "running":
-            updated.append(update_run(run_file, {}, attrs=new_attrs(attrs)))
-    return updated
-
-
-def mark_requeued(run_dir: Path, reason: str) -> list[Path]:
-    """Mark the run files under ``run_dir`` still ``running`` :data:`REQUEUED`, adding ``reason`` to
-    their history; returns their paths."""
-    message = f"SLURM requeued the job ({reason}); it resumes from its checkpoint.h5 when it runs again"
-    return _update_running(run_dir, lambda attrs: {"status": REQUEUED, "message": message,
-                                                   **_history([*_reasons(attrs), reason])})
+            history = _history([*_reasons(attrs), reason])
+            marked.append(update_run(run_file, {}, attrs={"status": REQUEUED, "message": message, **history}))
+    return marked

@@ -54,11 +54,11 @@ class GracefulStop:
     iteration (``reason`` is set); a second Ctrl-C interrupts at once. Only the main thread handles
     signals.
 
-    Under SLURM, a stop that ends in a requeue leaves by raising
-    :class:`~psychrnn_cli.slurm.Requeue` on exit, after the loop has saved its checkpoint, so that
-    the job hands no result to the launcher: SIGUSR2 (SLURM's warning before the time limit) when
-    the handler installed before is submitit's (which requeues the job), and SIGTERM when SLURM is
-    requeueing the job (preemption, ``scontrol requeue``; a ``scancel`` only stops the run).
+    SIGUSR2 is what SLURM sends before a job's time limit; the handler that was installed before
+    (submitit's, which requeues the job) is called on exit, after the loop has saved a checkpoint.
+    When the job is requeued, by that handler or by SLURM itself (preemption, ``scontrol requeue``:
+    a SIGTERM while the job's restart count goes up; a ``scancel`` only stops the run), exit raises
+    :class:`~psychrnn_cli.slurm.Requeue`, so that the job hands no result to the launcher.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
@@ -66,16 +66,17 @@ class GracefulStop:
     def __init__(self) -> None:
         self.reason = ""
         self.previous: dict[int, Any] = {}
-        self.requeue: slurm.Requeue | None = None
+        self.forward: Callable[[], Any] | None = None
+        self.requeue = ""  # why SLURM requeues the job, if it does
 
     def _handle(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and self.reason:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
         if signum == signal.SIGUSR2 and callable(self.previous.get(signum)):
-            self.requeue = slurm.Requeue(slurm.TIME_LIMIT, functools.partial(self.previous[signum], signum, frame))
+            self.forward = functools.partial(self.previous[signum], signum, frame)
         elif signum == signal.SIGTERM and slurm.being_requeued():
-            self.requeue = slurm.Requeue(slurm.PREEMPTION)
+            self.requeue = slurm.PREEMPTION
         log.info("%s received: stopping after this iteration (Ctrl-C again to stop at once)", self.reason)
 
     def __enter__(self) -> GracefulStop:
@@ -86,9 +87,12 @@ class GracefulStop:
     def __exit__(self, *exc: Any) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        if self.requeue is not None:
-            log.info("%s: the job ends here and resumes from its checkpoint when SLURM runs it again", self.requeue)
-            raise self.requeue
+        if self.forward is not None and slurm.requeued_by(self.forward):
+            self.requeue = slurm.TIME_LIMIT
+        if self.requeue:
+            log.info("requeued by SLURM (%s): the job ends here and resumes from its checkpoint when it runs again",
+                     self.requeue)
+            raise slurm.Requeue(self.requeue)
 
 
 def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:

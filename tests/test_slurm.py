@@ -381,3 +381,19 @@ def test_interrupted_sweep_command_resumes_when_run_again(slurm_cluster, tmp_pat
     assert [sweep.attrs(job=j)["iterations"] for j in (0, 1)] == [20, 300]
     log = (sweep.dir / "1" / "train.log").read_text()
     assert 50 <= int(re.search(r"resuming from \S+ at iteration (\d+)", log).group(1)) < 300
+
+
+@pytest.mark.slow
+def test_time_limit_with_no_requeue_left_stops_the_run(slurm_cluster, tmp_path):
+    """max_num_timeout=0: the time-limit warning stops the run with its checkpoint, and the sweep ends."""
+    sweep = Sweep(tmp_path, *ONE_CPU, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30",
+                  "hydra.launcher.max_num_timeout=0", *PACED, "seed=3", "train.iterations=100000")
+    try:
+        assert sweep.proc.wait(timeout=600) != 0, sweep.output()[-3000:]
+    finally:
+        sweep.stop()
+    assert "1 of 1 runs did not complete" in sweep.output()
+    run = load_run(sweep.dir / "0")
+    assert run["attrs"]["status"] == "stopped" and run["attrs"]["message"].startswith("stopped by SIGUSR2")
+    assert run["attrs"]["requeues"] == 0 and (sweep.dir / "0" / "checkpoint.h5").is_file()
+    assert "not requeued because: timed-out too many times" in (sweep.dir / "0" / "train.log").read_text()
