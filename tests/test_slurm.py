@@ -397,3 +397,28 @@ def test_time_limit_with_no_requeue_left_stops_the_run(slurm_cluster, tmp_path):
     assert run["attrs"]["status"] == "stopped" and run["attrs"]["message"].startswith("stopped by SIGUSR2")
     assert run["attrs"]["requeues"] == 0 and (sweep.dir / "0" / "checkpoint.h5").is_file()
     assert "not requeued because: timed-out too many times" in (sweep.dir / "0" / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_requeued_ensemble_resumes_every_member(slurm_cluster, tmp_path):
+    """An ensemble job requeued mid-training: every member's run file records the requeue, and
+    every member completes in the job's second run."""
+    sweep = Sweep(tmp_path, *ONE_CPU, "hydra.launcher.timeout_min=10", *PACED, "seed=0", "train.ensemble=2",
+                  "train.iterations=200")
+    member = sweep.dir / "0" / "seed_1"
+    try:
+        sweep.wait_for(lambda: "iteration 50 (stage" in read_text(member / "train.log"), "member at iteration 50")
+        job = str(load_run(member)["attrs"]["slurm_job_id"])
+        subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+        sweep.wait_for(lambda: release_if_held(job), "requeued job held by SLURM")
+        sweep.proc.wait(timeout=600)  # (its exit status counts the ensemble's folder as a run of its own)
+    finally:
+        sweep.stop()
+    for seed in (0, 1):
+        attrs = load_run(sweep.dir / "0" / f"seed_{seed}")["attrs"]
+        assert (attrs["status"], attrs["iterations"], attrs["requeues"], attrs["requeue_reasons"]) == (
+            "completed", 200, 1, "preemption")
+
+
+def read_text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
