@@ -180,13 +180,16 @@ def requeue_history(run_file: Path) -> dict[str, Any]:
 
 
 def mark_requeued(run_dir: Path, reason: str) -> list[Path]:
-    """Mark the run files under ``run_dir`` still ``running`` :data:`REQUEUED`, adding ``reason`` to
-    their history; returns their paths. (An ensemble's members that finished keep their status.)"""
+    """Mark the run file of ``run_dir`` (or of its ensemble members, ``seed_*/``) :data:`REQUEUED` if
+    it is still ``running``, adding ``reason`` to its history; returns the paths of the files marked.
+    (An ensemble's members that finished keep their status.)"""
     from psychrnn_cli.runfile import load_run, update_run
 
     message = f"SLURM requeued the job ({reason}); it resumes from its checkpoint.h5 when it runs again"
     marked = []
-    for run_file in sorted(run_dir.rglob("run.h5")):
+    for run_file in [run_dir / "run.h5", *sorted(run_dir.glob("seed_*/run.h5"))]:
+        if not run_file.is_file():
+            continue
         attrs = load_run(run_file)["attrs"]
         if attrs.get("status") == "running":
             history = _history([*_reasons(attrs), reason])

@@ -203,7 +203,9 @@ def test_mark_requeued_marks_only_runs_still_training(tmp_path):
 
     write_attrs(tmp_path / "seed_0", status="completed", message="reached accuracy")
     write_attrs(tmp_path / "seed_1", status="running", requeues=1, requeue_reasons="preemption")
+    write_attrs(tmp_path / "other" / "run", status="running")  # another run's file, not this job's
     assert mark_requeued(tmp_path, "time limit") == [tmp_path / "seed_1" / "run.h5"]
+    assert load_run(tmp_path / "other" / "run")["attrs"]["status"] == "running"
     done, requeued = (load_run(tmp_path / f"seed_{k}")["attrs"] for k in (0, 1))
     assert done["status"] == "completed" and "requeues" not in done
     assert (requeued["status"], requeued["requeues"], requeued["requeue_reasons"]) == (
