@@ -38,6 +38,9 @@ def compose_config(overrides: Sequence[str] = ()):
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> Path:
     """Train as ``psychrnn train OVERRIDES`` does and return the path of the run file.
 
+    In a SLURM job that SLURM requeues during training, marks the run file ``requeued`` and ends
+    the process (``SystemExit``); the job's next run resumes from the checkpoint.
+
     Args:
         overrides: Hydra overrides, e.g. ``["model.N_rec=100", "seed=2"]``.
         run_dir: where to write; by default ``outputs/<date>/<time>`` under the working directory.
