@@ -24,6 +24,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import write_run
+from psychrnn_cli.slurm import requeue_history
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
@@ -189,7 +190,8 @@ class Job:
         self.path, self.checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
         self.exp = exp = build(cfg)
         self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-        self.header = {"attrs": provenance(exp.seed), "config": self.config_yaml}
+        history = requeue_history(self.path) if cfg.train.resume else {}  # SLURM's requeues of this run so far
+        self.header = {"attrs": {**provenance(exp.seed), **history}, "config": self.config_yaml}
         self.state = LoopState()
         if self.checkpoint_path.exists() and cfg.train.resume:
             try:

@@ -98,11 +98,12 @@ def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
     return path
 
 
-def update_run(path: Path | str, groups: dict[str, dict[str, Any]]) -> Path:
-    """Add or replace groups of an existing run file, atomically.
+def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[str, Any] | None = None) -> Path:
+    """Add or replace groups (and root attributes) of an existing run file, atomically.
 
     ``groups`` maps a group path (``"evaluation/evaluate"``, ``"analysis/fixed_points"``) to a
-    tree as :func:`write_run` takes it; a group already at that path is replaced as a whole. The
+    tree as :func:`write_run` takes it; a group already at that path is replaced as a whole.
+    ``attrs`` sets root attributes (``status``, ...), keeping the others. The
     file is copied to a temporary name in the same folder, changed there, and renamed over the
     original, so a crash leaves the old file intact.
 
@@ -122,6 +123,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]]) -> Path:
                 if name in f:
                     del f[name]
                 _write_tree(f.require_group(name), tree)
+            _write_tree(f, {"attrs": attrs or {}})
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
