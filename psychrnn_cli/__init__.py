@@ -39,6 +39,9 @@ def compose_config(overrides: Sequence[str] = ()):
 def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> Path:
     """Train as ``psychrnn train OVERRIDES`` does and return the path of the run file.
 
+    In a SLURM job that SLURM requeues during training, marks the run file ``requeued`` and ends
+    the process (``SystemExit``); the job's next run resumes from the checkpoint.
+
     Args:
         overrides: Hydra overrides, e.g. ``["model.N_rec=100", "seed=2"]``.
         run_dir: where to write; by default ``outputs/<date>/<time>`` under the working directory.
@@ -46,7 +49,11 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> P
     import datetime as dt
 
     from psychrnn_cli.run import run
+    from psychrnn_cli.slurm import Requeue
 
     if run_dir is None:
         run_dir = Path("outputs") / dt.datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
-    return run(compose_config(overrides), run_dir)
+    try:
+        return run(compose_config(overrides), run_dir)
+    except Requeue as requeue:  # in a SLURM job that is being requeued
+        requeue.hand_over(Path(run_dir))

@@ -115,6 +115,7 @@ def train_app(cfg: DictConfig) -> str:
     failed, or refused: the run directory did not accept the run)."""
     from psychrnn_cli.build import ConfigError
     from psychrnn_cli.run import RunDirError, run, run_outcome
+    from psychrnn_cli.slurm import Requeue
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -122,6 +123,8 @@ def train_app(cfg: DictConfig) -> str:
     job = f"job {hydra_cfg.job.num} " if multirun else ""
     try:
         status, message = run_outcome(run(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
+    except Requeue as requeue:  # SLURM runs this job again: no result now
+        requeue.hand_over(run_dir)
     except Exception as err:
         refused = isinstance(err, RunDirError)
         message = str(err) if refused else record_failure(cfg, run_dir, err)
@@ -147,6 +150,29 @@ def train_app(cfg: DictConfig) -> str:
     return status
 
 
+def launcher_problem(config: DictConfig) -> str | None:
+    """Why the sweep's launcher cannot start (a one-line message), or None: invalid time-limit
+    settings of a submitit launcher, SLURM's commands missing, or SLURM jobs of an earlier run of
+    the same sweep still queued or running in its run directories."""
+    from psychrnn_cli.slurm import jobs_in_queue, launcher_error
+
+    launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+    settings = {key: OmegaConf.select(config, f"hydra.launcher.{key}")
+                for key in ("timeout_min", "signal_delay_s", "max_num_timeout") if key in config.hydra.launcher}
+    if "submitit" in launcher and (error := launcher_error(settings)):
+        return error
+    if not launcher.endswith("SlurmLauncher"):
+        return None
+    if missing := [cmd for cmd in ("sbatch", "srun") if shutil.which(cmd) is None]:
+        return (f"hydra/launcher=slurm needs SLURM's {' and '.join(missing)} on PATH: run on the cluster's login node, "
+                "or sweep on this machine with hydra/launcher=local")
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    if queued := jobs_in_queue(sweep_dir):
+        return (f"SLURM job {', '.join(queued)} still trains runs of {sweep_dir}: wait until it ends "
+                f"(squeue -j {queued[0]}) or cancel it (scancel {queued[0]}), then run this again")
+    return None
+
+
 class SweepCallback(Callback):
     """Hydra callback for ``-m``: checks the launcher before the sweep, reports the runs after it.
 
@@ -157,11 +183,8 @@ class SweepCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
-        missing = [cmd for cmd in ("sbatch", "srun") if shutil.which(cmd) is None]
-        if launcher.endswith("SlurmLauncher") and missing:
-            print(f"psychrnn train: error: hydra/launcher=slurm needs SLURM's {' and '.join(missing)} on PATH: run "
-                  "on the cluster's login node, or sweep on this machine with hydra/launcher=local", file=sys.stderr)
+        if error := launcher_problem(config):
+            print(f"psychrnn train: error: {error}", file=sys.stderr)
             sys.exit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

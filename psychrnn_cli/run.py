@@ -27,6 +27,7 @@ from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import RunDirBusy, file_kind, load_run, run_dir_lock, write_run
+from psychrnn_cli.slurm import requeue_history
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
@@ -293,7 +294,8 @@ class Job:
         self.keep_results = not cfg.train.get("overwrite", False)
         self.exp = exp = build(cfg)
         self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-        self.header = {"attrs": provenance(exp.seed), "config": self.config_yaml}
+        history = requeue_history(self.path) if cfg.train.resume else {}  # SLURM's requeues of this run so far
+        self.header = {"attrs": {**provenance(exp.seed), **history}, "config": self.config_yaml}
         self.state = LoopState()
         if from_checkpoint:
             try:

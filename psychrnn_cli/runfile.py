@@ -235,13 +235,15 @@ def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
     return path
 
 
-def update_run(path: Path | str, groups: dict[str, dict[str, Any]], weights_sha256: str | None = None,
-               overwrite: bool = False) -> Path:
-    """Add groups to an existing run file, atomically, holding its run directory's lock.
+def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[str, Any] | None = None,
+               weights_sha256: str | None = None, overwrite: bool = False) -> Path:
+    """Add groups (and set root attributes) of an existing run file, atomically, holding its run
+    directory's lock.
 
     ``groups`` maps a group path (``"evaluation/evaluate"``, ``"analysis/fixed_points"``) to a
-    tree as :func:`write_run` takes it. The file is copied to a temporary name in the same folder,
-    changed there, and renamed over the original, so a crash leaves the old file intact.
+    tree as :func:`write_run` takes it. ``attrs`` sets root attributes (``status``, ...), keeping
+    the others. The file is copied to a temporary name in the same folder, changed there, and
+    renamed over the original, so a crash leaves the old file intact.
 
     Args:
         weights_sha256: the :func:`weights_digest` of the weights the groups were computed from;
@@ -273,6 +275,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], weights_sha2
                     if name in f:
                         del f[name]
                     _write_tree(f.require_group(name), tree)
+                _write_tree(f, {"attrs": attrs or {}})
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)

@@ -28,7 +28,7 @@ RUN_FILE = "run.h5"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 METRICS = ("accuracy", "loss", "iterations", "time_s")  # the numeric columns of a run row
-RUN_COLUMNS = ("status", *METRICS, "message")
+RUN_COLUMNS = ("status", *METRICS, "requeues", "requeued_by", "message")
 
 
 class SummaryError(Exception):
@@ -44,10 +44,13 @@ class RunSummary:
         overrides: Hydra overrides of the job, key -> value as typed (``seed`` -> ``"3"``); empty
             when the run directory has no ``.hydra/overrides.yaml``.
         config: the run file's resolved config flattened to dotted keys (``model.N_rec`` -> 64).
-        status: the run file's status (running | completed | stopped | failed), or missing | unreadable.
+        status: the run file's status (running | requeued | completed | stopped | failed), or missing | unreadable.
         accuracy, loss: on the final test batch (``/evaluation``); NaN when absent.
         iterations: training iterations done; NaN when unknown.
-        time_s: training wall time (s), the last entry of ``/training/wall_time``; NaN when absent.
+        time_s: training wall time (s), the last entry of ``/training/wall_time``, summed over the
+            run's restarts; NaN when absent.
+        requeues: how many times SLURM requeued the run's job (0 outside SLURM).
+        requeued_by: why, one reason per requeue (time limit, preemption, node failure).
         message: the run's message (why it stopped or failed), or why the file could not be read.
     """
 
@@ -59,6 +62,8 @@ class RunSummary:
     loss: float = math.nan
     iterations: float = math.nan
     time_s: float = math.nan
+    requeues: int = 0
+    requeued_by: str = ""
     message: str = ""
 
     def param(self, key: str) -> str | None:
@@ -165,6 +170,9 @@ def summarize_run(run_dir: Path, sweep_dir: Path) -> RunSummary:
     row.status = str(attrs.get("status", "unknown"))
     row.message = str(attrs.get("message") or "")
     row.iterations = _attr_float(attrs, "iterations")
+    requeues = attrs.get("requeues")
+    row.requeues = int(requeues) if isinstance(requeues, (int, np.integer)) and not isinstance(requeues, bool) else 0
+    row.requeued_by = str(attrs.get("requeue_reasons") or "")
     evaluation = run.get("evaluation", {}).get("attrs", {})
     row.accuracy, row.loss = _attr_float(evaluation, "accuracy"), _attr_float(evaluation, "loss")
     wall_time = np.asarray(run.get("training", {}).get("wall_time", []), dtype=float)
@@ -217,7 +225,8 @@ def run_table(runs: Sequence[RunSummary], params: Sequence[str] | None = None) -
     params = param_columns(runs) if params is None else params
     header = ["run", *params, *RUN_COLUMNS]
     rows = [[r.path, *(r.param(p) or "" for p in params), r.status, r.accuracy, r.loss,
-             int(r.iterations) if math.isfinite(r.iterations) else math.nan, r.time_s, r.message] for r in runs]
+             int(r.iterations) if math.isfinite(r.iterations) else math.nan, r.time_s, r.requeues, r.requeued_by,
+             r.message] for r in runs]
     return header, rows
 
 
@@ -257,7 +266,10 @@ def group_table(runs: Sequence[RunSummary], by: Sequence[str]) -> tuple[list[str
 
 
 def format_cell(value: Any, column: str) -> str:
-    """Text of one table cell: 3 decimals for accuracy, 4 significant digits for loss, '-' for NaN."""
+    """Text of one table cell: 3 decimals for accuracy, 4 significant digits for loss, '-' for NaN
+    and for an empty ``requeued_by``."""
+    if column == "requeued_by" and not value:
+        return "-"
     if isinstance(value, float):
         if not math.isfinite(value):
             return "-"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import signal
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.network.step import CompiledSteps
@@ -54,6 +56,9 @@ class GracefulStop:
 
     SIGUSR2 is what SLURM sends before a job's time limit; the handler that was installed before
     (submitit's, which requeues the job) is called on exit, after the loop has saved a checkpoint.
+    When the job is requeued, by that handler or by SLURM itself (preemption, ``scontrol requeue``:
+    a SIGTERM while the job's restart count goes up; a ``scancel`` only stops the run), exit raises
+    :class:`~psychrnn_cli.slurm.Requeue`, so that the job hands no result to the launcher.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
@@ -61,14 +66,17 @@ class GracefulStop:
     def __init__(self) -> None:
         self.reason = ""
         self.previous: dict[int, Any] = {}
-        self.forward: tuple[int, Any] | None = None
+        self.forward: Callable[[], Any] | None = None
+        self.requeue = ""  # why SLURM requeues the job, if it does
 
     def _handle(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and self.reason:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
         if signum == signal.SIGUSR2 and callable(self.previous.get(signum)):
-            self.forward = (signum, frame)
+            self.forward = functools.partial(self.previous[signum], signum, frame)
+        elif signum == signal.SIGTERM and slurm.being_requeued():
+            self.requeue = slurm.PREEMPTION
         log.info("%s received: stopping after this iteration%s", self.reason,
                  " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
 
@@ -80,9 +88,12 @@ class GracefulStop:
     def __exit__(self, *exc: Any) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        if self.forward is not None:
-            signum, frame = self.forward
-            self.previous[signum](signum, frame)
+        if self.forward is not None and slurm.requeued_by(self.forward):
+            self.requeue = slurm.TIME_LIMIT
+        if self.requeue:
+            log.info("requeued by SLURM (%s): the job ends here and resumes from its checkpoint when it runs again",
+                     self.requeue)
+            raise slurm.Requeue(self.requeue)
 
 
 def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:

@@ -78,7 +78,8 @@ def main(argv: list[str]) -> int:
         if args.save:
             tree = found.tree()
             tree["attrs"].update(result_provenance(run))
-            update_run(args.run_dir, {"analysis/fixed_points": tree}, tree["attrs"]["weights_sha256"], args.overwrite)
+            update_run(args.run_dir, {"analysis/fixed_points": tree}, weights_sha256=tree["attrs"]["weights_sha256"],
+                       overwrite=args.overwrite)
             print("\nsaved under /analysis/fixed_points")
     except (RunFileError, SimulatorError) as err:
         print(f"psychrnn analyse: error: {err}", file=sys.stderr)

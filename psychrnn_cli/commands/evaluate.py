@@ -101,8 +101,8 @@ def main(argv: list[str]) -> int:
         print(table(result))
         if args.save:
             name = args.name or " ".join(["evaluate", *args.overrides]).replace("/", "|")
-            update_run(args.run_dir, {f"evaluation/{name}": result}, result["attrs"]["weights_sha256"],
-                       args.overwrite)
+            update_run(args.run_dir, {f"evaluation/{name}": result},
+                       weights_sha256=result["attrs"]["weights_sha256"], overwrite=args.overwrite)
             print(f"\nsaved under /evaluation/{name}")
     except (RunFileError, SimulatorError) as err:
         print(f"psychrnn evaluate: error: {err}", file=sys.stderr)
