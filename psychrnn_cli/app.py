@@ -2,16 +2,22 @@
 
 A job that raises leaves ``run.h5`` with status ``failed`` and its message (``run`` writes it when
 training raises; for errors before that, such as a bad config value, a minimal run file is written
-here) and the traceback at the end of ``train.log``. A single run then exits with a one-line error
-(2 for a config error, 1 otherwise). In a sweep (``-m``) the job returns normally so that the other
-jobs still run; :class:`SweepCallback` counts the outcomes after the sweep and exits 1 if a job did
-not complete. Set ``HYDRA_FULL_ERROR=1`` to get the exception itself instead.
+here) and the traceback at the end of ``train.log``. A run directory that refuses the run (in use,
+or holding another run) is left untouched. A single run exits with ``EXIT_CODES`` of its status
+(0 completed, 1 failed, 3 stopped) or 2 for a config error, with a one-line message. In a sweep
+(``-m``) the job returns normally so that the other jobs still run; :class:`SweepCallback` counts
+the outcomes after the sweep and exits as a single run with the worst of them would. Set
+``HYDRA_FULL_ERROR=1`` to get the exception itself instead.
+
+Hydra does not write ``.hydra/`` (``hydra.output_subdir`` is null): :func:`save_hydra_config`
+writes it once the run directory has accepted the run, so it always records the config trained.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -27,6 +33,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_MODULE = "psychrnn_cli.configs"
+EXIT_CODES = {"completed": 0, "failed": 1, "running": 1, "stopped": 3}  # and 2: a usage or config error
 
 
 def _one_line(err: BaseException, limit: int = 300) -> str:
@@ -43,20 +50,42 @@ def _config_yaml(cfg: DictConfig) -> str:
         return OmegaConf.to_yaml(cfg, resolve=False)
 
 
+def save_hydra_config(cfg: DictConfig, run_dir: Path) -> None:
+    """Write ``run_dir/.hydra/`` as Hydra would: ``config.yaml``, ``hydra.yaml``, ``overrides.yaml``."""
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / ".hydra"
+    folder.mkdir(exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+                       ("overrides.yaml", hydra_cfg.overrides.task)):
+        (folder / name).write_text(OmegaConf.to_yaml(node))
+
+
 def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
     """Leave a failed job's traces in ``run_dir`` and return its one-line message.
 
     Appends the traceback to ``train.log``. When the job failed before writing ``run.h5`` (a config
     error raised while building), writes a minimal run file: root attributes ``status`` = failed,
     ``message``, ``iterations`` = 0, ``seed`` (if an integer), ``created``, ``host``,
-    ``slurm_job_id``, and the config. An existing run file is left as it is.
+    ``slurm_job_id``, and the config; and ``.hydra/``. An existing run file is left as it is, and
+    nothing is written while another process holds the run directory.
     """
+    from psychrnn_cli.runfile import RunDirBusy, run_dir_lock
+
+    message = _one_line(err)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_dir_lock(run_dir, "psychrnn train (recording a failure)", ""):
+            _write_failure(cfg, run_dir, err, message)
+    except RunDirBusy:
+        pass
+    return message
+
+
+def _write_failure(cfg: DictConfig, run_dir: Path, err: Exception, message: str) -> None:
     from psychrnn_cli import __version__
     from psychrnn_cli.run import RUN_FILE
     from psychrnn_cli.runfile import write_run
 
-    message = _one_line(err)
-    run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "train.log", "a") as log:
         log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
         log.write("".join(traceback.format_exception(err)))
@@ -71,37 +100,54 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
         if isinstance(seed, int) and not isinstance(seed, bool):
             attrs["seed"] = seed
         write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
-    return message
+        save_hydra_config(cfg, run_dir)
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command line that resumes the run in ``run_dir``: this job's overrides and its directory."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.run.dir=")]
+    return shlex.join(["psychrnn", "train", *overrides, f"hydra.run.dir={run_dir.resolve()}"])
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
 def train_app(cfg: DictConfig) -> str:
-    """Train one network in Hydra's run directory; returns the run's outcome (completed | failed)."""
+    """Train one network in Hydra's run directory; returns the run's status (completed, stopped,
+    failed, or refused: the run directory did not accept the run)."""
     from psychrnn_cli.build import ConfigError
-    from psychrnn_cli.run import run
+    from psychrnn_cli.run import RunDirError, run, run_outcome
     from psychrnn_cli.slurm import Requeue
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    job = f"job {hydra_cfg.job.num} " if multirun else ""
     try:
-        run(cfg, run_dir)
+        status, message = run_outcome(run(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
     except Requeue as requeue:  # SLURM runs this job again: no result now
         requeue.hand_over(run_dir)
     except Exception as err:
-        message = record_failure(cfg, run_dir, err)
+        refused = isinstance(err, RunDirError)
+        message = str(err) if refused else record_failure(cfg, run_dir, err)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            print(f"psychrnn train: job {hydra_cfg.job.num} failed: {message} (in {run_dir}; the other jobs go on)",
-                  file=sys.stderr)
-            return "failed"
+        if multirun:
+            print(f"psychrnn train: {job}{'refused' if refused else 'failed'}: {message} (in {run_dir}; the other "
+                  "jobs go on)", file=sys.stderr)
+            return "refused" if refused else "failed"
         if isinstance(err, ConfigError):
             print(f"psychrnn train: error: {err}", file=sys.stderr)
             sys.exit(2)
         print(f"psychrnn train: error: training failed: {message} (traceback in {run_dir / 'train.log'})",
               file=sys.stderr)
         sys.exit(1)
-    return "completed"
+    if status == "stopped":
+        print(f"psychrnn train: {job}{message}; to resume it, run: {resume_command(run_dir)}", file=sys.stderr)
+    elif status != "completed":
+        print(f"psychrnn train: {'' if multirun else 'error: '}{job}training {status}: {message} (run file in "
+              f"{run_dir})", file=sys.stderr)
+    if not multirun and status != "completed":
+        sys.exit(EXIT_CODES[status])
+    return status
 
 
 def launcher_problem(config: DictConfig) -> str | None:
@@ -132,8 +178,8 @@ class SweepCallback(Callback):
 
     After the sweep it reads every run directory under ``hydra.sweep.dir`` (so it sees jobs that
     ran in other processes or on SLURM), prints one line counting them by status, and exits with
-    status 1 if any run is not ``completed``. (Hydra turns exceptions raised by callbacks into
-    warnings, hence ``sys.exit``.)
+    status 1 if any run is not ``completed`` (3 when every such run was stopped, as for a single
+    run). (Hydra turns exceptions raised by callbacks into warnings, hence ``sys.exit``.)
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -158,4 +204,4 @@ class SweepCallback(Callback):
         if bad:
             print(f"psychrnn train: error: {len(bad)} of {len(runs)} runs did not complete; first: {bad[0].path} "
                   f"({bad[0].status}: {bad[0].message})", file=sys.stderr)
-            sys.exit(1)
+            sys.exit(EXIT_CODES["stopped"] if all(run.status == "stopped" for run in bad) else 1)

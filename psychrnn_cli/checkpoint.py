@@ -21,7 +21,8 @@ from psychrnn_cli.runfile import RunFileError, load_run, write_run
 CHECKPOINT_FILE = "checkpoint.h5"
 # config keys that may change between a checkpoint and its resumption
 RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy",
-                     "train.ensemble"}  # (a member of an ensemble records 1; older checkpoints lack the key)
+                     "train.ensemble",  # (a member of an ensemble records 1; older checkpoints lack the key)
+                     "train.resume", "train.overwrite"}  # (how to start, not what to train)
 
 
 class CheckpointError(ValueError):
@@ -128,6 +129,31 @@ def save_checkpoint(path: Path, config_yaml: str, state: LoopState, training_arr
     write_run(path, tree)
 
 
+def check_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
+    """Read the checkpoint ``path`` (as :func:`~psychrnn_cli.runfile.load_run` does) and check that
+    it was written for ``config_yaml``; returns its tree.
+
+    Raises:
+        CheckpointError: unreadable file, not a checkpoint, or a config that differs beyond
+            ``RESUMABLE_CHANGES``.
+    """
+    try:
+        tree = load_run(path)
+    except RunFileError as err:
+        raise CheckpointError(f"cannot resume: {err}; train in a new run directory, or add train.overwrite=true "
+                              "to start afresh in this one") from None
+    if tree["attrs"].get("kind") != "checkpoint":
+        raise CheckpointError(f"{path} is not a psychrnn-cli checkpoint; move it away, or train in a new run "
+                              "directory")
+    changes = config_changes(yaml.safe_dump(tree["config"]), config_yaml)
+    if changes:
+        raise CheckpointError(
+            f"{path.parent} holds a checkpoint of a different config ({'; '.join(changes[:5])}); "
+            "train in a new run directory, or add train.overwrite=true to start afresh in this one"
+        )
+    return tree
+
+
 def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` for the same config.
 
@@ -136,21 +162,10 @@ def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     random state.
 
     Raises:
-        CheckpointError: unreadable file, or a config that differs beyond ``RESUMABLE_CHANGES``.
+        CheckpointError: see :func:`check_checkpoint`.
     """
-    try:
-        tree = load_run(path)
-    except RunFileError as err:
-        raise CheckpointError(f"cannot resume: {err}; delete {path} to start afresh") from None
+    tree = check_checkpoint(path, config_yaml)
     attrs = tree["attrs"]
-    if attrs.get("kind") != "checkpoint":
-        raise CheckpointError(f"{path} is not a psychrnn-cli checkpoint; delete it or use another run directory")
-    changes = config_changes(yaml.safe_dump(tree["config"]), config_yaml)
-    if changes:
-        raise CheckpointError(
-            f"{path.parent} holds a checkpoint of a different config ({'; '.join(changes[:5])}); "
-            f"use a new run directory, or delete {path} to start afresh"
-        )
     name, pos, has_gauss, cached = json.loads(attrs["numpy_global_rng"])
     np.random.set_state((name, tree["numpy_global_keys"], pos, has_gauss, cached))
     window_keys = json.loads(attrs["window_keys"])

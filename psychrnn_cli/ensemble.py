@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -29,7 +31,7 @@ from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, global_state_key
-from psychrnn_cli.run import Job, check_writable, run_logging
+from psychrnn_cli.run import Job, check_writable, hold_run_dir, plan_run, run_logging
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -67,34 +69,58 @@ def check_own_random_state(task: Task) -> None:
                           "self.rng instead, or train the seeds as separate runs (psychrnn train -m seed=...)")
 
 
-def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:
+def run_ensemble(cfg: DictConfig, run_dir: Path, on_start: Callable[[], None] | None = None) -> Path:
     """Train ``train.ensemble`` networks together; each writes ``run_dir/seed_<seed>/run.h5``.
 
-    Returns ``run_dir``. Members resume from their own checkpoints. An exception marks every member
-    that has not finished as ``failed`` and is re-raised.
+    Returns ``run_dir``. The ensemble's directory and every member's are locked while training,
+    and each member starts as :func:`~psychrnn_cli.run.plan_run` says for a solo run: members
+    resume from their own checkpoints, completed members are left as they are. ``on_start`` is
+    called once every member passed those checks. An exception marks every member that has not
+    finished as ``failed`` and is re-raised.
 
     Raises:
         ConfigError: an invalid config, or a task that draws from NumPy's global random state.
+        RunDirError: a directory is in use, or a member directory must not take its member's run.
     """
     size, first = ensemble_size(cfg), int(cfg.seed)
     seeds = list(range(first, first + size))
-    check_writable(run_dir)
+    dirs = [run_dir / f"seed_{seed}" for seed in seeds]
+    configs = [member_config(cfg, seed) for seed in seeds]
+    with contextlib.ExitStack() as locks:
+        for directory in [run_dir, *dirs]:
+            check_writable(directory)
+            locks.enter_context(hold_run_dir(directory))
+        plans = [plan_run(member, member_dir) for member, member_dir in zip(configs, dirs)]
+        if all(plan == "done" for plan in plans):
+            print(f"psychrnn train: every member in {run_dir} already holds its completed run; nothing to do",
+                  file=sys.stderr)
+            return run_dir
+        if on_start is not None:
+            on_start()
+        train_ensemble(run_dir, seeds, configs, plans)
+    return run_dir
+
+
+def train_ensemble(run_dir: Path, seeds: list[int], configs: list[DictConfig], plans: list[str]) -> None:
+    """Build and train the members whose plan is not ``done``, in their locked directories."""
+    size, first = len(seeds), seeds[0]
     with run_logging(run_dir / "train.log"):
         log.info("ensemble of %d networks (seeds %d to %d) trained together; member runs in %s/seed_<seed>/",
                  size, seeds[0], seeds[-1], run_dir)
-        loggers = [logging.getLogger(f"psychrnn_cli.ensemble.seed_{seed}") for seed in seeds]
-        dirs = [run_dir / f"seed_{seed}" for seed in seeds]
-        for member_dir in dirs:
-            check_writable(member_dir)
+        for seed, plan in zip(seeds, plans):
+            if plan == "done":
+                log.info("seed %d already completed in %s/seed_%d; left as it is", seed, run_dir, seed)
+        members = [(seed, member, plan) for seed, member, plan in zip(seeds, configs, plans) if plan != "done"]
+        loggers = [logging.getLogger(f"psychrnn_cli.ensemble.seed_{seed}") for seed, _, _ in members]
         with contextlib.ExitStack() as stack:
-            for member_dir, logger in zip(dirs, loggers):
-                stack.enter_context(run_logging(member_dir / "train.log", logger, stderr=False))
+            for (seed, _, _), logger in zip(members, loggers):
+                stack.enter_context(run_logging(run_dir / f"seed_{seed}" / "train.log", logger, stderr=False))
             jobs: list[Job] = []
             try:
-                for seed, member_dir, logger in zip(seeds, dirs, loggers):
+                for (seed, member, plan), logger in zip(members, loggers):
                     logger.info("member %d of an ensemble of %d (seeds %d to %d) trained in one process",
                                 seed - first + 1, size, seeds[0], seeds[-1])
-                    jobs.append(Job(member_config(cfg, seed), member_dir, logger))
+                    jobs.append(Job(member, run_dir / f"seed_{seed}", logger, from_checkpoint=plan == "resume"))
                     if len(jobs) == 1:  # (before building the other members)
                         check_own_random_state(jobs[0].exp.task)
                 train_members(jobs)
@@ -105,7 +131,6 @@ def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:
                 raise
         statuses = Counter(job.header["attrs"]["status"] for job in jobs)
         log.info("ensemble done: %s", ", ".join(f"{n} {status}" for status, n in statuses.most_common()))
-    return run_dir
 
 
 def train_members(jobs: list[Job]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from psychrnn_cli.masks import Constraints, effective_weights
-from psychrnn_cli.runfile import load_run, resolve_run_path
+from psychrnn_cli.runfile import load_run, prepare_output, require_finite_weights, resolve_run_path
 from psychrnn_cli.simulator import Network
 
 REQUIRED = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
@@ -159,11 +159,23 @@ def from_run(run: dict[str, Any]) -> PsychRNNWeights:
     return PsychRNNWeights({k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}, constraints.dale_ratio)
 
 
-def export_run(run_path: str | Path, out: str | Path | None = None) -> Path:
-    """Write the run's network as a PsychRNN ``.npz`` (default: ``psychrnn_weights.npz`` next to run.h5)."""
+def export_run(run_path: str | Path, out: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Write the run's network as a PsychRNN ``.npz`` (default: ``psychrnn_weights.npz`` next to run.h5).
+
+    ``.npz`` is appended to ``out`` unless it ends so. An existing file is replaced only if it is a
+    PsychRNN weight file and ``overwrite`` is true (see :func:`psychrnn_cli.runfile.prepare_output`).
+
+    Raises:
+        RunFileError: an unreadable run file, or non-finite weights.
+        OutputError: ``out`` must not be written.
+    """
     run_file = resolve_run_path(run_path)
-    weights = from_run(load_run(run_file))
-    return write_psychrnn(out if out is not None else run_file.with_name("psychrnn_weights.npz"), weights)
+    path = Path(out) if out is not None else run_file.with_name("psychrnn_weights.npz")
+    path = prepare_output(path if path.suffix == ".npz" else path.with_name(path.name + ".npz"),
+                          "PsychRNN weight file", overwrite)
+    run = load_run(run_file)
+    require_finite_weights(run, run_file)
+    return write_psychrnn(path, from_run(run))
 
 
 def psychrnn_effective(weights: PsychRNNWeights) -> dict[str, np.ndarray]:

@@ -15,19 +15,28 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+import h5py
 import numpy as np
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from psychrnn_cli.build import ConfigError, Experiment, build
-from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
+from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
+                                     load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import write_run
+from psychrnn_cli.runfile import RunDirBusy, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.slurm import requeue_history
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
+OVERWRITE_ADVICE = "add train.overwrite=true to replace it"
+
+
+class RunDirError(ConfigError):
+    """The run directory cannot take this run (another process trains there, or it holds a run that
+    this config must not replace or cannot continue); nothing in it was changed."""
 
 
 @contextlib.contextmanager
@@ -131,20 +140,111 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
 
 
 def check_writable(run_dir: Path) -> None:
-    """Create ``run_dir`` and write a probe file, or raise ConfigError before any training.
-
-    Also removes temporary files that a killed process left behind.
-    """
-    probe = run_dir / ".write-test"
+    """Create ``run_dir`` and write a probe file, or raise ConfigError before any training."""
+    probe = run_dir / f".write-test{os.getpid()}"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"\0" * 65536)
         probe.unlink()
-        for stale in run_dir.glob(".*.h5.tmp*"):
-            stale.unlink()
     except OSError as err:
         raise ConfigError(f"cannot write to the run directory {run_dir}: {err.strerror or err}; choose another "
                           "with hydra.run.dir=PATH (or free disk space)") from None
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock while training (see :func:`~psychrnn_cli.runfile.run_dir_lock`), and
+    remove the temporary files that a killed process left behind; RunDirError if another process
+    holds it."""
+    try:
+        with run_dir_lock(run_dir, "psychrnn train", "wait until it ends, or train in another run directory "
+                                                     "with hydra.run.dir=PATH"):
+            for stale in run_dir.glob(".*.h5.tmp*"):
+                stale.unlink()
+            yield
+    except RunDirBusy as err:
+        raise RunDirError(str(err)) from None
+
+
+def _check_own_files(run_dir: Path) -> None:
+    """RunDirError if ``run.h5`` or ``checkpoint.h5`` in ``run_dir`` is not a file of that kind
+    that psychrnn-cli wrote (another file, or a damaged one): training never writes over it."""
+    for name, kind in ((RUN_FILE, "run file"), (CHECKPOINT_FILE, "checkpoint file")):
+        path = run_dir / name
+        if path.is_file() and (found := file_kind(path)) != kind:
+            what = "another or a damaged file" if found == "other file" else f"a {found}"
+            raise RunDirError(f"{path} is not a psychrnn-cli {kind} (it is {what}), so training never writes over "
+                              "it: move it away, or train in another run directory")
+
+
+def _trained_run(run_dir: Path) -> dict[str, Any] | None:
+    """Root attributes and ``config`` of the run file in ``run_dir`` if it holds trained weights
+    (a run file without ``/model``, such as one recording a config error, holds nothing to keep)."""
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        return None
+    with h5py.File(path, "r") as f:
+        if "model" not in f:
+            return None
+    run = load_run(path)
+    return {**run["attrs"], "config": run.get("config") or {}}
+
+
+def _checkpoint_iteration(run_dir: Path) -> int:
+    """The iteration of ``run_dir/checkpoint.h5`` (0 when there is none or it cannot be read)."""
+    try:
+        with h5py.File(run_dir / CHECKPOINT_FILE, "r") as f:
+            return int(f.attrs["iteration"])
+    except (OSError, KeyError, ValueError):
+        return 0
+
+
+def plan_run(cfg: DictConfig, run_dir: Path) -> str:
+    """How ``cfg`` starts in ``run_dir``: ``fresh``, ``resume`` (from its checkpoint) or ``done``.
+
+    A run directory that holds a trained run (``run.h5`` with weights) takes only the same config
+    (``train.iterations`` and the other keys of ``RESUMABLE_CHANGES`` may change): a completed run
+    is ``done``, unless more ``train.iterations`` are asked for, which continue from its checkpoint;
+    any other status resumes from the checkpoint, or starts afresh without one. ``train.overwrite``
+    replaces whatever the directory holds.
+
+    Raises:
+        RunDirError: a different config (in the run file or the checkpoint), fewer
+            ``train.iterations`` than already trained, a ``run.h5`` or ``checkpoint.h5`` that is
+            not psychrnn-cli's (even with ``train.overwrite``), or a completed run asked for more
+            iterations without its checkpoint.
+    """
+    train = cfg.train
+    _check_own_files(run_dir)
+    if train.get("overwrite", False):
+        return "fresh"
+    config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    previous = _trained_run(run_dir)
+    changes = config_changes(yaml.safe_dump(previous["config"]), config_yaml) if previous else []
+    if changes:
+        raise RunDirError(f"{run_dir} holds a run of a different config ({'; '.join(changes[:5])}): train in a new "
+                          f"run directory with hydra.run.dir=PATH, or {OVERWRITE_ADVICE}")
+    can_resume = bool(train.resume) and (run_dir / CHECKPOINT_FILE).exists()
+    if can_resume:
+        try:
+            check_checkpoint(run_dir / CHECKPOINT_FILE, config_yaml)
+        except CheckpointError as err:
+            raise RunDirError(str(err)) from None
+    completed = previous is not None and previous.get("status") == "completed"
+    done = max(int(previous.get("iterations") or 0) if completed else 0,
+               _checkpoint_iteration(run_dir) if can_resume else 0)
+    if train.iterations < done:
+        raise RunDirError(f"train.iterations={train.iterations} is fewer than the {done} iterations {run_dir} has "
+                          f"already trained: ask for at least {done}, or train in a new run directory")
+    if not completed:
+        return "resume" if can_resume else "fresh"
+    if previous.get("message") or train.iterations == done:  # it stopped by its own criteria, or is at the limit
+        return "done"
+    if not can_resume:
+        raise RunDirError(f"{run_dir} holds a run completed after {done} iterations and no checkpoint to continue "
+                          f"from{'' if train.resume else ' (train.resume=false)'}; to train afresh to "
+                          f"{train.iterations} iterations, {OVERWRITE_ADVICE}")
+    return "resume"
 
 
 def _tasks(exp: Experiment) -> list:
@@ -176,40 +276,51 @@ def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
 class Job:
     """One run directory while it trains: the experiment, its checkpoints and its run file.
 
-    Building it builds the experiment, resumes from ``run_dir/checkpoint.h5`` when there is one
-    (and ``train.resume`` is true), and writes the run file with status ``running``.
+    Building it builds the experiment, resumes from ``run_dir/checkpoint.h5`` when
+    ``from_checkpoint`` is true, and writes the run file with status ``running``. Every write keeps the results that
+    ``psychrnn evaluate`` and ``analyse`` saved in the run file, unless ``train.overwrite`` is true.
 
     Args:
         cfg: the run's composed config.
-        run_dir: an existing, writable directory.
+        run_dir: an existing, writable directory, locked by this process (:func:`hold_run_dir`).
         logger: where progress messages go.
+        from_checkpoint: continue from the checkpoint (see :func:`plan_run`).
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, logger: logging.Logger = log) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, logger: logging.Logger = log,
+                 from_checkpoint: bool = False) -> None:
         self.log = logger
         self.path, self.checkpoint_path = run_dir / RUN_FILE, run_dir / CHECKPOINT_FILE
+        self.keep_results = not cfg.train.get("overwrite", False)
         self.exp = exp = build(cfg)
         self.config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
         history = requeue_history(self.path) if cfg.train.resume else {}  # SLURM's requeues of this run so far
         self.header = {"attrs": {**provenance(exp.seed), **history}, "config": self.config_yaml}
         self.state = LoopState()
-        if self.checkpoint_path.exists() and cfg.train.resume:
+        if from_checkpoint:
             try:
                 self.state = resume(exp, self.checkpoint_path, self.config_yaml)
             except CheckpointError as err:
-                raise ConfigError(str(err)) from None
+                raise RunDirError(str(err)) from None
             logger.info("resuming from %s at iteration %d", self.checkpoint_path, self.state.iteration)
+        self.good = (self.state.iteration, exp.steps.snapshot())  # the last weights known to be finite
         self.save("running", self.state.iteration)
         logger.info("training %s (N_rec %d) on %s; run directory %s", exp.model.kind, exp.model.N_rec,
                     exp.task.name, run_dir)
 
-    def save(self, status: str, iterations: int, message: str = "", **groups: Any) -> None:
-        """Write the run file with this status and these groups (besides the header and ``/model``)."""
-        self.header["attrs"].update(status=status, iterations=iterations, message=message)
-        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups})
+    def save(self, status: str, iterations: int, message: str = "", weights_from: int | None = None,
+             **groups: Any) -> None:
+        """Write the run file with this status and these groups (besides the header and ``/model``).
+
+        ``weights_from`` is the iteration the weights are from (default ``iterations``).
+        """
+        self.header["attrs"].update(status=status, iterations=iterations, message=message,
+                                    weights_from_iteration=iterations if weights_from is None else weights_from)
+        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups}, keep_results=self.keep_results)
 
     def checkpoint(self, state: LoopState) -> None:
         write_checkpoint(self.exp, self.checkpoint_path, self.config_yaml, state)
+        self.good = (state.iteration, self.exp.steps.snapshot())
 
     def previous_result(self):
         """How training ended, if the checkpoint this run resumed from says it already has."""
@@ -223,10 +334,15 @@ class Job:
     def finish(self, result) -> Path:
         """After training (a :class:`~psychrnn_cli.training.TrainResult`): final checkpoint, test
         batch, run file. Returns the run file's path."""
+        weights_from = result.state.iteration
         if result.status == "completed":  # (a signal's stop saved its own checkpoint)
             self.checkpoint(result.state)
+        elif result.status == "failed":  # a non-finite loss: keep the weights of the last checkpoint
+            weights_from, snapshot = self.good
+            self.exp.steps.restore(snapshot)
+            self.log.info("keeping the weights of iteration %d, the last checkpoint before the failure", weights_from)
         groups = final_groups(self.exp, result.state)
-        self.save(result.status, result.state.iteration, result.message, **groups)
+        self.save(result.status, result.state.iteration, result.message, weights_from, **groups)
         evaluation = groups["evaluation"]["attrs"]
         self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
                       result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
@@ -238,13 +354,17 @@ class Job:
         self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
 
 
-def run(cfg: DictConfig, run_dir: Path | str) -> Path:
+def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | None = None) -> Path:
     """Train the network ``cfg`` describes and write ``run_dir/run.h5``; returns the file's path.
 
+    The run directory is locked while training: a second process training there fails at once
+    (:class:`RunDirError`). :func:`plan_run` decides how to start: afresh, from the checkpoint
+    (so a killed or preempted run restarted in the same directory ends as if it had never
+    stopped), or not at all (a completed run asked again; nothing is written). ``on_start`` is
+    called once those checks passed, before training (the CLI records the config there).
+
     The run file is written before training (status ``running``) and at the end. A checkpoint is
-    written every ``train.checkpoint_every`` iterations and when training stops; when ``run_dir``
-    already holds one (and ``train.resume`` is true), training continues from it, so a killed or
-    preempted run restarted in the same directory ends as if it had never stopped. Exceptions are
+    written every ``train.checkpoint_every`` iterations and when training stops. Exceptions are
     re-raised after the run file records ``failed``.
 
     With ``train.ensemble`` = K > 1, trains K networks together (seeds ``seed`` .. ``seed + K - 1``),
@@ -256,15 +376,39 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
 
     run_dir = Path(run_dir)
     if ensemble_size(cfg) > 1:
-        return run_ensemble(cfg, run_dir)
+        return run_ensemble(cfg, run_dir, on_start)
     check_writable(run_dir)
-    with run_logging(run_dir / "train.log"):
-        job = Job(cfg, run_dir)
-        exp = job.exp
-        try:
-            result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
-                                                    job.state, job.checkpoint)
-            return job.finish(result)
-        except Exception as err:
-            job.fail(err)
-            raise
+    with hold_run_dir(run_dir):
+        plan = plan_run(cfg, run_dir)
+        if plan == "done":
+            print(f"psychrnn train: {run_dir} already holds this run, completed; nothing to do (more "
+                  "train.iterations continue a run that stopped at its iteration limit)", file=sys.stderr)
+            return run_dir / RUN_FILE
+        if on_start is not None:
+            on_start()
+        with run_logging(run_dir / "train.log"):
+            job = Job(cfg, run_dir, from_checkpoint=plan == "resume")
+            exp = job.exp
+            try:
+                result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
+                                                        job.state, job.checkpoint)
+                return job.finish(result)
+            except Exception as err:
+                job.fail(err)
+                raise
+
+
+def run_outcome(path: Path) -> tuple[str, str]:
+    """``(status, message)`` of the run file ``path`` after :func:`run`; for an ensemble's directory,
+    the first failed member's, else the first stopped member's, else ``completed``."""
+    files = sorted(path.glob("seed_*/" + RUN_FILE)) if path.is_dir() else [path]
+    outcomes = []
+    for file in files:
+        with h5py.File(file, "r") as f:
+            outcomes.append((str(f.attrs.get("status", "")), str(f.attrs.get("message", ""))))
+    for status in ("failed", "stopped", "running"):
+        bad = [(s, f"{file.parent.name}: {m}" if path.is_dir() else m) for file, (s, m) in zip(files, outcomes)
+               if s == status]
+        if bad:
+            return bad[0]
+    return "completed", ""

@@ -15,20 +15,30 @@ Layout of ``run.h5`` (schema version 1)::
     /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
     /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
 
+The saved results (``/evaluation/<name>``, ``/analysis/<name>``) record the iteration and the
+SHA-256 of the weights they were computed from (attrs ``run_iteration``, ``weights_sha256``), and
+training keeps them when it rewrites the file.
+
 No pickled objects: strings are stored as UTF-8, everything else as numeric arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
 import os
 import shutil
+import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
 
 SCHEMA_VERSION = 1
+LOCK_FILE = ".psychrnn.lock"  # see run_dir_lock
 
 UNITS = {  # dataset name -> (units, axis names)
     "inputs": ("a.u.", "trial, time, input"),
@@ -51,8 +61,20 @@ UNITS = {  # dataset name -> (units, axis names)
 }
 
 
+RESULT_GROUPS = ("evaluation", "analysis")  # groups whose subgroups hold results saved after training
+
+
 class RunFileError(Exception):
     """A run file is missing, unreadable, or not a run file of a version we can read."""
+
+
+class RunDirBusy(RunFileError):
+    """Another process holds the run directory's lock; the message names it."""
+
+
+class OutputError(ValueError):
+    """An output path a command must not write: it exists and is not that command's own file, or
+    ``--overwrite`` was not given; the message says what to do."""
 
 
 def _write_array(group: h5py.Group, name: str, value: np.ndarray) -> None:
@@ -77,12 +99,14 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             _write_array(group, key, value)
 
 
-def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
+def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
     ``tree`` is nested dicts of arrays and strings; each dict's ``"attrs"`` entry becomes the HDF5
     attributes of its group. A crash leaves either the previous file or the new one, never a
-    truncated file.
+    truncated file. With ``keep_results``, the subgroups of ``/evaluation`` and ``/analysis`` that
+    the existing file at ``path`` holds (results of ``psychrnn evaluate`` and ``analyse``) are
+    copied into the new file.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -90,6 +114,8 @@ def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
         with h5py.File(tmp, "w") as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             _write_tree(f, tree)
+            if keep_results and path.is_file():
+                _copy_results(path, f)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -98,40 +124,205 @@ def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
     return path
 
 
-def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[str, Any] | None = None) -> Path:
-    """Add or replace groups (and root attributes) of an existing run file, atomically.
+def _copy_results(source: Path, target: h5py.File) -> None:
+    """Copy the result subgroups of ``source`` (see ``RESULT_GROUPS``) that ``target`` lacks."""
+    with h5py.File(source, "r") as old:
+        for group in RESULT_GROUPS:
+            for name, item in old.get(group, {}).items():
+                if isinstance(item, h5py.Group) and f"{group}/{name}" not in target:
+                    old.copy(item, target.require_group(group), name)
 
-    ``groups`` maps a group path (``"evaluation/evaluate"``, ``"analysis/fixed_points"``) to a
-    tree as :func:`write_run` takes it; a group already at that path is replaced as a whole.
-    ``attrs`` sets root attributes (``status``, ...), keeping the others. The
-    file is copied to a temporary name in the same folder, changed there, and renamed over the
-    original, so a crash leaves the old file intact.
+
+def weights_digest(weights: dict[str, np.ndarray]) -> str:
+    """SHA-256 (hex) of the raw weights ``/model/weights``: names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(k for k in weights if k != "attrs"):
+        value = np.ascontiguousarray(weights[name])
+        digest.update(f"{name} {value.dtype.str} {value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _file_weights_digest(f: h5py.File) -> str | None:
+    group = f.get("model/weights")
+    return None if group is None else weights_digest({name: ds[()] for name, ds in group.items()})
+
+
+def result_provenance(run: dict[str, Any]) -> dict[str, Any]:
+    """Attributes naming the weights a result was computed from: ``run_iteration`` and ``weights_sha256``."""
+    attrs = run.get("attrs", {})
+    iteration = attrs.get("weights_from_iteration", attrs.get("iterations", -1))
+    return {"run_iteration": int(iteration if iteration is not None else -1),
+            "weights_sha256": weights_digest(run.get("model", {}).get("weights", {}))}
+
+
+def nonfinite_weights(run: dict[str, Any]) -> list[str]:
+    """Names of the raw weights of a loaded run that hold NaN or infinite values."""
+    weights = run.get("model", {}).get("weights", {})
+    return [name for name, value in weights.items()
+            if name != "attrs" and np.issubdtype(np.asarray(value).dtype, np.number)
+            and not np.all(np.isfinite(value))]
+
+
+def require_finite_weights(run: dict[str, Any], source: Path | str) -> None:
+    """RunFileError if the loaded run's weights hold NaN or infinite values (a failed run's)."""
+    bad = nonfinite_weights(run)
+    if bad:
+        raise RunFileError(f"{source} holds non-finite weights ({', '.join(bad)}), as a run that diverged leaves "
+                           "them; retrain it, e.g. with a smaller optimizer.learning_rate")
+
+
+def file_kind(path: Path) -> str:
+    """What an existing file is, as far as psychrnn-cli's commands write it.
+
+    ``run file``, or ``<kind> file`` (``checkpoint file``, ``simulation file``) for an HDF5 file
+    of psychrnn-cli with a ``kind`` attribute; ``PsychRNN weight file`` for a ``.npz`` with a
+    ``W_rec``; ``PNG figure``; ``summary table`` for a CSV written by ``psychrnn summarize``;
+    otherwise ``other file`` (also when it cannot be read).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return "other file"
+    if head.startswith(b"\x89HDF"):
+        try:
+            with h5py.File(path, "r") as f:
+                if "schema_version" in f.attrs:
+                    kind = f.attrs.get("kind", "run")
+                    return f"{kind.decode() if isinstance(kind, bytes) else kind} file"
+        except OSError:
+            pass
+        return "other file"
+    if head.startswith(b"\x89PNG"):
+        return "PNG figure"
+    if head.startswith(b"PK"):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return "PsychRNN weight file" if "W_rec" in data.files else "other file"
+        except (OSError, ValueError):
+            return "other file"
+    first = head.split(b"\n", 1)[0]
+    return "summary table" if first.startswith(b"run,") or b",runs,n," in first else "other file"
+
+
+def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
+    """Check that a command may write the file ``path`` and create its folder; returns ``path``.
+
+    A new file is always written. An existing file is replaced only when it is of ``kind`` (see
+    :func:`file_kind`: a file this same command wrote) and ``overwrite`` is true; a run file, a
+    checkpoint or any other file is never replaced.
 
     Raises:
-        RunFileError: the file is missing or is not a run file.
+        OutputError: ``path`` is a folder, exists and is not of ``kind``, exists without
+            ``overwrite``, or its folder cannot be created.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"--out {path} is a folder: give a file name")
+    if path.exists():
+        found = file_kind(path)
+        if found != kind:
+            raise OutputError(f"--out {path} already exists and is a {found}, which is never overwritten: "
+                              "choose another file")
+        if not overwrite:
+            raise OutputError(f"--out {path} already exists (a {found}): add --overwrite to replace it, "
+                              "or choose another file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out {path}: cannot create the folder {path.parent} ({err.strerror or err})") from None
+    return path
+
+
+def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[str, Any] | None = None,
+               weights_sha256: str | None = None, overwrite: bool = False) -> Path:
+    """Add groups (and set root attributes) of an existing run file, atomically, holding its run
+    directory's lock.
+
+    ``groups`` maps a group path (``"evaluation/evaluate"``, ``"analysis/fixed_points"``) to a
+    tree as :func:`write_run` takes it. ``attrs`` sets root attributes (``status``, ...), keeping
+    the others. The file is copied to a temporary name in the same folder, changed there, and
+    renamed over the original, so a crash leaves the old file intact.
+
+    Args:
+        weights_sha256: the :func:`weights_digest` of the weights the groups were computed from;
+            the file is left unchanged unless it still holds those weights.
+        overwrite: replace a group already at a path (otherwise that is refused).
+
+    Raises:
+        RunFileError: the file is missing or not a run file, a training process holds the run
+            directory, the weights changed, or a group exists and ``overwrite`` is false.
     """
     path = resolve_run_path(path)
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            if "schema_version" not in f.attrs:
-                raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
-            for name, tree in groups.items():
-                if name in f:
-                    del f[name]
-                _write_tree(f.require_group(name), tree)
-            _write_tree(f, {"attrs": attrs or {}})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with run_dir_lock(path.parent, "psychrnn saving a result", "nothing was saved: run the command again once it "
+                                                               "has ended"):
+        try:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+") as f:
+                if "schema_version" not in f.attrs:
+                    raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+                if weights_sha256 is not None and _file_weights_digest(f) != weights_sha256:
+                    raise RunFileError(f"the weights in {path} changed while this command ran (now iteration "
+                                       f"{f.attrs.get('iterations')}); nothing was saved: run the command again")
+                for name, tree in groups.items():
+                    if name in f and not overwrite:
+                        raise RunFileError(f"{path} already holds a result at /{name}: add --overwrite to replace "
+                                           "it (psychrnn evaluate: or save under another --name)")
+                    if name in f:
+                        del f[name]
+                    _write_tree(f.require_group(name), tree)
+                _write_tree(f, {"attrs": attrs or {}})
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: Path, command: str, advice: str) -> Iterator[None]:
+    """Hold the run directory's lock while the block runs (``fcntl.flock`` on ``run_dir/.psychrnn.lock``).
+
+    One process at a time writes a run directory: ``psychrnn train`` for the whole of training,
+    ``evaluate`` and ``analyse`` while they save a result. The kernel releases the lock when the
+    process ends, however it ends, so a killed process leaves no stale lock. The lock file names
+    the holder (command, pid, host, start time) for the message of the next one.
+
+    Args:
+        run_dir: an existing directory.
+        command: what holds the lock, for the message of the next one (``psychrnn train``).
+        advice: what the refused user can do, appended to the message.
+
+    Raises:
+        RunDirBusy: another process holds the lock.
+        RunFileError: the lock file cannot be created (a read-only directory). A file system that
+            does not support locks (some network file systems) runs the block unlocked.
+    """
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise RunFileError(f"cannot write to {run_dir} ({err.strerror or err}); nothing was saved") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            raise RunDirBusy(f"{run_dir} is in use by {holder}; {advice}") from None
+        except OSError:
+            pass  # no locks on this file system
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{command} (pid {os.getpid()} on {socket.gethostname()}, started {started})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _read_attrs(obj: h5py.HLObject) -> dict[str, Any]:

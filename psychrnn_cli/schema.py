@@ -120,7 +120,7 @@ SCHEMA: dict[str, Rule] = {
     "train.eval_trials": POSITIVE_INT, "train.stop_accuracy": optional(FRACTION), "train.test_trials": POSITIVE_INT,
     "train.save_trials": integer(0), "train.clip": one_of("per_tensor", "global_norm", "none"),
     "train.clip_norm": POSITIVE, "train.checkpoint_every": POSITIVE_INT, "train.resume": BOOL,
-    "train.progress": BOOL, "train.ensemble": POSITIVE_INT,
+    "train.progress": BOOL, "train.ensemble": POSITIVE_INT, "train.overwrite": BOOL,
 }
 # Sections whose keys must all be in SCHEMA ("" is the top level).
 CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable")

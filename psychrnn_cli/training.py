@@ -77,7 +77,8 @@ class GracefulStop:
             self.forward = functools.partial(self.previous[signum], signum, frame)
         elif signum == signal.SIGTERM and slurm.being_requeued():
             self.requeue = slurm.PREEMPTION
-        log.info("%s received: stopping after this iteration (Ctrl-C again to stop at once)", self.reason)
+        log.info("%s received: stopping after this iteration%s", self.reason,
+                 " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():

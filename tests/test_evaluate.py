@@ -58,12 +58,16 @@ def test_evaluate_with_task_overrides_and_no_save(run_copy, capsys):
     (["model.N_rec=3"], "only task settings can change"),
     (["task.dt=20"], "task.dt=20.0 does not fit the trained network"),
     (["task.nonsense=1"], "cannot build the task"),
-    (["--trials", "0"], "--trials must be at least 1"),
+    (["--trials", "0"], "argument --trials: must be at least 1, got 0"),
 ])
 def test_evaluate_rejects_bad_requests(run_copy, capsys, args, message):
     from psychrnn_cli.commands.evaluate import main
 
-    assert main([str(run_copy), *args]) == 2
+    try:
+        code = main([str(run_copy), *args])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    assert code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
@@ -71,14 +75,14 @@ def test_evaluate_rejects_bad_requests(run_copy, capsys, args, message):
 def test_update_run_replaces_groups_and_leaves_the_file_intact_on_failure(tmp_path):
     run_file = write_synthetic_run(tmp_path)
     update_run(run_file, {"evaluation/x": {"attrs": {"a": 1}, "values": np.arange(3)}})
-    update_run(run_file, {"evaluation/x": {"attrs": {"a": 2}}})
+    update_run(run_file, {"evaluation/x": {"attrs": {"a": 2}}}, overwrite=True)
     group = load_run(run_file)["evaluation"]["x"]
     assert group == {"attrs": {"a": 2}}  # replaced as a whole
     before = run_file.read_bytes()
     with pytest.raises(TypeError):
         update_run(run_file, {"analysis/bad": {"thing": object()}})
     assert run_file.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["run.h5"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".psychrnn.lock", "run.h5"]  # no temporary file left
     with h5py.File(tmp_path / "plain.h5", "w") as f:
         f["x"] = 1
     from psychrnn_cli.runfile import RunFileError

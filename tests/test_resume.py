@@ -48,7 +48,10 @@ def test_resumed_run_equals_uninterrupted_run(uninterrupted, tmp_path):
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     train([*RESUMABLE, "train.iterations=5"], run_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"different config \(model.N_rec: 50 -> 60\).*delete .*checkpoint.h5"):
+    with pytest.raises(ConfigError, match=r"run of a different config \(model.N_rec: 50 -> 60\).*train.overwrite=true"):
+        train([*RESUMABLE, "train.iterations=10", "model.N_rec=60"], run_dir=tmp_path)
+    (tmp_path / "run.h5").unlink()  # the checkpoint alone refuses it too
+    with pytest.raises(ConfigError, match=r"checkpoint of a different config \(model.N_rec: 50 -> 60\).*overwrite=true"):
         train([*RESUMABLE, "train.iterations=10", "model.N_rec=60"], run_dir=tmp_path)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from psychrnn_cli.commands import count, non_negative, positive
+
 SUMMARY = "fixed points of a trained network (saved under /analysis/fixed_points; no TensorFlow)"
 
 EPILOG = """\
@@ -15,6 +17,10 @@ reports the Jacobian dF/dx, its eigenvalues and stability (all |eigenvalue| < 1)
 examples:
   psychrnn analyse RUN_DIR --fixed-points
   psychrnn analyse RUN_DIR --fixed-points --input 1,1.3 --initial 512     (during a stimulus)
+
+The result records the iteration and the SHA-256 of the weights it was computed from (attrs
+run_iteration, weights_sha256). A saved result is kept unless --overwrite is given, and nothing is
+saved while psychrnn train holds the run directory or if its weights changed meanwhile (exit 2).
 """
 
 
@@ -24,14 +30,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("--fixed-points", action="store_true", help="find fixed points (the analysis available now)")
     p.add_argument("--input", default=None, metavar="U1,U2,...", help="the constant input (default all zero)")
-    p.add_argument("--initial", type=int, default=256, metavar="N", help="number of searches (default 256)")
-    p.add_argument("--trials", type=int, default=100, metavar="N",
+    p.add_argument("--initial", type=count, default=256, metavar="N", help="number of searches (default 256)")
+    p.add_argument("--trials", type=count, default=100, metavar="N",
                    help="fresh trials whose states seed the searches (default 100)")
-    p.add_argument("--init-noise", type=float, default=0.0, metavar="STD",
+    p.add_argument("--init-noise", type=non_negative, default=0.0, metavar="STD",
                    help="Gaussian noise added to the sampled initial states (default 0)")
-    p.add_argument("--q-tol", type=float, default=1e-12, metavar="Q", help="speed below which a point is fixed")
+    p.add_argument("--q-tol", type=positive, default=1e-12, metavar="Q", help="speed below which a point is fixed")
     p.add_argument("--seed", type=int, default=0, help="seed of the trials and the sampling (default 0)")
     p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
+    p.add_argument("--overwrite", action="store_true", help="replace the fixed points already saved in the run file")
     return p
 
 
@@ -43,11 +50,13 @@ def main(argv: list[str]) -> int:
     import numpy as np
 
     from psychrnn_cli.analysis import find_fixed_points, sample_states
-    from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, update_run
+    from psychrnn_cli.runfile import (RunFileError, load_run, require_finite_weights, resolve_run_path,
+                                      result_provenance, update_run)
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate, task_from_run
 
     try:
         run = load_run(args.run_dir)
+        require_finite_weights(run, resolve_run_path(args.run_dir))
         network = network_from_run(run, str(resolve_run_path(args.run_dir)))
         try:
             inputs = None if args.input is None else np.array([float(v) for v in args.input.split(",")])
@@ -67,7 +76,10 @@ def main(argv: list[str]) -> int:
                 print(f"{k:>3}{found.qstar[k]:>11.2e}{'yes' if found.is_stable[k] else 'no':>8}{modulus.max():>11.4f}"
                       f"{int((modulus >= 1).sum()):>15d}{np.linalg.norm(found.xstar[k]):>9.3f}")
         if args.save:
-            update_run(args.run_dir, {"analysis/fixed_points": found.tree()})
+            tree = found.tree()
+            tree["attrs"].update(result_provenance(run))
+            update_run(args.run_dir, {"analysis/fixed_points": tree}, weights_sha256=tree["attrs"]["weights_sha256"],
+                       overwrite=args.overwrite)
             print("\nsaved under /analysis/fixed_points")
     except (RunFileError, SimulatorError) as err:
         print(f"psychrnn analyse: error: {err}", file=sys.stderr)

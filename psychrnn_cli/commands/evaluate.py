@@ -7,6 +7,8 @@ import datetime as dt
 import sys
 from typing import Any
 
+from psychrnn_cli.commands import count
+
 SUMMARY = "accuracy and loss on fresh trials, per condition; saved under /evaluation (no TensorFlow)"
 
 EPILOG = """\
@@ -17,8 +19,10 @@ examples:
 
 Task overrides change the stored task config for this evaluation only (task.dt, task.tau,
 N_in and N_out must stay as trained). Results go into the run file under /evaluation/NAME
-(default name "evaluate", or "evaluate <overrides>"); the training-time /evaluation attributes
-are kept.
+(default name "evaluate", or "evaluate <overrides>"), with the iteration and the SHA-256 of the
+weights it was computed from (attrs run_iteration, weights_sha256); the training-time /evaluation
+attributes are kept. A name already saved is kept unless --overwrite is given, and nothing is
+saved while psychrnn train holds the run directory or if its weights changed meanwhile (exit 2).
 """
 
 
@@ -27,12 +31,13 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for this evaluation")
-    p.add_argument("--trials", type=int, default=500, metavar="N", help="number of fresh trials (default 500)")
+    p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the trials and the noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="recurrent noise as in training, if the model has any (default on)")
     p.add_argument("--name", help="group name under /evaluation (default: from the overrides)")
     p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
+    p.add_argument("--overwrite", action="store_true", help="replace a result already saved under this name")
     return p
 
 
@@ -42,6 +47,7 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
 
     from psychrnn_cli.analysis import condition_accuracy, condition_parameters
     from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.runfile import result_provenance
     from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
 
     network = network_from_run(run)
@@ -57,7 +63,7 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
         conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
     attrs = {"accuracy": accuracy, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
              "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
-             "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+             "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **result_provenance(run)}
     return {"attrs": attrs, "conditions": conditions}
 
 
@@ -79,24 +85,24 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
-    from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, update_run
+    from psychrnn_cli.runfile import RunFileError, load_run, require_finite_weights, resolve_run_path, update_run
     from psychrnn_cli.simulator import SimulatorError
 
-    if args.trials < 1:
-        print("psychrnn evaluate: error: --trials must be at least 1", file=sys.stderr)
-        return 2
     try:
         run = load_run(args.run_dir)
+        require_finite_weights(run, resolve_run_path(args.run_dir))
         status = run.get("attrs", {}).get("status")
         if status not in ("completed", "stopped"):
-            print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved",
-                  file=sys.stderr)
+            iteration = run["attrs"].get("weights_from_iteration", run["attrs"].get("iterations"))
+            print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved "
+                  f"(from iteration {iteration})", file=sys.stderr)
         result = evaluate_run(run, args.trials, args.seed, args.overrides, args.noise)
         print(f"evaluation of {resolve_run_path(args.run_dir)}")
         print(table(result))
         if args.save:
             name = args.name or " ".join(["evaluate", *args.overrides]).replace("/", "|")
-            update_run(args.run_dir, {f"evaluation/{name}": result})
+            update_run(args.run_dir, {f"evaluation/{name}": result},
+                       weights_sha256=result["attrs"]["weights_sha256"], overwrite=args.overwrite)
             print(f"\nsaved under /evaluation/{name}")
     except (RunFileError, SimulatorError) as err:
         print(f"psychrnn evaluate: error: {err}", file=sys.stderr)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from psychrnn_cli.commands import count
 
 SUMMARY = "PNG figures: training curves, example trials, psychometric curve, weights, PCA (no TensorFlow)"
 
@@ -16,11 +19,13 @@ figures (RUN_DIR/plots/):
   weights.png             effective W_rec with W_in and W_out; E/I and regions marked
   trajectories.png        states on the first principal components, coloured by condition
 
-The psychometric curve and trajectories use fresh trials simulated with NumPy.
+The psychometric curve and trajectories use fresh trials simulated with NumPy. Existing figures
+are replaced only with --overwrite, and only if they are PNG files; the folder is created.
 
 example:
   psychrnn plot outputs/2026-01-01/12-00-00 --trials 800
 """
+FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "weights", "trajectories")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,24 +33,36 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("--out", metavar="DIR", help="where to write the PNG files (default RUN_DIR/plots)")
-    p.add_argument("--trials", type=int, default=400, metavar="N", help="fresh trials to simulate (default 400)")
+    p.add_argument("--overwrite", action="store_true", help="replace figures an earlier psychrnn plot wrote there")
+    p.add_argument("--trials", type=count, default=400, metavar="N", help="fresh trials to simulate (default 400)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh trials (default 0)")
-    p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG files (default 120)")
+    p.add_argument("--dpi", type=count, default=120, help="resolution of the PNG files (default 120)")
     return p
+
+
+def check_figures(out: Path, overwrite: bool) -> None:
+    """OutputError unless every figure ``plot_run`` may write into the folder ``out`` is new, or an
+    existing PNG and ``overwrite`` is given (see :func:`psychrnn_cli.runfile.prepare_output`)."""
+    from psychrnn_cli.runfile import OutputError, prepare_output
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file: give a folder for the figures")
+    for name in FIGURES:
+        prepare_output(out / f"{name}.png", "PNG figure", overwrite)
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    if args.trials < 1:
-        print("psychrnn plot: error: --trials must be at least 1", file=sys.stderr)
-        return 2
     from psychrnn_cli.plots import plot_run
-    from psychrnn_cli.runfile import RunFileError
+    from psychrnn_cli.runfile import OutputError, RunFileError, load_run, require_finite_weights, resolve_run_path
     from psychrnn_cli.simulator import SimulatorError
 
     try:
+        run_file = resolve_run_path(args.run_dir)
+        check_figures(Path(args.out) if args.out else run_file.parent / "plots", args.overwrite)
+        require_finite_weights(load_run(run_file), run_file)
         paths = plot_run(args.run_dir, args.out, n_trials=args.trials, seed=args.seed, dpi=args.dpi)
-    except (RunFileError, SimulatorError) as err:
+    except (RunFileError, SimulatorError, OutputError) as err:
         print(f"psychrnn plot: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

@@ -8,6 +8,8 @@ import re
 import sys
 from typing import Any
 
+from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative
+
 SUMMARY = "simulate a trained network with lesions, cuts, noise, clamps, currents; save to HDF5 (no TensorFlow)"
 
 EPILOG = """\
@@ -24,7 +26,8 @@ examples:
 
 The output file holds /trials (inputs, targets, mask, time_ms, trial parameters), /perturbed and
 /baseline (outputs, states), with both accuracies as root attributes; read it with
-psychrnn_cli.load_run(FILE).
+psychrnn_cli.load_run(FILE). An existing output file is replaced only if an earlier psychrnn
+simulate wrote it and --overwrite is given; the output folder is created.
 """
 
 
@@ -38,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for these trials")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default RUN_DIR/simulation.h5)")
-    p.add_argument("--trials", type=int, default=200, metavar="N", help="number of fresh trials (default 200)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--trials", type=count, default=200, metavar="N", help="number of fresh trials (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the trials and all noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="the model's own recurrent noise, if it has any (default on)")
@@ -53,8 +57,8 @@ def parser() -> argparse.ArgumentParser:
     add("--clamp", action="append", default=[], metavar="UNITS=VALUE[@WINDOW]", help="hold the units' state at VALUE")
     add("--inject", action="append", default=[], metavar="UNITS=CURRENT[@WINDOW]",
         help="add CURRENT to the units' input")
-    add("--input-noise", type=float, default=0.0, metavar="STD", help="Gaussian noise on every input channel")
-    add("--rec-noise", type=float, default=0.0, metavar="STD", help="extra recurrent noise sqrt(2 alpha) STD xi")
+    add("--input-noise", type=non_negative, default=0.0, metavar="STD", help="Gaussian noise on every input channel")
+    add("--rec-noise", type=non_negative, default=0.0, metavar="STD", help="extra recurrent noise sqrt(2 alpha) STD xi")
     add("--mask-file", metavar="FILE.npy", help="multiply W_rec by a [N_rec, N_rec] or [N_steps, N_rec, N_rec] array")
     return p
 
@@ -198,15 +202,15 @@ def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple
 
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
-    from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, write_run
+    from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
+                                      resolve_run_path, write_run)
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate, task_from_run
 
-    if args.trials < 1:
-        print("psychrnn simulate: error: --trials must be at least 1", file=sys.stderr)
-        return 2
     try:
         run_file = resolve_run_path(args.run_dir)
+        out = prepare_output(args.out or run_file.with_name("simulation.h5"), "simulation file", args.overwrite)
         run = load_run(run_file)
+        require_finite_weights(run, run_file)
         network = network_from_run(run, str(run_file))
         task = task_from_run(run, args.trials, args.seed, args.overrides)
         perturbation_list, described = perturbations(args, network, task.N_steps)
@@ -216,14 +220,13 @@ def main(argv: list[str]) -> int:
         x, y, mask, params = task.get_trial_batch(args.trials)
         baseline = simulate(network, x, noise=args.noise, seed=args.seed)
         perturbed = simulate(network, x, noise=args.noise, seed=args.seed, perturbations=perturbation_list)
-    except (RunFileError, SimulatorError, SpecError) as err:
+    except (RunFileError, SimulatorError, SpecError, OutputError) as err:
         print(f"psychrnn simulate: error: {err}", file=sys.stderr)
         return 2
     from psychrnn_cli.run import trial_param_arrays
 
     accuracy = {name: float(task.accuracy_function(y, r.outputs, mask))
                 for name, r in (("baseline", baseline), ("perturbed", perturbed))}
-    out = args.out or run_file.with_name("simulation.h5")
     tree = {
         "attrs": {"kind": "simulation", "run_file": str(run_file), "perturbations": "; ".join(described),
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,

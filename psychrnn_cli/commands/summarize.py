@@ -19,8 +19,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_dir", metavar="SWEEP_DIR", type=Path,
                    help="a sweep directory, e.g. outputs/multirun/2026-01-01/12-00-00")
     p.add_argument("--out", type=Path, default=None,
-                   help="CSV file to write (default SWEEP_DIR/summary.csv); with --group-by the grouped "
-                        "table goes next to it as <name>_by_<params>.csv")
+                   help="CSV file to write (default SWEEP_DIR/summary.csv; its folder is created); with --group-by "
+                        "the grouped table goes next to it as <name>_by_<params>.csv")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace summary tables an earlier psychrnn summarize wrote (never any other file)")
     p.add_argument("--group-by", dest="group_by", action="append", default=[], metavar="PARAM",
                    help="mean and sample std of the completed runs per value of PARAM (an override key such "
                         "as model.N_rec, or any dotted config key); repeat to group by combinations")
@@ -28,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    from psychrnn_cli.runfile import OutputError, prepare_output
     from psychrnn_cli.summarize import (SummaryError, collect_runs, common_params, format_table, group_table,
                                         param_columns, run_table, write_csv)
 
@@ -42,14 +45,15 @@ def main(argv: list[str]) -> int:
         if args.group_by:
             suffix = "_by_" + "_".join(re.sub(r"[^\w.-]", "_", key) for key in args.group_by)
             tables.append((suffix, *group_table(runs, args.group_by)))
-    except SummaryError as err:
+        paths = [prepare_output(out.with_name(out.stem + suffix + out.suffix), "summary table", args.overwrite)
+                 for suffix, *_ in tables]
+    except (SummaryError, OutputError) as err:
         print(f"psychrnn summarize: error: {err}", file=sys.stderr)
         return 2
     if common:
         print("same in every run: " + " ".join(f"{key}={value}" for key, value in common.items()))
-    for (suffix, header, rows), printed in zip(tables, [shown, *tables[1:]]):
+    for (_, header, rows), printed, path in zip(tables, [shown, *tables[1:]], paths):
         print(format_table(printed[-2], printed[-1]), end="\n\n")
-        path = out.with_name(out.stem + suffix + out.suffix)
         try:
             write_csv(path, header, rows)
         except OSError as err:
