@@ -1,7 +1,8 @@
 """Config -> objects: task, constraints, initial weights, model, optimizer, loop settings.
 
 The one module that reads the config tree; everything it builds takes plain arguments, so the
-same objects can be made by hand from Python. TensorFlow is imported only by :func:`build`.
+same objects can be made by hand from Python. TensorFlow is imported only by :func:`build`, after
+every value is checked.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from hydra.errors import InstantiationException
@@ -23,6 +25,7 @@ from omegaconf.errors import MissingMandatoryValue
 from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError, Stage
 from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
+from psychrnn_cli.models import ModelError, make_model
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
@@ -239,31 +242,30 @@ def _build(cfg: DictConfig) -> Experiment:
     for stage in curriculum.stages:
         check_task(stage.task)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
-    model_node = OmegaConf.create(OmegaConf.to_container(cfg.model))
-    load_weights = model_node.pop("load_weights", None)
+    model_node = OmegaConf.to_container(cfg.model, resolve=True)
+    load_weights = model_node.get("load_weights")
     if load_weights:
         initializer = functools.partial(from_file, path=str(load_weights))
     else:
         initializer = _instantiate("initializer", cfg.initializer)
+    try:
+        definition = make_model(model_node, task.alpha)
+        weights = definition.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
+        definition.check(weights, constraints.dale_ratio)
+    except (ModelError, ConstraintError) as err:
+        raise ConfigError(str(err)) from None
+    except TypeError as err:
+        raise ConfigError(f"initializer: {err}") from None
 
-    import tensorflow as tf
-
+    from psychrnn_cli.network import start
     from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
     from psychrnn_cli.training import TrainSettings
 
-    tf.random.set_seed(seed)
-    model_class = _model_class(model_node, RecurrentModel)
+    start(seed)
     try:
-        weights = model_class.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
-    except ConstraintError as err:
-        raise ConfigError(str(err)) from None
-    except TypeError as err:
-        raise ConfigError(f"initializer: {err}") from None
-    make_model = _instantiate("model", model_node, _partial_=True, _convert_="all")
-    try:
-        model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
-    except (TypeError, ValueError) as err:
+        model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
+    except ValueError as err:  # (an unknown transfer function)
         raise ConfigError(f"model: {err}") from None
     steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
                           (str(train.clip), float(train.clip_norm)), seed)
@@ -280,9 +282,32 @@ def _build(cfg: DictConfig) -> Experiment:
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
 
 
-def _model_class(node: DictConfig, base: type) -> type:
-    cls = import_object(node._target_, "model._target_")
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ConfigError(f"model._target_ {node._target_!r} must be a subclass of "
-                          "psychrnn_cli.network.base.RecurrentModel (e.g. of BasicRNN)")
-    return cls
+def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:
+    """The run's task rebuilt from its stored config, with ``task.KEY=VALUE`` overrides applied.
+
+    The task draws from ``numpy.random.default_rng(seed)``. Raises ConfigError for a bad
+    override or a task whose N_in, N_out, dt or tau no longer fit the network.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not run.get("config") or "task" not in run["config"]:
+        raise ConfigError("the run file has no stored config with a task; cannot generate fresh trials")
+    cfg = OmegaConf.create({"task": run["config"]["task"]})
+    for override in overrides:
+        key, sep, _ = override.partition("=")
+        if not sep or not key.startswith("task."):
+            raise ConfigError(f"override {override!r}: only task settings can change, as task.KEY=VALUE "
+                              "(for example task.coherence=0.1 or task.T=1500)")
+    try:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        np.random.seed(seed)  # for PsychRNN-style tasks that draw from NumPy's global state
+        task = build_task(cfg.task, n_trials, np.random.default_rng(seed))
+    except (OmegaConfBaseException, TypeError, ValueError) as err:  # (ConfigError is a ValueError)
+        with_overrides = f" with {' '.join(overrides)}" if overrides else ""
+        raise ConfigError(f"cannot build the task{with_overrides}: {err}") from None
+    attrs = run["model"]["attrs"]
+    for key in ("N_in", "N_out", "dt", "tau"):
+        if key in attrs and not math.isclose(float(getattr(task, key)), float(attrs[key])):
+            raise ConfigError(f"task.{key}={getattr(task, key)} does not fit the trained network "
+                              f"({key}={attrs[key]}): keep it as trained")
+    return task

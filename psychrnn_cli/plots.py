@@ -201,9 +201,10 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, n_trials: i
     condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
     discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
     """
-    from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.build import task_from_run
     from psychrnn_cli.runfile import load_run, resolve_run_path
-    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
 
     run_file = resolve_run_path(run_dir)
     run = load_run(run_file)

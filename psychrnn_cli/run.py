@@ -24,6 +24,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import write_run
+from psychrnn_cli.task import trial_param_arrays
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
@@ -71,14 +72,11 @@ def _git_commit() -> str:
 
 def provenance(seed: int) -> dict[str, Any]:
     """Root attributes: versions, time, host, seed and SLURM job id."""
-    import tensorflow as tf
+    from psychrnn_cli.network import runtime_info
 
     return {
         "psychrnn_cli_version": _version("psychrnn-cli"),
-        "tensorflow_version": tf.__version__,
-        # threads per TensorFlow operation (0: TensorFlow's default, all cores); the last bits of results depend on it
-        "tf_intra_op_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS",
-                                                  tf.config.threading.get_intra_op_parallelism_threads())),
+        **runtime_info(),
         "numpy_version": np.__version__,
         "h5py_version": _version("h5py"),
         "hydra_version": _version("hydra-core"),
@@ -89,16 +87,6 @@ def provenance(seed: int) -> dict[str, Any]:
         "seed": seed,
         "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
     }
-
-
-def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
-    out = {}
-    for key in params[0] if params else []:
-        values = [p.get(key) for p in params]
-        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
-            out[key] = np.asarray(values)
-    return out
 
 
 def model_tree(exp: Experiment) -> dict[str, Any]:

@@ -205,3 +205,13 @@ class DuckTypedTask(Task):
         if hasattr(self.wrapped, "accuracy_function"):
             return float(self.wrapped.accuracy_function(correct_output, test_output, output_mask))
         return super().accuracy_function(correct_output, test_output, output_mask)
+
+
+def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
+    out = {}
+    for key in params[0] if params else []:
+        values = [p.get(key) for p in params]
+        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
+            out[key] = np.asarray(values)
+    return out

@@ -12,8 +12,8 @@ import pytest
 
 from psychrnn_cli import load_run
 from psychrnn_cli.masks import build_constraints
-from psychrnn_cli.simulator import (Clamp, Cut, Inject, InputNoise, Network, RecurrentNoise, Scale, Silence,
-                                    SimulatorError, load_network, simulate)
+from psychrnn_cli.perturbations import Clamp, Cut, Inject, InputNoise, RecurrentNoise, Scale, Silence
+from psychrnn_cli.simulator import Network, SimulatorError, load_network, simulate
 
 ALPHA = 0.1
 
@@ -32,8 +32,8 @@ def write_synthetic_run(path: Path, overrides: tuple[str, ...] = (), seed: int =
     from psychrnn_cli.build import build_task
     from psychrnn_cli.initializers import gaussian_spectral_radius
     from psychrnn_cli.masks import effective_weights
-    from psychrnn_cli.run import trial_param_arrays
     from psychrnn_cli.runfile import write_run
+    from psychrnn_cli.task import trial_param_arrays
 
     cfg = compose_config(["task.T=500", "model.N_rec=20", *overrides])
     rng = np.random.default_rng(seed)
@@ -106,16 +106,16 @@ def max_relative_error(a, b):
 def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps):
     import tensorflow as tf
 
-    from psychrnn_cli.network.basic import BasicRNN
-    from psychrnn_cli.network.gated import GRU, LSTM
+    from psychrnn_cli.models import model_class
+    from psychrnn_cli.network.base import RecurrentModel
 
-    cls = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}[kind]
     rng = np.random.default_rng(2)
     constraints = build_constraints(3, 16, 2, rng, dale_ratio=dale, density=0.7, autapses=False)
     constraints.input_mask[0, 0] = constraints.output_mask[1, 3] = 0.0
-    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, cls.gates).items()}
+    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, model_class(kind).gates).items()}
     kwargs = {"forget_bias": 0.7} if kind == "lstm" else {}
-    model = cls(16, weights, constraints, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
+    definition = model_class(kind)(16, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
+    model = RecurrentModel(definition, weights, constraints)
     x = rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
     xi = rng.standard_normal((batch, steps, 16)).astype(np.float32)
     network = Network.from_weights(kind, weights, constraints, alpha=0.2, rec_noise=0.05, transfer_function=transfer,
@@ -367,7 +367,7 @@ def test_simulate_command_windowed_cut_and_clamp(synthetic_run, tmp_path):
     (["--lesion", "exc-3"], "--lesion 'exc-3': use indices and ranges"),
     (["--cut", "0-3"], "write SRC>DST"),
     (["--clamp", "1@5-9"], "write UNITS=VALUE"),
-    (["--scale", "W_xx:2"], "choose W_in, W_rec or W_out"),
+    (["--scale", "W_xx:2"], "model=basic has no matrix 'W_xx'; choose W_in, W_out, W_rec"),
     (["--inject", "0=1@abc"], "write @T0-T1 in ms"),
     (["--lesion", "region7"], "regions are region0..region1"),
     (["model.N_rec=5"], "only task settings can change"),

@@ -41,8 +41,9 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     import numpy as np
 
     from psychrnn_cli.analysis import condition_accuracy, condition_parameters
-    from psychrnn_cli.run import trial_param_arrays
-    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+    from psychrnn_cli.build import task_from_run
+    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
 
     network = network_from_run(run)
     task = task_from_run(run, n_trials, seed, overrides)
@@ -79,6 +80,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
+    from psychrnn_cli.build import ConfigError
     from psychrnn_cli.runfile import RunFileError, load_run, resolve_run_path, update_run
     from psychrnn_cli.simulator import SimulatorError
 
@@ -98,7 +100,7 @@ def main(argv: list[str]) -> int:
             name = args.name or " ".join(["evaluate", *args.overrides]).replace("/", "|")
             update_run(args.run_dir, {f"evaluation/{name}": result})
             print(f"\nsaved under /evaluation/{name}")
-    except (RunFileError, SimulatorError) as err:
+    except (RunFileError, SimulatorError, ConfigError) as err:
         print(f"psychrnn evaluate: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -39,13 +39,14 @@ def main(argv: list[str]) -> int:
     if args.trials < 1:
         print("psychrnn plot: error: --trials must be at least 1", file=sys.stderr)
         return 2
+    from psychrnn_cli.build import ConfigError
     from psychrnn_cli.plots import plot_run
     from psychrnn_cli.runfile import RunFileError
     from psychrnn_cli.simulator import SimulatorError
 
     try:
         paths = plot_run(args.run_dir, args.out, n_trials=args.trials, seed=args.seed, dpi=args.dpi)
-    except (RunFileError, SimulatorError) as err:
+    except (RunFileError, SimulatorError, ConfigError) as err:
         print(f"psychrnn plot: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
