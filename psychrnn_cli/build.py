@@ -192,7 +192,7 @@ def build_objective(cfg: DictConfig) -> Any:
 
 def build_optimizer(cfg: DictConfig) -> Any:
     """The Keras optimizer of ``optimizer:``, with the learning-rate ``schedule:``."""
-    import keras
+    from psychrnn_cli.network.step import exponential_decay
 
     rate = cfg.optimizer.get("learning_rate")
     if rate is not None:
@@ -201,7 +201,7 @@ def build_optimizer(cfg: DictConfig) -> Any:
     if schedule.kind == "constant":
         return _instantiate("optimizer", cfg.optimizer)
     if schedule.kind == "exponential_decay":
-        decayed = keras.optimizers.schedules.ExponentialDecay(
+        decayed = exponential_decay(
             float(rate), decay_steps=_positive("schedule.decay_steps", schedule.decay_steps, int),
             decay_rate=_positive("schedule.decay_rate", schedule.decay_rate), staircase=bool(schedule.staircase))
         return _instantiate("optimizer", cfg.optimizer, learning_rate=decayed)
