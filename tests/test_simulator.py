@@ -102,18 +102,20 @@ def max_relative_error(a, b):
 @pytest.mark.parametrize("kind,transfer,dale,batch,steps", [
     ("basic", "relu", 0.8, 4, 60), ("basic", "tanh", None, 1, 7), ("basic", "softplus", None, 3, 25),
     ("lstm", "tanh", None, 3, 40), ("gru", "tanh", None, 1, 40), ("gru", "relu", None, 2, 13),
+    ("adapting_rnn.AdaptingRNN", "relu", 0.8, 3, 45),  # the README's user model, examples/adapting_rnn.py
 ])
-def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps):
+def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps, monkeypatch):
     import tensorflow as tf
 
     from psychrnn_cli.models import model_class
     from psychrnn_cli.network.base import RecurrentModel
 
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
     rng = np.random.default_rng(2)
     constraints = build_constraints(3, 16, 2, rng, dale_ratio=dale, density=0.7, autapses=False)
     constraints.input_mask[0, 0] = constraints.output_mask[1, 3] = 0.0
     weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, model_class(kind).gates).items()}
-    kwargs = {"forget_bias": 0.7} if kind == "lstm" else {}
+    kwargs = {"lstm": {"forget_bias": 0.7}, "adapting_rnn.AdaptingRNN": {"strength": 2.0, "adapt_rate": 0.3}}.get(kind, {})
     definition = model_class(kind)(16, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
     model = RecurrentModel(definition, weights, constraints)
     x = rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
@@ -305,6 +307,46 @@ def test_gated_silence_equals_removing_the_units_columns():
     blocks["W_rec"][[2, 10, 18, 26], 3] = 0.0
     expected = simulate(Network("lstm", blocks, ALPHA, transfer_function="tanh"), x).outputs
     np.testing.assert_allclose(simulate(lstm, x, perturbations=[Cut("W_rec", mask)]).outputs, expected, atol=1e-12)
+
+
+def test_every_model_takes_every_perturbation_and_a_missing_matrix_is_named(monkeypatch):
+    """Perturbations act on the first state component and named matrices, whatever the model."""
+    from psychrnn_cli.perturbations import parse
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 30, 3))
+    for kind, gates in (("lstm", 4), ("gru", 3), ("adapting_rnn.AdaptingRNN", 1)):
+        network = Network(kind, random_weights(rng, 3, 8, 2, gates=gates), ALPHA, transfer_function="tanh")
+        n_steps = x.shape[1]
+        texts = [("lesion", "0-1"), ("cut", "W_in:0>2-3@50-150"), ("scale", "W_rec:4>5=0.5"), ("clamp", "6=0.3@100-"),
+                 ("inject", "7=1.0@0-100"), ("input-noise", "0.1"), ("rec-noise", "0.1")]
+        perturbations = [parse(flag, text, network, n_steps) for flag, text in texts]
+        result = simulate(network, x, seed=1, perturbations=perturbations)
+        assert np.all(result.states[:, 10:, 6] == 0.3)  # clamped from 100 ms (dt 10)
+        assert np.all(np.isfinite(result.outputs))
+        lesioned = simulate(network, x, perturbations=perturbations[:1])
+        zeroed = {k: v.copy() for k, v in network.weights.items()}
+        zeroed["W_rec"][:, :2] = zeroed["W_out"][:, :2] = 0.0
+        expected = simulate(Network(network.model, zeroed), x)
+        np.testing.assert_allclose(lesioned.outputs, expected.outputs, atol=1e-12)
+        with pytest.raises(SimulatorError, match=f"model={network.kind} has no matrix 'W_fb'"):
+            simulate(network, x, perturbations=[Cut("W_fb", np.ones((8, 8)))])
+        with pytest.raises(SimulatorError, match=f"model={network.kind} has no matrix 'W_fb'"):
+            parse("cut", "W_fb:0>1", network, n_steps)
+
+
+def test_stored_model_classes_of_older_run_files_still_load(tmp_path):
+    from psychrnn_cli.models import make_model
+    from psychrnn_cli.models.lstm import LSTM
+    from psychrnn_cli.simulator import network_from_run
+
+    assert isinstance(make_model({"_target_": "psychrnn_cli.network.gated.LSTM", "N_rec": 4, "forget_bias": 0.5},
+                                 0.1), LSTM)
+    run = load_run(write_synthetic_run(tmp_path))
+    run["config"]["model"]["_target_"] = "psychrnn_cli.network.basic.BasicRNN"
+    old = simulate(network_from_run(run), run["trials"]["inputs"])
+    np.testing.assert_allclose(old.outputs, run["trials"]["outputs"], rtol=1e-5, atol=1e-6)
 
 
 def test_bad_perturbations_and_inputs_give_clear_errors(net, inputs):
