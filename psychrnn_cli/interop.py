@@ -142,7 +142,7 @@ def from_run(run: dict[str, Any]) -> PsychRNNWeights:
     attrs = model.get("attrs", {})
     kind = attrs.get("kind")
     if kind != "basic" or attrs.get("model_class", BUILTIN["basic"]) != BUILTIN["basic"]:
-        raise InteropError(f"PsychRNN has no format for this model (model={kind}, {attrs.get('model_class', kind)}), "
+        raise InteropError(f"PsychRNN has no format for this model (model={attrs.get('model_class', kind)}), "
                            "only for the basic model; use our HDF5 run file (run.h5), which psychrnn_cli.load_run "
                            "and psychrnn_cli.simulator.load_network read")
     masks = model["constraints"]

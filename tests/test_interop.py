@@ -149,7 +149,7 @@ def test_bad_files_and_runs_give_clear_errors(tmp_path):
     np.savez(tmp_path / "shape.npz", **{**a, "b_rec": np.zeros(3)})
     with pytest.raises(InteropError, match=r"b_rec has shape \(3,\), expected \(10,\)"):
         read_psychrnn(tmp_path / "shape.npz")
-    with pytest.raises(InteropError, match="only basic-model runs"):
+    with pytest.raises(InteropError, match="PsychRNN has no format for this model .*use our HDF5 run file"):
         from_run({"model": {"attrs": {"kind": "lstm"}, "weights": {}, "constraints": {}}})
 
 
