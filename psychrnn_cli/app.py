@@ -78,12 +78,12 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 def train_app(cfg: DictConfig) -> str:
     """Train one network in Hydra's run directory; returns the run's outcome (completed | failed)."""
     from psychrnn_cli.build import ConfigError
-    from psychrnn_cli.run import run
+    from psychrnn_cli.ensemble import train_runs
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run(cfg, run_dir)
+        train_runs(cfg, run_dir)
     except Exception as err:
         message = record_failure(cfg, run_dir, err)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, global_state_key
-from psychrnn_cli.run import Job, check_writable, run_logging
+from psychrnn_cli.run import Job, check_writable, run, run_logging
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -65,6 +65,13 @@ def check_own_random_state(task: Task) -> None:
         raise ConfigError(f"train.ensemble needs tasks that draw from their own random generator: task {task.name} "
                           "uses NumPy's global random state (np.random.*), which the members would share; draw from "
                           "self.rng instead, or train the seeds as separate runs (psychrnn train -m seed=...)")
+
+
+def train_runs(cfg: DictConfig, run_dir: Path | str) -> Path:
+    """Train what ``cfg`` asks for and return where it went: one network (:func:`psychrnn_cli.run.run`)
+    or, with ``train.ensemble`` = K > 1, K networks together (seeds ``seed`` .. ``seed + K - 1``),
+    each in its own directory ``run_dir/seed_<seed>/`` (:func:`run_ensemble`), returning ``run_dir``."""
+    return run_ensemble(cfg, Path(run_dir)) if ensemble_size(cfg) > 1 else run(cfg, run_dir)
 
 
 def run_ensemble(cfg: DictConfig, run_dir: Path) -> Path:

@@ -231,18 +231,12 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
     written every ``train.checkpoint_every`` iterations and when training stops; when ``run_dir``
     already holds one (and ``train.resume`` is true), training continues from it, so a killed or
     preempted run restarted in the same directory ends as if it had never stopped. Exceptions are
-    re-raised after the run file records ``failed``.
-
-    With ``train.ensemble`` = K > 1, trains K networks together (seeds ``seed`` .. ``seed + K - 1``),
-    each in its own directory ``run_dir/seed_<seed>/``, and returns ``run_dir`` (see
-    :mod:`psychrnn_cli.ensemble`).
+    re-raised after the run file records ``failed``. (``train.ensemble`` = K > 1 is
+    :func:`psychrnn_cli.ensemble.train_runs`'s business.)
     """
-    from psychrnn_cli.ensemble import ensemble_size, run_ensemble
     from psychrnn_cli.training import train
 
     run_dir = Path(run_dir)
-    if ensemble_size(cfg) > 1:
-        return run_ensemble(cfg, run_dir)
     check_writable(run_dir)
     with run_logging(run_dir / "train.log"):
         job = Job(cfg, run_dir)

@@ -1,6 +1,6 @@
 """Import layering: TensorFlow only under psychrnn_cli/network/, model kinds import no array
-library, post-training modules never reach the trainer, and importing the network package
-changes no TensorFlow setting."""
+library, post-training modules never reach the trainer, no import cycles, and importing the
+network package changes no TensorFlow setting."""
 
 from __future__ import annotations
 
@@ -72,6 +72,30 @@ def test_the_model_and_simulator_layers_do_not_read_configs(name):
     paths = python_files(name) if PACKAGE.joinpath(name).is_dir() else [PACKAGE / f"{name}.py"]
     for path in paths:
         assert reaches(imported(path), CONFIG) == set(), path
+
+
+def test_no_import_cycles():
+    """Counting imports inside functions too (a deferred import is still a cycle between layers)."""
+    paths = {module_name(p): p for p in python_files()}
+    graph = {}
+    for name, path in paths.items():
+        targets = set()
+        for imported_name in imported(path):
+            while imported_name and imported_name not in paths:
+                imported_name = imported_name.rpartition(".")[0]
+            if imported_name not in ("", name, "psychrnn_cli"):  # (the package's own lazy API is no layer)
+                targets.add(imported_name)
+        graph[name] = targets
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    assert {(a, b) for a in graph for b in graph[a] if a in reachable(b)} == set()
 
 
 def test_post_training_commands_and_build_run_without_tensorflow():
