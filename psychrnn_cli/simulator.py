@@ -47,25 +47,23 @@ def _selu(x: np.ndarray) -> np.ndarray:
     return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
 
 
-# name -> (f, f'): the derivative is used by the fixed-point finder (Jacobians).
-TRANSFER_FUNCTIONS: dict[str, tuple[ArrayFunction, ArrayFunction]] = {
-    "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(x.dtype)),
-    "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
-    "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
-    "softplus": (lambda x: np.logaddexp(0.0, x), _sigmoid),
-    "linear": (lambda x: x, np.ones_like),
-    "elu": (lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
-            lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0)))),
-    "relu6": (lambda x: np.clip(x, 0.0, 6.0), lambda x: ((x > 0) & (x < 6)).astype(x.dtype)),
-    "leaky_relu": (lambda x: np.where(x > 0, x, 0.2 * x), lambda x: np.where(x > 0, 1.0, 0.2)),  # TF's alpha 0.2
-    "silu": (lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x)))),
-    "selu": (_selu, lambda x: 1.0507009873554805 * np.where(x > 0, 1.0, 1.6732632423543772 * np.exp(np.minimum(x, 0)))),
+TRANSFER_FUNCTIONS: dict[str, ArrayFunction] = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "linear": lambda x: x,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),  # TensorFlow's alpha 0.2
+    "silu": lambda x: x * _sigmoid(x),
+    "selu": _selu,
 }
 ALIASES = {"identity": "linear", "swish": "silu"}
 
 
-def transfer_function(name: str) -> tuple[ArrayFunction, ArrayFunction]:
-    """NumPy version ``(f, f')`` of a transfer function named as in the config.
+def transfer_function(name: str) -> ArrayFunction:
+    """NumPy version of a transfer function named as in the config.
 
     Accepts the short names (relu, tanh, sigmoid, softplus, linear) and TensorFlow names of the
     same functions such as ``tf.nn.elu`` or ``tf.math.tanh``.
@@ -93,7 +91,7 @@ class NumpyOps:
     ones_like = staticmethod(np.ones_like)
 
     def __init__(self, transfer: str) -> None:
-        self.f = transfer_function(transfer)[0]
+        self.f = transfer_function(transfer)
 
     @staticmethod
     def transpose(matrix: np.ndarray) -> np.ndarray:
