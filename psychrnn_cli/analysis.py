@@ -71,7 +71,7 @@ def psychometric(stimulus: np.ndarray, outputs: np.ndarray, mask: np.ndarray, ch
     Args:
         stimulus: ``[B]``, e.g. :func:`signed_coherence`.
         outputs, mask: ``[B, N_steps, N_out]``; the choice is the channel with the largest mean of
-            ``output * mask`` (SPEC section 1).
+            ``output * mask`` (PsychRNN's rule).
 
     Returns:
         levels ``[L]`` (sorted), fraction choosing ``choice`` ``[L]``, trials per level ``[L]``.

@@ -1,4 +1,4 @@
-"""The task contract (SPEC section 1): NumPy only, no TensorFlow.
+"""The task contract (README, "Write your own task"): NumPy only, no TensorFlow.
 
 A task describes trials: random parameters per trial (`generate_trial_params`) and the input,
 target and loss mask at each time (`trial_function`). This is PsychRNN's contract, so a PsychRNN
@@ -38,7 +38,7 @@ def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_
 
 
 def choice_accuracy(correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:
-    """Fraction of trials whose choice matches the target's (SPEC section 1, shared rule).
+    """Fraction of trials whose choice matches the target's (PsychRNN's rule, shared by all tasks).
 
     The choice of a trial is the output channel with the largest time average of
     ``output * mask``. All arrays are ``[B, N_steps, N_out]``.

@@ -1,4 +1,4 @@
-"""The basic rate RNN against the SPEC equations, effective weights and initialization."""
+"""The basic rate RNN against its equations (README), effective weights and initialization."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def all_to_all(N_in, N_rec, N_out, **kwargs):
 
 
 def reference_forward(w, inputs, alpha, f, noise=None, rec_noise=0.0):
-    """SPEC section 2 written out step by step in NumPy."""
+    """The basic model's equations written out step by step in NumPy."""
     B, T, _ = inputs.shape
     x = np.broadcast_to(w["init_state"], (B, w["W_rec"].shape[0])).astype(np.float64)
     outputs, states = [], []

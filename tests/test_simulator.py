@@ -1,5 +1,5 @@
 """The NumPy simulator: agreement with the TensorFlow models, and every perturbation against the
-SPEC equations written out here. Also ``write_synthetic_run``, a TensorFlow-free run file used by
+model equations written out here. Also ``write_synthetic_run``, a TensorFlow-free run file used by
 the tests of the commands that read run files."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def write_synthetic_run(path: Path, overrides: tuple[str, ...] = (), seed: int =
 
 
 def reference_basic(w, inputs, alpha=ALPHA, f=relu, rec_mask_per_step=None):
-    """SPEC section 2 step by step: x[t+1] = (1-a) x + a (W_rec f(x) + W_in u + b_rec); z = W_out f(x) + b_out."""
+    """The basic model step by step: x[t+1] = (1-a) x + a (W_rec f(x) + W_in u + b_rec); z = W_out f(x) + b_out."""
     B, T, _ = inputs.shape
     x = np.broadcast_to(w["init_state"], (B, len(w["init_state"]))).astype(float)
     states, outputs = [], []
