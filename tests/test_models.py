@@ -73,3 +73,11 @@ def test_export_says_psychrnn_has_no_format_for_a_user_model(adapting_run, in_ex
     err = capsys.readouterr().err
     assert "PsychRNN has no format for this model" in err and "run.h5" in err
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_a_checkpoint_naming_the_old_model_class_resumes_under_the_new_name():
+    from psychrnn_cli.checkpoint import config_changes
+
+    old = "model:\n  _target_: psychrnn_cli.network.gated.LSTM\n  N_rec: 50\n"
+    assert config_changes(old, old.replace("psychrnn_cli.network.gated.LSTM", "psychrnn_cli.models.lstm.LSTM")) == []
+    assert config_changes(old, old.replace("psychrnn_cli.network.gated.LSTM", "psychrnn_cli.models.gru.GRU"))
