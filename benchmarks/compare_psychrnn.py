@@ -12,8 +12,10 @@ process (PsychRNN's import switches TensorFlow out of eager mode), and the two t
 discrimination, dt 10 ms, tau 100 ms, T 2000 ms, Adam with learning rate 1e-3, no recurrent noise.
 
 Prints one table with the ratio PsychRNN / psychrnn-cli per row and writes it, with the machine,
-versions, load and command, into benchmarks/RESULTS.md (its own section) and the raw numbers into
-benchmarks/compare_psychrnn.json.
+versions, load and command, into benchmarks/results/RESULTS.md (its own section; the folder is
+ignored by git) and the raw numbers into benchmarks/results/compare_psychrnn.json. With
+``--update-results`` both go to the tracked benchmarks/RESULTS.md and
+benchmarks/compare_psychrnn.json instead.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-psychrnn"
+LOCAL_RESULTS = HERE / "results"  # ignored by git; the tracked files change only with --update-results
 OURS = {"python": sys.executable, "script": str(HERE / "ours_side.py"), "name": "psychrnn-cli"}
 THEIRS = {"python": str(VENV / "bin" / "python"), "script": str(HERE / "psychrnn_side.py"), "name": "PsychRNN 1.0.0"}
 SIZES = [(50, 50, 40), (50, 128, 30), (256, 50, 20), (256, 128, 12)]  # N_rec, batch, timed iterations
@@ -175,9 +178,24 @@ def machine() -> str:
             f"psychrnn-cli {metadata.version('psychrnn-cli')}; PsychRNN 1.0.0")
 
 
-def write_section(name: str, text: str) -> None:
-    """Replace (or add) the section ``name`` of benchmarks/RESULTS.md."""
-    path = HERE / "RESULTS.md"
+def add_update_flag(parser: argparse.ArgumentParser) -> None:
+    """The ``--update-results`` option shared by the benchmark scripts."""
+    parser.add_argument("--update-results", action="store_true",
+                        help="write into the tracked benchmarks/RESULTS.md (default: benchmarks/results/, "
+                             "ignored by git)")
+
+
+def results_dir(update: bool) -> Path:
+    """Where results go: benchmarks/ with ``--update-results``, else benchmarks/results/ (created)."""
+    if update:
+        return HERE
+    LOCAL_RESULTS.mkdir(exist_ok=True)
+    return LOCAL_RESULTS
+
+
+def write_section(name: str, text: str, folder: Path) -> None:
+    """Replace (or add) the section ``name`` of ``folder/RESULTS.md``."""
+    path = folder / "RESULTS.md"
     begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
     old = path.read_text() if path.exists() else "# Benchmark results\n\nWritten by the scripts in benchmarks/.\n"
     block = f"{begin}\n{text.strip()}\n{end}"
@@ -186,13 +204,16 @@ def write_section(name: str, text: str) -> None:
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     path.write_text(new)
+    print(f"wrote {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of each timing (>= 3)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds trained to 90%% accuracy by each tool")
+    add_update_flag(parser)
     args = parser.parse_args()
+    folder = results_dir(args.update_results)
     ensure_psychrnn_env()
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     rows, loads = collect(args.repeats, args.seeds)
@@ -216,8 +237,8 @@ batches of 50 trials), timed from the command (the process start) until that eva
 to the end of the first training iteration (`psychrnn train` itself, in-process, for psychrnn-cli).
 
 {table}
-""")
-    (HERE / "compare_psychrnn.json").write_text(json.dumps({"rows": rows, "loads": loads}, indent=1))
+""", folder)
+    (folder / "compare_psychrnn.json").write_text(json.dumps({"rows": rows, "loads": loads}, indent=1))
 
 
 if __name__ == "__main__":

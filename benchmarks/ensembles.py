@@ -10,7 +10,8 @@ Usage (from the repository root)::
 repetitions; K = 1 is an ordinary run. ``seeds``: the wall time from the command
 ``psychrnn train train.ensemble=SEEDS train.stop_accuracy=0.9`` to the last run file, against
 ``--solo`` ordinary runs of single seeds timed the same way (command to run file) and scaled to
-SEEDS. Both write their section of benchmarks/RESULTS.md and print it.
+SEEDS. Both print their section and write it into benchmarks/results/RESULTS.md (ignored by
+git), or with ``--update-results`` into the tracked benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def seeds(n_seeds: int, n_solo: int) -> str:
 
 
 def main() -> None:
-    from compare_psychrnn import write_section
+    from compare_psychrnn import add_update_flag, results_dir, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -153,6 +154,8 @@ def main() -> None:
     many = sub.add_parser("seeds")
     many.add_argument("--seeds", type=int, default=100)
     many.add_argument("--solo", type=int, default=5)
+    for part in (scale, many):
+        add_update_flag(part)
     work = sub.add_parser("worker")
     work.add_argument("spec")
     args = parser.parse_args()
@@ -174,7 +177,7 @@ def main() -> None:
                 "iterations on 200 fresh trials).\n\n" + seeds(args.seeds, args.solo))
         section = "ensemble_seeds"
     print(text)
-    write_section(section, text)
+    write_section(section, text, results_dir(args.update_results))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,12 @@ def import_object(path: str, key: str) -> Any:
                           "working directory?") from None
 
 
+def importable_working_directory() -> None:
+    """Put the working directory first on ``sys.path``, so user tasks and functions in it import."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _non_negative(key: str, value: Any) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
@@ -222,8 +228,7 @@ def build(cfg: DictConfig) -> Experiment:
 
 
 def _build(cfg: DictConfig) -> Experiment:
-    if os.getcwd() not in sys.path:  # user tasks and functions in the working directory
-        sys.path.insert(0, os.getcwd())
+    importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
     batch_size = _positive("train.batch_size", train.batch_size, int)
@@ -292,6 +297,7 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
 
     if not run.get("config") or "task" not in run["config"]:
         raise ConfigError("the run file has no stored config with a task; cannot generate fresh trials")
+    importable_working_directory()  # a task from the user's own file, as in training
     cfg = OmegaConf.create({"task": run["config"]["task"]})
     for override in overrides:
         key, sep, _ = override.partition("=")

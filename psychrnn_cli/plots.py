@@ -17,18 +17,24 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from psychrnn_cli.analysis import (condition_accuracy, condition_parameters, pca, psychometric,
                                    signed_coherence)
 from psychrnn_cli.simulator import Network
 
 PSYCHOMETRIC_COHERENCES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
-COLOUR_PREFERENCE = ("signed_coherence", "choice", "category", "direction")
+COLOUR_PREFERENCE = ("signed_coherence", "choice", "category", "direction", "interval")
+MAX_LEVELS = 12  # a trial parameter with at most this many values is a discrete condition
 
 
-def training_figure(training: dict[str, np.ndarray]) -> Figure:
-    """Loss and accuracy over iterations (``/training`` columns); curriculum stages marked if a
-    ``stage`` column is present."""
+def training_figure(training: dict[str, np.ndarray], stage_starts: Sequence[int] = ()) -> Figure:
+    """Loss and accuracy over iterations (``/training`` columns).
+
+    ``stage_starts`` (``/curriculum/start_iteration``: the iteration where each curriculum stage
+    began, -1 for stages not reached) marks the stages with dotted lines when more than one was
+    reached.
+    """
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     it = training["iteration"]
@@ -39,15 +45,14 @@ def training_figure(training: dict[str, np.ndarray]) -> Figure:
     loss_ax.legend(fontsize=8)
     acc_ax.plot(it, training["accuracy"], color="C1")
     acc_ax.set(xlabel="iteration", ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
-    if "stage" in training and np.unique(training["stage"]).size > 1:
-        stage = np.asarray(training["stage"])
-        starts = [0, *np.flatnonzero(np.diff(stage)) + 1]
+    reached = [(stage, int(start)) for stage, start in enumerate(stage_starts) if start >= 0]
+    if len(reached) > 1:
         for ax in (loss_ax, acc_ax):
-            for i in starts:
-                ax.axvline(it[i], color="k", ls=":", lw=1)
-                ax.text(it[i], 0.98, f" stage {int(stage[i])}", transform=ax.get_xaxis_transform(), va="top",
-                        fontsize=8)
-    fig.suptitle("Training: loss and accuracy on fresh trials")
+            for stage, start in reached:
+                ax.axvline(start, color="k", ls=":", lw=1)
+                ax.text(start, 0.98, f" stage {stage}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    fig.suptitle("Training: loss and accuracy on fresh trials" + (" (dotted: curriculum stage begins)"
+                                                                  if len(reached) > 1 else ""))
     return fig
 
 
@@ -93,17 +98,17 @@ def psychometric_figure(levels: np.ndarray, p_choice: np.ndarray, counts: np.nda
     return fig
 
 
-def condition_accuracy_figure(conditions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Figure:
-    """Accuracy per level of each condition parameter (name -> levels, accuracy, counts)."""
-    names = list(conditions) or ["(no discrete trial parameter)"]
-    fig = Figure(figsize=(4 * len(names), 3.5), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(names)))
-    for ax, name in zip(axes, names):
-        if name in conditions:
-            levels, accuracy, counts = conditions[name]
-            ax.bar([f"{v:g}" for v in levels], accuracy, color="C0")
-            ax.set(xlabel=name, ylabel="accuracy", ylim=(0, 1.02))
-    fig.suptitle("Accuracy per condition (fresh trials)")
+def condition_accuracy_figure(conditions: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]]) -> Figure:
+    """Accuracy per group of trials of each condition (axis label -> group labels, accuracy, trial counts);
+    each bar is labelled with its accuracy and trial count, so that a bar at 0 still shows."""
+    fig = Figure(figsize=(4 * len(conditions), 3.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(conditions)))
+    for ax, (name, (labels, accuracy, counts)) in zip(axes, conditions.items()):
+        bars = ax.bar(list(labels), accuracy, color="C0")
+        ax.bar_label(bars, [f"{a:.2f}\nn={n}" for a, n in zip(accuracy, counts)], fontsize=7)
+        ax.set(xlabel=name, ylabel="accuracy", ylim=(0, 1.15))
+        ax.tick_params(axis="x", labelsize=8, labelrotation=30 if len(labels) > 4 else 0)
+    fig.suptitle(f"Accuracy per condition ({int(np.sum(counts))} fresh trials)")
     return fig
 
 
@@ -161,22 +166,22 @@ def _boundaries(ax: Any, positions: Sequence[int], N: int, colour: str, style: s
             ax.axvline(p - 0.5, color=colour, ls=style, lw=1.2)
 
 
-def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndarray, colour_label: str,
+def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndarray | None, colour_label: str,
                         max_trials: int = 80) -> Figure:
     """State trajectories ``[B, N_steps, N_rec]`` on the first two principal components (PCA over
-    all trials and times), one line per trial coloured by a trial parameter."""
+    all trials and times), one line per trial coloured by a trial parameter ``colour [B]``.
+
+    A parameter with at most ``MAX_LEVELS`` values gets one colour per value and a legend; a
+    continuous one a colour bar; ``None`` one colour for all trials.
+    """
     fit = pca(states, 3)
     projected = fit.project(states[:max_trials])
-    colour = np.asarray(colour, dtype=float)[:max_trials]
-    low, high = float(colour.min()), float(colour.max())
-    diverging = low < 0 < high
-    norm = TwoSlopeNorm(0.0, low, high) if diverging else Normalize(low, high if high > low else low + 1)
-    cmap = colormaps["coolwarm" if diverging else "viridis"]
+    colours, key = _trial_colours(colour, len(projected))
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax, ax_time = fig.subplots(1, 2, width_ratios=[1.1, 1])
-    for trajectory, value in zip(projected, colour):
-        ax.plot(trajectory[:, 0], trajectory[:, 1], color=cmap(norm(value)), lw=0.8, alpha=0.8)
-        ax_time.plot(time_ms, trajectory[:, 0], color=cmap(norm(value)), lw=0.8, alpha=0.8)
+    for trajectory, c in zip(projected, colours):
+        ax.plot(trajectory[:, 0], trajectory[:, 1], color=c, lw=0.8, alpha=0.8)
+        ax_time.plot(time_ms, trajectory[:, 0], color=c, lw=0.8, alpha=0.8)
     ax.plot(*projected[:, 0, :2].T, "k.", ms=4, label="start")
     ax.plot(*projected[:, -1, :2].T, "kx", ms=5, label="end")
     ax.legend(fontsize=8)
@@ -184,10 +189,69 @@ def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndar
     ax.set(xlabel=f"PC1 ({100 * ratio[0]:.0f}% variance)", ylabel=f"PC2 ({100 * ratio[1]:.0f}% variance)",
            title="PC1 vs PC2")
     ax_time.set(xlabel="time (ms)", ylabel="PC1", title="PC1 over time")
-    fig.colorbar(ScalarMappable(norm, cmap), ax=ax_time, label=colour_label)
-    fig.suptitle(f"State trajectories on the first principal components, coloured by {colour_label} "
-                 f"({len(projected)} trials)")
+    if isinstance(key, ScalarMappable):
+        fig.colorbar(key, ax=ax_time, label=colour_label)
+    elif key:
+        ax_time.legend(handles=key, fontsize=8, title=colour_label, title_fontsize=8)
+    coloured = f", coloured by {colour_label}" if colour is not None else ""
+    fig.suptitle(f"State trajectories on the first principal components{coloured} ({len(projected)} trials)")
     return fig
+
+
+def _trial_colours(colour: np.ndarray | None, n: int) -> tuple[list[Any], Any]:
+    """One colour per trial for the first ``n`` trials, and their key: legend handles (discrete
+    values), a ScalarMappable for a colour bar (continuous values) or None (no parameter)."""
+    if colour is None:
+        return ["C0"] * n, None
+    colour = np.asarray(colour, dtype=float)[:n]
+    levels = np.unique(colour)
+    if levels.size <= MAX_LEVELS:
+        index = np.searchsorted(levels, colour)
+        handles = [Line2D([], [], color=f"C{k % 10}", label=_format_value(v)) for k, v in enumerate(levels)]
+        return [f"C{k % 10}" for k in index], handles
+    low, high = float(levels[0]), float(levels[-1])
+    diverging = low < 0 < high
+    norm = TwoSlopeNorm(0.0, low, high) if diverging else Normalize(low, high)
+    mappable = ScalarMappable(norm, colormaps["coolwarm" if diverging else "viridis"])
+    return [mappable.to_rgba(v) for v in colour], mappable
+
+
+def _format_value(value: float, units: str = "") -> str:
+    """A parameter value as short text, without exponent for everyday magnitudes: ``1283 ms``, ``0.05``."""
+    text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{text} {units}".rstrip()
+
+
+def _with_units(name: str, units: dict[str, str]) -> str:
+    """Axis label of a trial parameter: ``interval (ms)``."""
+    label = name.replace("_", " ")
+    return f"{label} ({units[name]})" if name in units else label
+
+
+def condition_groups(values: dict[str, np.ndarray], units: dict[str, str], n_trials: int, bins: int = 4
+                     ) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Groups of ``n_trials`` trials to score separately: axis label -> (group index per trial
+    ``[n_trials]``, group labels), from the trial parameters ``values`` (name -> ``[n_trials]``).
+
+    Each discrete trial parameter (2 to ``MAX_LEVELS`` values) groups by value; when there is
+    none, each continuous numeric parameter groups into ``bins`` quantile bins (ranges in its
+    ``units``); with neither, one group holds all trials.
+    """
+    discrete = condition_parameters(values, MAX_LEVELS)
+    groups = {}
+    for name in discrete:
+        levels, index = np.unique(values[name], return_inverse=True)
+        groups[_with_units(name, units)] = (index, [_format_value(v) for v in levels])
+    for name, value in values.items() if not discrete else ():
+        value = np.asarray(value, dtype=float)
+        if value.ndim == 1 and np.unique(value).size > MAX_LEVELS:
+            edges = np.unique(np.quantile(value, np.linspace(0, 1, bins + 1)))
+            index = np.clip(np.searchsorted(edges, value, side="right") - 1, 0, edges.size - 2)
+            labels = [f"{_format_value(a)}-{_format_value(b)}" for a, b in zip(edges[:-1], edges[1:])]
+            groups[_with_units(name, units)] = (index, labels)
+    if not groups:
+        groups["all trials"] = (np.zeros(n_trials, dtype=int), ["all"])
+    return groups
 
 
 # --- one run ------------------------------------------------------------------------------------
@@ -195,48 +259,14 @@ def trajectories_figure(states: np.ndarray, time_ms: np.ndarray, colour: np.ndar
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, n_trials: int = 400, seed: int = 0,
              dpi: int = 120) -> list[Path]:
-    """Write every figure of a run as PNG into ``out_dir`` (default ``RUN_DIR/plots``); return the paths.
-
-    Example trials come from the run file's ``/trials``; the psychometric curve (or accuracy per
-    condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
-    discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
-    """
-    from psychrnn_cli.build import task_from_run
-    from psychrnn_cli.runfile import load_run, resolve_run_path
-    from psychrnn_cli.simulator import network_from_run, simulate
-    from psychrnn_cli.task import trial_param_arrays
+    """Write every figure of a run (:func:`run_figures`) as PNG into ``out_dir`` (default
+    ``RUN_DIR/plots``); return the paths."""
+    from psychrnn_cli.runfile import resolve_run_path
 
     run_file = resolve_run_path(run_dir)
-    run = load_run(run_file)
-    network = network_from_run(run, str(run_file))
+    figures = run_figures(run_file, n_trials, seed)
     out = Path(out_dir) if out_dir is not None else run_file.parent / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, Figure] = {}
-    if run.get("training") and "iteration" in run["training"]:
-        figures["training"] = training_figure(run["training"])
-    if run.get("trials") and "outputs" in run["trials"]:
-        figures["example_trials"] = _example_trials(run["trials"])
-
-    coherence_grid = "coherences" in (run.get("config") or {}).get("task", {})
-    grid = ",".join(str(c) for c in PSYCHOMETRIC_COHERENCES)
-    overrides = [f"task.coherences=[{grid}]", "task.coherence=null"] if coherence_grid else []
-    task = task_from_run(run, n_trials, seed, overrides)
-    x, y, mask, params = task.get_trial_batch(n_trials)
-    result = simulate(network, x, seed=seed)
-    values = trial_param_arrays(params)
-    if {"coherence", "direction"} <= set(values) and network.N_out == 2:  # two-alternative motion task
-        values["signed_coherence"] = signed_coherence(values["coherence"], values["direction"])
-        figures["psychometric"] = psychometric_figure(*psychometric(values["signed_coherence"], result.outputs, mask))
-    else:
-        figures["accuracy_per_condition"] = condition_accuracy_figure(
-            {name: condition_accuracy(values[name], y, result.outputs, mask, task.accuracy_function)
-             for name in condition_parameters(values)})
-    figures["weights"] = weights_figure(network)
-    name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(condition_parameters(values)), None)
-    colour = values[name] if name else np.zeros(n_trials)
-    label = (name or "trial").replace("_", " ")
-    figures["trajectories"] = trajectories_figure(result.states, task.time_ms, colour, label)
-
     paths = []
     for figure_name, fig in figures.items():
         path = out / f"{figure_name}.png"
@@ -245,12 +275,65 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, n_trials: i
     return paths
 
 
-def _example_trials(trials: dict[str, np.ndarray], n: int = 4) -> Figure:
+def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dict[str, Figure]:
+    """Every figure of a run, by file name without ``.png``.
+
+    Example trials come from the run file's ``/trials``; the psychometric curve (or accuracy per
+    condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
+    discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
+    """
+    from psychrnn_cli.build import task_from_run
+    from psychrnn_cli.runfile import load_run
+    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
+
+    run = load_run(run_file)
+    network = network_from_run(run, str(run_file))
+    task_config = (run.get("config") or {}).get("task", {})
+    discrimination = {"coherences", "coherence"} <= set(task_config)  # perceptual discrimination's options
+    grid = ",".join(str(c) for c in PSYCHOMETRIC_COHERENCES)
+    overrides = [f"task.coherences=[{grid}]", "task.coherence=null"] if discrimination else []
+    task = task_from_run(run, n_trials, seed, overrides)
+    units = getattr(task, "param_units", {})
+    figures: dict[str, Figure] = {}
+    if run.get("training") and "iteration" in run["training"]:
+        figures["training"] = training_figure(run["training"],
+                                              run.get("curriculum", {}).get("start_iteration", ()))
+    if len(run.get("trials", {}).get("outputs", ())):  # none with train.save_trials=0
+        figures["example_trials"] = _example_trials(run["trials"], units)
+
+    x, y, mask, params = task.get_trial_batch(n_trials)
+    result = simulate(network, x, seed=seed)
+    values = trial_param_arrays(params)
+    if discrimination and {"coherence", "direction"} <= set(values) and network.N_out == 2:
+        values["signed_coherence"] = signed_coherence(values["coherence"], values["direction"])
+        figures["psychometric"] = psychometric_figure(*psychometric(values["signed_coherence"], result.outputs, mask))
+    else:
+        figures["accuracy_per_condition"] = condition_accuracy_figure(
+            {name: _scored(index, labels, y, result.outputs, mask, task.accuracy_function)
+             for name, (index, labels) in condition_groups(values, units, n_trials).items()})
+    figures["weights"] = weights_figure(network)
+    name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(values), None)
+    colour = values[name] if name else None
+    figures["trajectories"] = trajectories_figure(result.states, task.time_ms, colour,
+                                                  _with_units(name, units) if name else "")
+    return figures
+
+
+def _scored(index: np.ndarray, labels: Sequence[str], targets: np.ndarray, outputs: np.ndarray, mask: np.ndarray,
+            accuracy_function: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labels, accuracy and trial counts of the groups that hold trials (``index [B]`` into ``labels``)."""
+    levels, accuracy, counts = condition_accuracy(index, targets, outputs, mask, accuracy_function)
+    return [labels[k] for k in levels], accuracy, counts
+
+
+def _example_trials(trials: dict[str, np.ndarray], units: dict[str, str], n: int = 4) -> Figure:
     n = min(n, len(trials["inputs"]))
     skip = {"inputs", "targets", "mask", "outputs", "states", "time_ms"}
     labels = []
     for k in range(n):
-        parts = [f"{key} {trials[key][k]:.3g}" for key in trials if key not in skip and np.ndim(trials[key]) == 1]
+        parts = [f"{key} {_format_value(trials[key][k], units.get(key, ''))}" for key in trials
+                 if key not in skip and np.ndim(trials[key]) == 1]
         labels.append(f"trial {k}: " + ", ".join(parts[:2]) + "\n" + ", ".join(parts[2:4]))
     return example_trials_figure(trials["inputs"][:n], trials["targets"][:n], trials["mask"][:n],
                                  trials["outputs"][:n], trials["time_ms"], labels)

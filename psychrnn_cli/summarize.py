@@ -3,7 +3,9 @@
 NumPy and h5py only (run files are read with :func:`psychrnn_cli.runfile.load_run`). A run
 directory is any folder under the sweep directory that holds ``run.h5`` or Hydra's
 ``.hydra/overrides.yaml``; a job whose run file is absent or cannot be read still gets a row,
-with status ``missing`` or ``unreadable``.
+with status ``missing`` or ``unreadable``. An ensemble (``train.ensemble=K``) is K run
+directories ``seed_<seed>/`` inside the job's directory: one row each, with the job's overrides
+and the member's own seed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from psychrnn_cli.runfile import RunFileError, load_run
 
 RUN_FILE = "run.h5"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 METRICS = ("accuracy", "loss", "iterations", "time_s")  # the numeric columns of a run row
 RUN_COLUMNS = ("status", *METRICS, "message")
 
@@ -96,11 +99,34 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
     for root, dirs, files in os.walk(sweep_dir):
         here = Path(root)
         if RUN_FILE in files or (here / OVERRIDES).is_file():
-            found.append(here)
+            found.extend(ensemble_members(here) or [here])
             dirs.clear()
         else:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
     return sorted(found, key=lambda p: _natural_key(p.relative_to(sweep_dir).as_posix()))
+
+
+def ensemble_members(job_dir: Path) -> list[Path]:
+    """The member run directories ``seed_<seed>/`` of an ensemble job (from ``.hydra/config.yaml``:
+    ``train.ensemble`` > 1 and ``seed``); [] for any other run directory."""
+    if (job_dir / RUN_FILE).exists():
+        return []
+    try:
+        config = yaml.safe_load((job_dir / HYDRA_CONFIG).read_text())
+        size, first = config["train"].get("ensemble", 1), config["seed"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError, AttributeError):
+        return []
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, first)) or size < 2:
+        return []
+    return [job_dir / f"seed_{seed}" for seed in range(first, first + size)]
+
+
+def job_overrides(run_dir: Path) -> dict[str, str]:
+    """The Hydra overrides of the job that made ``run_dir``: its own, or for an ensemble member
+    (``JOB/seed_<seed>``) the job's, with the member's ``seed``."""
+    if run_dir in ensemble_members(run_dir.parent):
+        return {**read_overrides(run_dir.parent), "seed": run_dir.name.removeprefix("seed_")}
+    return read_overrides(run_dir)
 
 
 def read_overrides(run_dir: Path) -> dict[str, str]:
@@ -123,7 +149,7 @@ def _attr_float(attrs: dict[str, Any], key: str) -> float:
 
 def summarize_run(run_dir: Path, sweep_dir: Path) -> RunSummary:
     """The row of one run directory. Never raises for a missing or damaged run file."""
-    row = RunSummary(path=run_dir.relative_to(sweep_dir).as_posix(), overrides=read_overrides(run_dir))
+    row = RunSummary(path=run_dir.relative_to(sweep_dir).as_posix(), overrides=job_overrides(run_dir))
     if not (run_dir / RUN_FILE).exists():
         row.message = f"no {RUN_FILE} (the job did not start, or died before writing it)"
         return row

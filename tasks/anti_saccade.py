@@ -46,6 +46,8 @@ class AntiSaccade(Task):
         fixation_threshold: output level before ``go`` that counts as a premature saccade.
     """
 
+    param_units = {"stim_onset": "ms", "stim_end": "ms", "go": "ms"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

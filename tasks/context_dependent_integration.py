@@ -43,6 +43,9 @@ class ContextDependentIntegration(Task):
         hi, lo: target values of the correct and the other channel.
     """
 
+    param_units = {"cue_onset": "ms", "stim_onset": "ms", "stim_end": "ms",
+                   "response": "ms"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

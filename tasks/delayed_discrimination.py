@@ -38,6 +38,9 @@ class DelayedDiscrimination(Task):
         stim_noise: input noise scale, as in perceptual discrimination.
     """
 
+    param_units = {"stimulus_1": "ms", "delay": "ms", "stimulus_2": "ms", "decision": "ms", "end": "ms",
+                   "f1": "Hz", "f2": "Hz"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

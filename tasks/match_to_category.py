@@ -35,6 +35,8 @@ class MatchToCategory(Task):
         stim_noise: input noise scale.
     """
 
+    param_units = {"angle": "rad"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

@@ -133,6 +133,8 @@ class NeuroGymTask(Task):
             absolute error (default 0.1).
     """
 
+    param_units = {"trial_ms": "ms"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         env: str = "PerceptualDecisionMaking-v0",

@@ -31,6 +31,8 @@ class PerceptualDiscrimination(Task):
         hi, lo: target values of the correct and the other channel.
     """
 
+    param_units = {"onset": "ms", "duration": "ms"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

@@ -50,6 +50,8 @@ class ReadySetGo(Task):
         tolerance: largest relative error of a correct produced interval (0.15 = 15 %).
     """
 
+    param_units = {"ready": "ms", "interval": "ms", "set": "ms", "go": "ms"}  # trial parameter -> units, for figures
+
     def __init__(
         self,
         dt: float = 10.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -163,20 +164,37 @@ def test_ctrl_c_writes_a_stopped_run_file(tmp_path):
     assert run["attrs"]["iterations"] >= 25 and "trials" in run
 
 
+def _last_logged_iteration(log_file: Path) -> int:
+    """The iteration of the last evaluation line in ``train.log`` (0 before the first)."""
+    if not log_file.exists():
+        return 0
+    found = re.findall(r"\] iteration (\d+) ", log_file.read_text())
+    return int(found[-1]) if found else 0
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_never_leaves_a_broken_file(tmp_path):
-    """Kill a training process at random moments (at least 20 times), restarting it in the same
-    directory each time: the run directory always holds no run file or a complete, readable one,
-    and no checkpoint or a loadable one."""
+    """Kill a training process 20 times at random points, restarting it in the same directory each
+    time: the run directory always holds no run file or a complete, readable one, and no checkpoint
+    or a loadable one. Kill points are counted in iterations (0 to 30 after the process's first
+    logged iteration, or during start-up), so the test does not depend on the machine's speed."""
     rng = random.Random(0)
-    command = [sys.executable, "-m", "psychrnn_cli.cli", "train", *FAST, "task.T=300", "train.iterations=5000",
+    command = [sys.executable, "-m", "psychrnn_cli.cli", "train", *FAST, "task.T=300", "train.iterations=100000",
                "train.eval_every=1", "train.checkpoint_every=1", "train.stop_accuracy=null", f"hydra.run.dir={tmp_path}"]
+    log_file = tmp_path / "train.log"
     kills = 0
     while kills < 20:
+        start = _last_logged_iteration(log_file)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 9.0))
-        if process.poll() is not None:
-            break  # the run finished before this kill
+        if kills % 5 == 0:  # during start-up (import, build, tracing): a random moment before the first iteration
+            time.sleep(rng.uniform(0.0, 2.0))
+        else:
+            target = start + rng.randint(1, 30)
+            while _last_logged_iteration(log_file) < target:
+                assert process.poll() is None, f"training ended (exit {process.returncode}) before kill {kills + 1}"
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.05))  # somewhere inside the next iteration or its file writes
+        assert process.poll() is None, f"training ended (exit {process.returncode}) before kill {kills + 1}"
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
@@ -186,4 +204,4 @@ def test_sigkill_at_random_points_never_leaves_a_broken_file(tmp_path):
             with h5py.File(tmp_path / "checkpoint.h5") as f:
                 assert f.attrs["kind"] == "checkpoint" and "training_state/params/W_rec" in f
         assert len(list(tmp_path.glob(".*.tmp*"))) <= 2  # at most the two files being written when killed
-    assert kills >= 20
+    assert kills == 20 and _last_logged_iteration(log_file) > 0

@@ -136,3 +136,35 @@ def test_clear_errors(sweep, tmp_path_factory, capsys, case, expected):
     err = capsys.readouterr().err
     assert err.startswith("psychrnn summarize: error: ") and expected in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_ensemble_trained_from_the_command_line_gets_one_row_per_member(tmp_path, capsys):
+    from tests.conftest import FAST, run_cli
+
+    trained = run_cli("train", "train.ensemble=3", "seed=4", "task.T=300", "model.N_rec=8", "train.iterations=2",
+                      "train.stop_accuracy=null", *FAST, f"hydra.run.dir={tmp_path / 'ens'}")
+    assert trained.returncode == 0, trained.stderr
+    runs = collect_runs(tmp_path)
+    assert [(r.path, r.status, r.param("seed")) for r in runs] == [
+        ("ens/seed_4", "completed", "4"), ("ens/seed_5", "completed", "5"), ("ens/seed_6", "completed", "6")]
+    assert all(r.iterations == 2 and r.overrides["train.ensemble"] == "3" for r in runs)
+    assert psychrnn(["summarize", str(tmp_path / "ens")]) == 0
+    rows = list(csv.DictReader((tmp_path / "ens" / "summary.csv").open()))
+    assert [(row["run"], row["seed"], row["status"]) for row in rows] == [
+        ("seed_4", "4", "completed"), ("seed_5", "5", "completed"), ("seed_6", "6", "completed")]
+
+
+def test_a_sweep_of_ensembles_gets_one_row_per_member_and_a_member_that_never_wrote_is_missing(tmp_path):
+    for job, first in (("0", 0), ("1", 2)):  # psychrnn train -m train.ensemble=2 seed=0,2
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- train.ensemble=2\n- seed={first}\n")
+        (tmp_path / job / ".hydra" / "config.yaml").write_text(f"seed: {first}\ntrain:\n  ensemble: 2\n")
+    for seed in (0, 1, 2):
+        make_run(tmp_path / str(seed // 2) / f"seed_{seed}", 50, seed, "completed", 0.9, 0.03, 100, 5.0,
+                 overrides=False)
+    runs = collect_runs(tmp_path)
+    assert [(r.path, r.status, r.param("seed"), r.param("train.ensemble")) for r in runs] == [
+        ("0/seed_0", "completed", "0", "2"), ("0/seed_1", "completed", "1", "2"),
+        ("1/seed_2", "completed", "2", "2"), ("1/seed_3", "missing", "3", "2")]
+    header, rows = group_table(runs, ["seed"])
+    assert [row[:3] for row in rows] == [["0", 1, 1], ["1", 1, 1], ["2", 1, 1], ["3", 1, 0]]
