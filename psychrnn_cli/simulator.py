@@ -162,10 +162,14 @@ class Network:
         The effective weights come from :func:`psychrnn_cli.masks.effective_weights`, as in training.
         """
         try:
+            if isinstance(model, Model):
+                model.check(weights)
             gates = model.gates if isinstance(model, Model) else model_class(model).gates
+            eff = effective_weights({k: np.asarray(v) for k, v in weights.items()}, constraints, gates=gates)
         except ModelError as err:
             raise SimulatorError(str(err)) from None
-        eff = effective_weights({k: np.asarray(v) for k, v in weights.items()}, constraints, gates=gates)
+        except ValueError as err:  # (masks whose shapes do not fit the weights)
+            raise SimulatorError(f"the connectivity masks do not fit the weights: {err}") from None
         return cls(model, eff, alpha, signs=constraints.signs, **kwargs)
 
 
@@ -181,7 +185,7 @@ def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
     node.setdefault("_target_", attrs.get("model_class", BUILTIN.get(str(attrs.get("kind", "basic")), "")))
     if "forget_bias" in attrs:  # run files of the LSTM record it
         node.setdefault("forget_bias", float(attrs["forget_bias"]))
-    node.update(N_rec=int(np.shape(model["weights"]["W_rec"])[1]), rec_noise=float(attrs.get("rec_noise", 0.0)),
+    node.update(N_rec=int(attrs.get("N_rec", np.shape(model["weights"]["W_rec"])[-1])), rec_noise=float(attrs.get("rec_noise", 0.0)),
                 transfer_function=str(attrs.get("transfer_function", "relu")))
     try:
         definition = make_model(node, float(attrs["alpha"]))

@@ -349,6 +349,21 @@ def test_stored_model_classes_of_older_run_files_still_load(tmp_path):
     np.testing.assert_allclose(old.outputs, run["trials"]["outputs"], rtol=1e-5, atol=1e-6)
 
 
+def test_a_run_file_whose_weights_do_not_fit_its_model_is_named(tmp_path, capsys):
+    import h5py
+
+    from psychrnn_cli.commands import evaluate
+
+    run_file = write_synthetic_run(tmp_path)
+    with h5py.File(run_file, "r+") as f:
+        W_rec = f["model/weights/W_rec"][:, :5]
+        del f["model/weights/W_rec"]
+        f["model/weights/W_rec"] = W_rec
+    assert evaluate.main([str(run_file), "--trials", "5", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "needs W_rec of shape (20, 20), got (20, 5)" in err and "Traceback" not in err
+
+
 def test_bad_perturbations_and_inputs_give_clear_errors(net, inputs):
     with pytest.raises(SimulatorError, match="matrix must be one of"):
         simulate(net, inputs, perturbations=[Scale("W_foo", 2.0)])
