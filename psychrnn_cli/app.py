@@ -52,8 +52,7 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
     ``slurm_job_id``, and the config. An existing run file is left as it is.
     """
     from psychrnn_cli import __version__
-    from psychrnn_cli.run import RUN_FILE
-    from psychrnn_cli.runfile import write_run
+    from psychrnn_cli.runfile import RUN_FILE, write_run
 
     message = _one_line(err)
     run_dir.mkdir(parents=True, exist_ok=True)

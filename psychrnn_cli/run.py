@@ -23,11 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import write_run
+from psychrnn_cli.runfile import RUN_FILE, write_run
 from psychrnn_cli.task import trial_param_arrays
 
 log = logging.getLogger("psychrnn_cli")
-RUN_FILE = "run.h5"
 
 
 @contextlib.contextmanager

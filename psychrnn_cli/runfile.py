@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 
 SCHEMA_VERSION = 1
+RUN_FILE = "run.h5"  # the run file's name in a run directory
 
 UNITS = {  # dataset name -> (units, axis names)
     "inputs": ("a.u.", "trial, time, input"),
@@ -160,7 +161,7 @@ def _read_tree(group: h5py.Group) -> dict[str, Any]:
 def resolve_run_path(path: Path | str) -> Path:
     """``path`` itself if it is a file, ``path/run.h5`` if it is a run directory."""
     path = Path(path)
-    return path / "run.h5" if path.is_dir() else path
+    return path / RUN_FILE if path.is_dir() else path
 
 
 def load_run(path: Path | str) -> dict[str, Any]:
