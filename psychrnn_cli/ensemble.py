@@ -8,7 +8,7 @@ records that seed and ``train.ensemble: 1``), so ``psychrnn evaluate``, ``plot``
 
 Every member keeps its own trial batches, initial weights, optimizer state, recurrent noise,
 curriculum and stopping rules: one :class:`~psychrnn_cli.training.Trainer` per member, around one
-compiled step for all (:class:`~psychrnn_cli.network.ensemble.EnsembleSteps`). A member that
+compiled step for all (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
 passes a curriculum stage advances alone; a member that stops (stop accuracy, end of its
 curriculum, a non-finite loss) writes its run file at once while the others go on.
 """
@@ -120,7 +120,7 @@ def train_members(jobs: list[Job]) -> None:
 
     The loop is :func:`psychrnn_cli.training.train`'s, once per member around one compiled step.
     """
-    from psychrnn_cli.network.ensemble import EnsembleSteps
+    from psychrnn_cli.network.ensemble_step import EnsembleSteps
     from psychrnn_cli.training import GracefulStop, Trainer
 
     unfinished = set(range(len(jobs)))
