@@ -118,7 +118,7 @@ class SweepCallback(Callback):
             sys.exit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from psychrnn_cli.summarize import SummaryError, collect_runs
+        from psychrnn_cli.sweep_summary import SummaryError, collect_runs
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

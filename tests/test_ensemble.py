@@ -9,7 +9,7 @@ import pytest
 
 from psychrnn_cli import load_run, train
 from psychrnn_cli.build import ConfigError
-from psychrnn_cli.summarize import collect_runs
+from psychrnn_cli.sweep_summary import collect_runs
 from psychrnn_cli.tasks.perceptual_discrimination import PerceptualDiscrimination
 from tests.conftest import FAST
 

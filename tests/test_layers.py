@@ -16,7 +16,7 @@ TENSORFLOW = ("tensorflow", "keras")
 TRAINER = ("psychrnn_cli.run", "psychrnn_cli.training", "psychrnn_cli.network", "psychrnn_cli.ensemble",
            "psychrnn_cli.app")
 CONFIG = ("psychrnn_cli.build", "psychrnn_cli.app", "hydra", "omegaconf")
-POST_TRAINING = ("simulator", "perturbations", "analysis", "interop", "plots", "summarize", "runfile", "models",
+POST_TRAINING = ("simulator", "perturbations", "analysis", "interop", "plots", "sweep_summary", "runfile", "models",
                  "commands/evaluate", "commands/simulate", "commands/plot", "commands/analyse",
                  "commands/export", "commands/summarize")
 

@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from psychrnn_cli.summarize import (SummaryError, collect_runs, common_params, format_table, group_table,
+    from psychrnn_cli.sweep_summary import (SummaryError, collect_runs, common_params, format_table, group_table,
                                         param_columns, run_table, write_csv)
 
     args = parser().parse_args(argv)
