@@ -14,7 +14,6 @@ The stored matrices are already effective, so this changes nothing for PsychRNN'
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import BUILTIN
-from psychrnn_cli.runfile import load_run, resolve_run_path
+from psychrnn_cli.runfile import atomic_file, load_run, resolve_run_path
 
 REQUIRED = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 OPTIONAL = ("Dale_rec", "Dale_out", "input_connectivity", "rec_connectivity", "output_connectivity")
@@ -121,16 +120,9 @@ def write_psychrnn(path: str | Path, weights: PsychRNNWeights) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     dale = {} if weights.dale_ratio is None else {"dale_ratio": np.float64(weights.dale_ratio)}
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **weights.arrays, **dale)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **weights.arrays, **dale)
     return path
 
 

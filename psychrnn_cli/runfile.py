@@ -20,10 +20,11 @@ No pickled objects: strings are stored as UTF-8, everything else as numeric arra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
@@ -78,6 +79,21 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             _write_array(group, key, value)
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` to write to; when the block succeeds the file is synced
+    and renamed over ``path``, so a crash leaves the previous file or the new one, never a
+    truncated file. The temporary file is removed either way."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
@@ -86,16 +102,9 @@ def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
     truncated file.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            _write_tree(f, tree)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        _write_tree(f, tree)
     return path
 
 
@@ -113,23 +122,18 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]]) -> Path:
     path = resolve_run_path(path)
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            if "schema_version" not in f.attrs:
-                raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
-            for name, tree in groups.items():
-                if name in f:
-                    del f[name]
-                _write_tree(f.require_group(name), tree)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+") as f:
+                if "schema_version" not in f.attrs:
+                    raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+                for name, tree in groups.items():
+                    if name in f:
+                        del f[name]
+                    _write_tree(f.require_group(name), tree)
     except OSError as err:
         raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
