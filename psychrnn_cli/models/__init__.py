@@ -44,6 +44,7 @@ ALIASES = {  # model classes stored in run files and checkpoints written before 
     "psychrnn_cli.network.gated.GRU": BUILTIN["gru"],
 }
 ENGINE_KEYS = ("_target_", "load_weights", "trainable")  # model config keys that are not model options
+PARAMETER_NAMES = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")  # every model's, as run files store them
 State = tuple[Any, ...]
 Weights = dict[str, Any]
 Initializer = Callable[..., dict[str, Any]]
