@@ -81,3 +81,37 @@ def test_a_checkpoint_naming_the_old_model_class_resumes_under_the_new_name():
     old = "model:\n  _target_: psychrnn_cli.network.gated.LSTM\n  N_rec: 50\n"
     assert config_changes(old, old.replace("psychrnn_cli.network.gated.LSTM", "psychrnn_cli.models.lstm.LSTM")) == []
     assert config_changes(old, old.replace("psychrnn_cli.network.gated.LSTM", "psychrnn_cli.models.gru.GRU"))
+
+
+def test_a_model_with_an_extra_parameter_runs_the_same_in_both_engines():
+    """extra_weights: a per-unit gain ``g [N_rec]`` on the rates, trained and simulated like W_rec."""
+    import tensorflow as tf
+
+    from psychrnn_cli.initializers import glorot_normal
+    from psychrnn_cli.masks import build_constraints
+    from psychrnn_cli.models.basic import Basic
+    from psychrnn_cli.network.base import RecurrentModel
+    from psychrnn_cli.simulator import Network, simulate
+
+    class Gained(Basic):
+        kind = "gained"
+
+        def extra_weights(self, rng, N_in, N_out):
+            return {"g": rng.uniform(0.5, 1.5, self.N_rec).astype(np.float32)}
+
+        def step(self, ops, w, state, drive):
+            (x,) = state
+            return ((1 - self.alpha) * x + ops.matmul(w["g"] * ops.f(x), w["rec_kernel"]) + drive,)
+
+    rng = np.random.default_rng(0)
+    constraints = build_constraints(2, 10, 2, rng)
+    definition = Gained(10, alpha=0.2, transfer_function="tanh")
+    weights = definition.initial_weights(glorot_normal, rng, constraints, 2, 2)
+    model = RecurrentModel(definition, weights, constraints)
+    assert model.params["g"].trainable
+    x = rng.normal(size=(3, 25, 2)).astype(np.float32)
+    tf_outputs, _ = model(tf.constant(x))
+    network = Network.from_weights(definition, weights, constraints)
+    np.testing.assert_allclose(simulate(network, x).outputs, tf_outputs.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(simulate(Network.from_weights(definition, {**weights, "g": np.ones(10)}, constraints), x)
+                           .outputs, tf_outputs.numpy(), atol=1e-3)  # the gain matters
