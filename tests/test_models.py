@@ -115,3 +115,13 @@ def test_a_model_with_an_extra_parameter_runs_the_same_in_both_engines():
     np.testing.assert_allclose(simulate(network, x).outputs, tf_outputs.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(simulate(Network.from_weights(definition, {**weights, "g": np.ones(10)}, constraints), x)
                            .outputs, tf_outputs.numpy(), atol=1e-3)  # the gain matters
+
+
+def test_a_target_that_is_not_a_model_kind_is_named():
+    from psychrnn_cli.models import ModelError, make_model
+
+    with pytest.raises(ModelError, match=r"model._target_: 'collections.OrderedDict' must be a subclass of "
+                                         r"psychrnn_cli.models.Model"):
+        make_model({"_target_": "collections.OrderedDict", "N_rec": 4}, 0.1)
+    with pytest.raises(ModelError, match=r"model: cannot build psychrnn_cli.models.gru.GRU: .*forget_bias"):
+        make_model({"_target_": "gru", "N_rec": 4, "forget_bias": 1.0}, 0.1)

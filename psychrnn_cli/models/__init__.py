@@ -157,11 +157,11 @@ def model_class(target: str) -> type[Model]:
     try:
         cls = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ModelError(f"model._target_={target}: cannot import it ({err}); run from the folder holding its "
-                         "module or put that folder on PYTHONPATH") from None
+        raise ModelError(f"model._target_: cannot import {target!r} ({err}); is its module on PYTHONPATH or in the "
+                         "working directory?") from None
     if not (isinstance(cls, type) and issubclass(cls, Model)):
-        raise ModelError(f"model._target_={target} must be a subclass of psychrnn_cli.models.Model "
-                         "(see the README's section on your own model)")
+        raise ModelError(f"model._target_: {target!r} must be a subclass of psychrnn_cli.models.Model "
+                         "(README, \"Your own model\")")
     return cls
 
 
