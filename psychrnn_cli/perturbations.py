@@ -187,6 +187,9 @@ class Inject:
         plan.current[np.ix_(steps, units)] += np.broadcast_to(np.asarray(self.current, dtype=np.float64), units.shape)
 
 
+Perturbation = Silence | Cut | Scale | InputNoise | RecurrentNoise | Clamp | Inject
+
+
 # --- the text language ---------------------------------------------------------------------------
 
 LANGUAGE = """\
@@ -267,7 +270,7 @@ def _number(text: str, what: str) -> float:
         raise SimulatorError(f"{what}: {text!r} is not a number") from None
 
 
-def parse(flag: str, text: str, network: Network, n_steps: int):
+def parse(flag: str, text: str, network: Network, n_steps: int) -> Perturbation:
     """The perturbation ``--FLAG TEXT`` of ``psychrnn simulate`` describes, for ``n_steps`` steps.
 
     Flags: ``lesion UNITS``, ``cut [MATRIX:]SRC>DST[@WINDOW]``, ``scale [MATRIX:][SRC>DST=]FACTOR``,
