@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import sys
 import traceback
 from collections import Counter
@@ -48,10 +47,10 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 
     Appends the traceback to ``train.log``. When the job failed before writing ``run.h5`` (a config
     error raised while building), writes a minimal run file: root attributes ``status`` = failed,
-    ``message``, ``iterations`` = 0, ``seed`` (if an integer), ``created``, ``host``,
-    ``slurm_job_id``, and the config. An existing run file is left as it is.
+    ``message``, ``iterations`` = 0 and the provenance (:func:`psychrnn_cli.run.provenance`; the
+    seed if it is an integer), and the config. An existing run file is left as it is.
     """
-    from psychrnn_cli import __version__
+    from psychrnn_cli.run import provenance
     from psychrnn_cli.runfile import RUN_FILE, write_run
 
     message = _one_line(err)
@@ -60,15 +59,9 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
         log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
         log.write("".join(traceback.format_exception(err)))
     if not (run_dir / RUN_FILE).exists():
-        attrs: dict[str, Any] = {
-            "status": "failed", "message": message, "iterations": 0,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": socket.gethostname(), "psychrnn_cli_version": __version__,
-            "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
-        }
         seed = cfg.get("seed") if "seed" in cfg else None
-        if isinstance(seed, int) and not isinstance(seed, bool):
-            attrs["seed"] = seed
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+        attrs = {**provenance(seed), "status": "failed", "message": message, "iterations": 0}
         write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
     return message
 

@@ -69,13 +69,11 @@ def _git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def provenance(seed: int) -> dict[str, Any]:
-    """Root attributes: versions, time, host, seed and SLURM job id."""
-    from psychrnn_cli.network import runtime_info
-
-    return {
+def provenance(seed: int | None) -> dict[str, Any]:
+    """Root attributes: versions (TensorFlow's once this process has built a network), time, host,
+    seed (when known) and SLURM job id."""
+    attrs = {
         "psychrnn_cli_version": _version("psychrnn-cli"),
-        **runtime_info(),
         "numpy_version": np.__version__,
         "h5py_version": _version("h5py"),
         "hydra_version": _version("hydra-core"),
@@ -83,9 +81,15 @@ def provenance(seed: int) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
-        "seed": seed,
         "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
     }
+    if "tensorflow" in sys.modules:  # (a job that failed before building its network never loaded it)
+        from psychrnn_cli.network import runtime_info
+
+        attrs.update(runtime_info())
+    if seed is not None:
+        attrs["seed"] = seed
+    return attrs
 
 
 def model_tree(exp: Experiment) -> dict[str, Any]:

@@ -120,3 +120,15 @@ def test_importing_the_network_package_changes_no_tensorflow_setting(trained_run
     from psychrnn_cli import load_run
 
     assert load_run(trained_run)["attrs"]["tf_intra_op_threads"] == 1  # set where training starts, and recorded
+
+
+def test_a_job_failing_on_its_config_records_the_same_provenance_without_tensorflow(trained_run, tmp_path):
+    from psychrnn_cli import load_run
+    from tests.conftest import run_cli
+
+    result = run_cli("train", "model.N_rec=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "model.N_rec" in result.stderr
+    failed, trained = load_run(tmp_path)["attrs"], load_run(trained_run)["attrs"]
+    assert failed["status"] == "failed" and "tensorflow_version" not in failed
+    for key in ("psychrnn_cli_version", "numpy_version", "h5py_version", "python_version", "git_commit", "seed"):
+        assert failed[key] == trained[key], key

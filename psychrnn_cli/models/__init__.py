@@ -134,8 +134,9 @@ class Model:
         """Raise ModelError naming the parameter whose shape does not fit this model, or Dale's
         principle (``dale_ratio`` not None) on a model that does not support it."""
         if dale_ratio is not None and not self.supports_dale:
-            raise ModelError(f"Dale's principle (constraints.dale_ratio={dale_ratio}) applies only to models that "
-                             f"support it (model=basic); model={self.kind} does not: set constraints.dale_ratio=null")
+            raise ModelError(f"Dale's principle (constraints.dale_ratio={dale_ratio}) applies only to model=basic "
+                             f"and models that declare supports_dale; model={self.kind} does not support it: set "
+                             "constraints.dale_ratio=null")
         G, N = self.gates, self.N_rec
         if "W_in" not in weights or "W_out" not in weights:
             raise ModelError(f"model={self.kind} needs W_in and W_out, got {sorted(weights)}")
