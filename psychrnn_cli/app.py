@@ -1,4 +1,4 @@
-"""``psychrnn train``: the Hydra application over :func:`psychrnn_cli.run.run`, and job failures.
+"""``psychrnn train``: the Hydra application over :func:`psychrnn_cli.ensemble.train_runs`, and job failures.
 
 A job that raises leaves ``run.h5`` with status ``failed`` and its message (``run`` writes it when
 training raises; for errors before that, such as a bad config value, a minimal run file is written

@@ -1,4 +1,4 @@
-"""NumPy forward model of trained networks, with perturbations. Never imports TensorFlow.
+"""The NumPy engine: runs a trained network of any model kind, with perturbations. Never imports TensorFlow.
 
 Runs any model kind (:mod:`psychrnn_cli.models`: the built-ins and your own) with the same step
 code the TensorFlow trainer runs, from a run file or a PsychRNN ``.npz``, on any batch size and
