@@ -113,7 +113,7 @@ class FixedPoints:
     """Fixed points of a model's update under a constant input.
 
     Attributes:
-        xstar: ``[K, D]`` full states (D = components x N_rec; basic: pre-activations) with ``F(x) = x`` up to ``q_tol``.
+        xstar: ``[K, D]`` full states (D = components x N_rec; basic model: x) with ``F(x) = x`` up to ``q_tol``.
         qstar: ``[K]`` speed ``0.5 |F(x) - x|^2`` at each.
         J_xstar: ``[K, D, D]`` Jacobian ``dF/dx``.
         eigvals: ``[K, D]`` its eigenvalues (complex), by decreasing modulus.

@@ -185,8 +185,8 @@ def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
     node.setdefault("_target_", attrs.get("model_class", BUILTIN.get(str(attrs.get("kind", "basic")), "")))
     if "forget_bias" in attrs:  # run files of the LSTM record it
         node.setdefault("forget_bias", float(attrs["forget_bias"]))
-    node.update(N_rec=int(attrs.get("N_rec", np.shape(model["weights"]["W_rec"])[-1])), rec_noise=float(attrs.get("rec_noise", 0.0)),
-                transfer_function=str(attrs.get("transfer_function", "relu")))
+    node.update(N_rec=int(attrs.get("N_rec", np.shape(model["weights"]["W_rec"])[-1])),
+                rec_noise=float(attrs.get("rec_noise", 0.0)), transfer_function=str(attrs.get("transfer_function", "relu")))
     try:
         definition = make_model(node, float(attrs["alpha"]))
     except ModelError as err:

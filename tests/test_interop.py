@@ -64,7 +64,7 @@ def test_psychrnn_file_runs_as_the_spec_equations(tmp_path, dale_ratio):
     M = a["rec_connectivity"].astype(float)
     if dale_ratio is None:
         W_rec, W_in, W_out = a["W_rec"] * M, a["W_in"], a["W_out"]
-    else:  # effective weights: W_rec_eff = |W_rec * M_rec| diag(signs), W_in_eff = |W_in|, W_out_eff = |W_out| diag(signs > 0)
+    else:  # W_rec_eff = |W_rec * M_rec| diag(signs), W_in_eff = |W_in|, W_out_eff = |W_out| diag(signs > 0)
         W_rec, W_in, W_out = np.abs(a["W_rec"] * M) * signs, np.abs(a["W_in"]), np.abs(a["W_out"]) * (signs > 0)
     inputs = np.random.default_rng(1).normal(0.5, 0.5, (3, 40, N_IN))
     expected = spec_forward(W_in, W_rec, W_out, a["b_rec"], a["b_out"], a["init_state"][0].astype(float), inputs)

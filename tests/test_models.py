@@ -19,8 +19,9 @@ def adapting_run(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(EXAMPLES)  # as the README says: train from the folder holding the model's module
         patch.syspath_prepend(str(EXAMPLES))
-        return train([*FAST, "train.stop_accuracy=0.9", "train.iterations=400", "model._target_=adapting_rnn.AdaptingRNN",
-                      "+model.strength=0.5", "+model.adapt_rate=0.02"], run_dir=tmp_path_factory.mktemp("adapting"))
+        return train([*FAST, "train.stop_accuracy=0.9", "train.iterations=400",
+                      "model._target_=adapting_rnn.AdaptingRNN", "+model.strength=0.5", "+model.adapt_rate=0.02"],
+                     run_dir=tmp_path_factory.mktemp("adapting"))
 
 
 @pytest.fixture

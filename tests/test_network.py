@@ -187,5 +187,6 @@ def test_dale_on_a_gated_model_is_a_clear_error():
     constraints = all_to_all(2, 8, 2, dale_ratio=0.8)
     definition = LSTM(8, alpha=0.1)
     weights = definition.initial_weights(glorot_normal, np.random.default_rng(0), constraints, 2, 2)
-    with pytest.raises(ValueError, match="applies only to model=basic and models that declare supports_dale; model=lstm does not"):
+    with pytest.raises(ValueError, match="applies only to model=basic and models that declare supports_dale; "
+                                         "model=lstm does not"):
         RecurrentModel(definition, weights, constraints)

@@ -115,7 +115,8 @@ def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps, mon
     constraints = build_constraints(3, 16, 2, rng, dale_ratio=dale, density=0.7, autapses=False)
     constraints.input_mask[0, 0] = constraints.output_mask[1, 3] = 0.0
     weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, model_class(kind).gates).items()}
-    kwargs = {"lstm": {"forget_bias": 0.7}, "adapting_rnn.AdaptingRNN": {"strength": 2.0, "adapt_rate": 0.3}}.get(kind, {})
+    options = {"lstm": {"forget_bias": 0.7}, "adapting_rnn.AdaptingRNN": {"strength": 2.0, "adapt_rate": 0.3}}
+    kwargs = options.get(kind, {})
     definition = model_class(kind)(16, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
     model = RecurrentModel(definition, weights, constraints)
     x = rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
