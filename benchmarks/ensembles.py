@@ -54,7 +54,7 @@ def worker(spec: dict) -> dict:
     """
     from psychrnn_cli import load_run
     from psychrnn_cli.cli import main as psychrnn
-    from psychrnn_cli.network.ensemble import EnsembleSteps
+    from psychrnn_cli.network.ensemble_step import EnsembleSteps
     from psychrnn_cli.network.step import CompiledSteps
 
     stamps: list[float] = []

@@ -48,12 +48,12 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> P
     """
     import datetime as dt
 
-    from psychrnn_cli.run import run
+    from psychrnn_cli.ensemble import train_runs
     from psychrnn_cli.slurm import Requeue
 
     if run_dir is None:
         run_dir = Path("outputs") / dt.datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
     try:
-        return run(compose_config(overrides), run_dir)
+        return train_runs(compose_config(overrides), run_dir)
     except Requeue as requeue:  # in a SLURM job that is being requeued
         requeue.hand_over(Path(run_dir))

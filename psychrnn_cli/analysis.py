@@ -1,15 +1,15 @@
 """Analyses of trained networks: PCA of states, psychometric data, accuracy per condition, and
-fixed points of the basic model. NumPy only.
+fixed points of any model kind. NumPy only.
 
 Fixed points (Sussillo and Barak 2013): the finder minimises the speed
-``q(x) = 0.5 |F(x) - x|^2`` of the discrete-time update with a constant input ``u``,
-
-    F(x) = (1 - alpha) x + alpha (W_rec f(x) + W_in u + b_rec),
-
+``q(x) = 0.5 |F(x) - x|^2`` of the discrete-time update ``F`` with a constant input ``u`` (one
+noiseless step of the model, e.g. for the basic model
+``F(x) = (1 - alpha) x + alpha (W_rec f(x) + W_in u + b_rec)``), over the model's full state (all
+its components side by side: ``x`` for the basic model and the GRU, ``(h, c)`` for the LSTM),
 from many initial states (typically sampled along trajectories), with damped Newton
 (Levenberg-Marquardt) steps, keeps the points with ``q <= q_tol``, removes duplicates, and
-reports the Jacobian ``J = dF/dx = (1 - alpha) I + alpha W_rec diag(f'(x))`` at each, its
-eigenvalues, and stability (all ``|eigenvalue| < 1``).
+reports the Jacobian ``J = dF/dx`` at each (central finite differences), its eigenvalues, and
+stability (all ``|eigenvalue| < 1``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from psychrnn_cli.simulator import Network, SimulatorError, transfer_function
+from psychrnn_cli.simulator import Network, SimulatorError
 from psychrnn_cli.task import trial_choices
 
 # --- PCA --------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def psychometric(stimulus: np.ndarray, outputs: np.ndarray, mask: np.ndarray, ch
     Args:
         stimulus: ``[B]``, e.g. :func:`signed_coherence`.
         outputs, mask: ``[B, N_steps, N_out]``; the choice is the channel with the largest mean of
-            ``output * mask`` (SPEC section 1).
+            ``output * mask`` (PsychRNN's rule).
 
     Returns:
         levels ``[L]`` (sorted), fraction choosing ``choice`` ``[L]``, trials per level ``[L]``.
@@ -110,13 +110,13 @@ def condition_accuracy(values: np.ndarray, targets: np.ndarray, outputs: np.ndar
 
 @dataclass
 class FixedPoints:
-    """Fixed points of the basic model's update under a constant input.
+    """Fixed points of a model's update under a constant input.
 
     Attributes:
-        xstar: ``[K, N_rec]`` states (pre-activations) with ``F(x) = x`` up to ``q_tol``.
+        xstar: ``[K, D]`` full states (D = components x N_rec; basic model: x) with ``F(x) = x`` up to ``q_tol``.
         qstar: ``[K]`` speed ``0.5 |F(x) - x|^2`` at each.
-        J_xstar: ``[K, N_rec, N_rec]`` Jacobian ``dF/dx``.
-        eigvals: ``[K, N_rec]`` its eigenvalues (complex), by decreasing modulus.
+        J_xstar: ``[K, D, D]`` Jacobian ``dF/dx``.
+        eigvals: ``[K, D]`` its eigenvalues (complex), by decreasing modulus.
         is_stable: ``[K]`` all ``|eigenvalue| < 1``.
         inputs: ``[N_in]`` the constant input.
         n_initial: number of initial states; n_slow: of them, how many ended with ``q > q_tol``.
@@ -138,39 +138,52 @@ class FixedPoints:
                 "is_stable": self.is_stable, "inputs": self.inputs}
 
 
-def _check_basic(network: Network) -> None:
-    if network.kind != "basic":
-        raise SimulatorError(f"the fixed-point finder handles the basic model; this network is model={network.kind}")
-
-
-def speed(network: Network, x: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
-    """``q = 0.5 |F(x) - x|^2`` for states ``x [M, N_rec]``, ``[M]``."""
-    residual, _ = _residual(network, np.atleast_2d(x), _drive(network, inputs))
-    return 0.5 * np.sum(residual ** 2, axis=-1)
-
-
-def jacobian(network: Network, x: np.ndarray) -> np.ndarray:
-    """``dF/dx = (1 - alpha) I + alpha W_rec diag(f'(x))`` at states ``x [M, N_rec]``, ``[M, N_rec, N_rec]``."""
-    _check_basic(network)
-    _, df = transfer_function(network.transfer_function)
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    a = network.alpha
-    return (1 - a) * np.eye(network.N_rec) + a * network.weights["W_rec"][None] * df(x)[:, None, :]
-
-
-def _drive(network: Network, inputs: np.ndarray | None) -> np.ndarray:
+def step_function(network: Network, inputs: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """``F``: one noiseless step of the model with the constant input ``inputs [N_in]`` (default
+    zeros), on full states ``[M, D]`` -> ``[M, D]`` (D = state components x N_rec)."""
+    model, ops, N = network.model, network.ops, network.N_rec
     u = np.zeros(network.N_in) if inputs is None else np.asarray(inputs, dtype=np.float64).reshape(-1)
     if u.shape != (network.N_in,):
         raise SimulatorError(f"the constant input must have {network.N_in} values, got {u.size}")
-    return network.weights["W_in"] @ u + network.weights["b_rec"]
+    w = model.prepare(ops, network.weights)
+    drive = model.drive_gain() * (w["W_in"] @ u + w["b_rec"])
+    components = len(model.initial_state(ops, w, np.zeros((1, N))))
+
+    def F(states: np.ndarray) -> np.ndarray:
+        states = np.atleast_2d(np.asarray(states, dtype=np.float64))
+        if states.shape[-1] != components * N:
+            raise SimulatorError(f"model={model.kind} has {components} state component(s) of {N} units: states need "
+                                 f"{components * N} values, got {states.shape[-1]}")
+        state = tuple(np.split(states, components, axis=-1))
+        return np.concatenate(model.step(ops, w, state, np.broadcast_to(drive, (len(states), drive.size))), axis=-1)
+
+    return F
 
 
-def _residual(network: Network, x: np.ndarray, drive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``F(x) - x`` ``[M, N]`` and ``f(x)``."""
-    _check_basic(network)
-    f, _ = transfer_function(network.transfer_function)
-    rate = f(x)
-    return network.alpha * (rate @ network.weights["W_rec"].T + drive - x), rate
+def speed(network: Network, x: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
+    """``q = 0.5 |F(x) - x|^2`` for full states ``x [M, D]``, ``[M]``."""
+    x = np.atleast_2d(x)
+    return 0.5 * np.sum((step_function(network, inputs)(x) - x) ** 2, axis=-1)
+
+
+def jacobian(network: Network, x: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
+    """``dF/dx`` at full states ``x [M, D]`` by central differences, ``[M, D, D]``."""
+    return _jacobian(step_function(network, inputs), np.atleast_2d(np.asarray(x, dtype=np.float64)))
+
+
+def _jacobian(F: Callable[[np.ndarray], np.ndarray], x: np.ndarray, chunk: int = 2 ** 22) -> np.ndarray:
+    """Central-difference Jacobian of ``F`` at ``x [M, D]``, evaluated in chunks of about ``chunk`` numbers."""
+    M, D = x.shape
+    h = 1e-6 * (1.0 + np.abs(x))  # [M, D]: step per coordinate
+    J = np.empty((M, D, D))
+    per_chunk = max(1, chunk // (D * D))
+    for i in range(0, M, per_chunk):
+        xs, hs = x[i:i + per_chunk], h[i:i + per_chunk]
+        shift = hs[:, :, None] * np.eye(D)  # [m, j, D]: row j moves coordinate j
+        plus = F((xs[:, None, :] + shift).reshape(-1, D)).reshape(len(xs), D, D)
+        minus = F((xs[:, None, :] - shift).reshape(-1, D)).reshape(len(xs), D, D)
+        J[i:i + per_chunk] = np.transpose((plus - minus) / (2 * hs[:, :, None]), (0, 2, 1))
+    return J
 
 
 def sample_states(states: np.ndarray, n: int, rng: np.random.Generator, noise_std: float = 0.0) -> np.ndarray:
@@ -183,21 +196,22 @@ def sample_states(states: np.ndarray, n: int, rng: np.random.Generator, noise_st
 
 def find_fixed_points(network: Network, initial_states: np.ndarray, inputs: np.ndarray | None = None,
                       q_tol: float = 1e-12, max_iterations: int = 500, unique_tol: float = 1e-4) -> FixedPoints:
-    """Fixed points of the basic model from ``initial_states [M, N_rec]``.
+    """Fixed points of the model's update from ``initial_states [M, D]`` (full states).
 
     Args:
-        network: a basic-model network (see :func:`psychrnn_cli.simulator.load_network`).
-        initial_states: where the searches start, e.g. :func:`sample_states` of a batch's states.
+        network: any model kind (see :func:`psychrnn_cli.simulator.load_network`).
+        initial_states: where the searches start, e.g. :func:`sample_states` of a batch's
+            ``full_states`` (:class:`psychrnn_cli.simulator.Simulation`).
         inputs: the constant input ``[N_in]`` (default zeros: the network's autonomous dynamics).
         q_tol: a point with speed ``q <= q_tol`` counts as fixed.
         max_iterations: Levenberg-Marquardt iterations per search.
         unique_tol: two points closer than ``unique_tol * (1 + |x|)`` are the same.
     """
-    _check_basic(network)
+    F = step_function(network, inputs)
     x = np.array(initial_states, dtype=np.float64, ndmin=2)
-    drive = _drive(network, inputs)
-    eye = np.eye(network.N_rec)
-    residual, _ = _residual(network, x, drive)
+    residual = F(x) - x
+    D = x.shape[1]
+    eye = np.eye(D)
     q = 0.5 * np.sum(residual ** 2, axis=-1)
     damping = np.full(len(x), 1e-3)
     active = np.ones(len(x), bool)  # searches go on past q_tol, to round-off, so duplicates coincide
@@ -205,14 +219,14 @@ def find_fixed_points(network: Network, initial_states: np.ndarray, inputs: np.n
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        A = jacobian(network, x[idx]) - eye  # d(F(x) - x)/dx
+        A = _jacobian(F, x[idx]) - eye  # d(F(x) - x)/dx
         At = np.transpose(A, (0, 2, 1))
         H = At @ A
         g = (At @ residual[idx][:, :, None])[:, :, 0]
-        scale = np.einsum("mii->m", H) / network.N_rec + 1e-300  # mean curvature: damping is scale-free
+        scale = np.einsum("mii->m", H) / D + 1e-300  # mean curvature: damping is scale-free
         step = -np.linalg.solve(H + (damping[idx] * scale)[:, None, None] * eye, g[:, :, None])[:, :, 0]
         trial = x[idx] + step
-        trial_residual, _ = _residual(network, trial, drive)
+        trial_residual = F(trial) - trial
         trial_q = 0.5 * np.sum(trial_residual ** 2, axis=-1)
         better = trial_q < q[idx]
         accepted = idx[better]
@@ -221,8 +235,8 @@ def find_fixed_points(network: Network, initial_states: np.ndarray, inputs: np.n
         active = (q > 1e-30) & (damping < 1e12)
     converged = q <= q_tol
     xstar, qstar = _unique(x[converged], q[converged], unique_tol)
-    J = jacobian(network, xstar) if len(xstar) else np.zeros((0, network.N_rec, network.N_rec))
-    eig = np.linalg.eigvals(J) if len(xstar) else np.zeros((0, network.N_rec), complex)
+    J = _jacobian(F, xstar) if len(xstar) else np.zeros((0, D, D))
+    eig = np.linalg.eigvals(J) if len(xstar) else np.zeros((0, D), complex)
     eig = np.take_along_axis(eig, np.argsort(-np.abs(eig), axis=-1), axis=-1)
     stable = np.all(np.abs(eig) < 1, axis=-1)
     u = np.zeros(network.N_in) if inputs is None else np.asarray(inputs, dtype=np.float64).reshape(-1)

@@ -1,4 +1,4 @@
-"""``psychrnn train``: the Hydra application over :func:`psychrnn_cli.run.run`, and job failures.
+"""``psychrnn train``: the Hydra application over :func:`psychrnn_cli.ensemble.train_runs`, and job failures.
 
 A job that raises leaves ``run.h5`` with status ``failed`` and its message (``run`` writes it when
 training raises; for errors before that, such as a bad config value, a minimal run file is written
@@ -19,7 +19,6 @@ import datetime as dt
 import os
 import shlex
 import shutil
-import socket
 import sys
 import traceback
 from collections import Counter
@@ -65,9 +64,9 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 
     Appends the traceback to ``train.log``. When the job failed before writing ``run.h5`` (a config
     error raised while building), writes a minimal run file: root attributes ``status`` = failed,
-    ``message``, ``iterations`` = 0, ``seed`` (if an integer), ``created``, ``host``,
-    ``slurm_job_id``, and the config; and ``.hydra/``. An existing run file is left as it is, and
-    nothing is written while another process holds the run directory.
+    ``message``, ``iterations`` = 0 and the provenance (:func:`psychrnn_cli.run.provenance`; the
+    seed if it is an integer), and the config; and ``.hydra/``. An existing run file is left as it
+    is, and nothing is written while another process holds the run directory.
     """
     from psychrnn_cli.runfile import RunDirBusy, run_dir_lock
 
@@ -82,23 +81,16 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 
 
 def _write_failure(cfg: DictConfig, run_dir: Path, err: Exception, message: str) -> None:
-    from psychrnn_cli import __version__
-    from psychrnn_cli.run import RUN_FILE
-    from psychrnn_cli.runfile import write_run
+    from psychrnn_cli.run import provenance
+    from psychrnn_cli.runfile import RUN_FILE, write_run
 
     with open(run_dir / "train.log", "a") as log:
         log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
         log.write("".join(traceback.format_exception(err)))
     if not (run_dir / RUN_FILE).exists():
-        attrs: dict[str, Any] = {
-            "status": "failed", "message": message, "iterations": 0,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": socket.gethostname(), "psychrnn_cli_version": __version__,
-            "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
-        }
         seed = cfg.get("seed") if "seed" in cfg else None
-        if isinstance(seed, int) and not isinstance(seed, bool):
-            attrs["seed"] = seed
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+        attrs = {**provenance(seed), "status": "failed", "message": message, "iterations": 0}
         write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
         save_hydra_config(cfg, run_dir)
 
@@ -114,7 +106,8 @@ def train_app(cfg: DictConfig) -> str:
     """Train one network in Hydra's run directory; returns the run's status (completed, stopped,
     failed, or refused: the run directory did not accept the run)."""
     from psychrnn_cli.build import ConfigError
-    from psychrnn_cli.run import RunDirError, run, run_outcome
+    from psychrnn_cli.ensemble import train_runs
+    from psychrnn_cli.run import RunDirError, run_outcome
     from psychrnn_cli.slurm import Requeue
 
     hydra_cfg = HydraConfig.get()
@@ -122,7 +115,7 @@ def train_app(cfg: DictConfig) -> str:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job = f"job {hydra_cfg.job.num} " if multirun else ""
     try:
-        status, message = run_outcome(run(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
+        status, message = run_outcome(train_runs(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
     except Requeue as requeue:  # SLURM runs this job again: no result now
         requeue.hand_over(run_dir)
     except Exception as err:
@@ -188,7 +181,7 @@ class SweepCallback(Callback):
             sys.exit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from psychrnn_cli.summarize import SummaryError, collect_runs
+        from psychrnn_cli.sweep_summary import SummaryError, collect_runs
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

@@ -1,7 +1,8 @@
 """Config -> objects: task, constraints, initial weights, model, optimizer, loop settings.
 
 The one module that reads the config tree; everything it builds takes plain arguments, so the
-same objects can be made by hand from Python. TensorFlow is imported only by :func:`build`.
+same objects can be made by hand from Python. TensorFlow is imported only by :func:`build`, after
+every value is checked.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from hydra.errors import InstantiationException
@@ -23,6 +25,7 @@ from omegaconf.errors import MissingMandatoryValue
 from psychrnn_cli.curriculum import BUILTIN_METRICS, Curriculum, CurriculumError, Stage
 from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
+from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, model_class
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.schema import (HYDRA_KEYS, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree, check_arguments,
                                  check_config, unexpected_argument)
@@ -194,14 +197,14 @@ def build_objective(cfg: DictConfig) -> Any:
 
 def build_optimizer(cfg: DictConfig) -> Any:
     """The Keras optimizer of ``optimizer:``, with the learning-rate ``schedule:``."""
-    import keras
+    from psychrnn_cli.network.step import exponential_decay
 
     rate = cfg.optimizer.get("learning_rate")
     schedule = cfg.schedule
     if schedule.kind == "constant":
         return _instantiate("optimizer", cfg.optimizer)
     if schedule.kind == "exponential_decay":
-        decayed = keras.optimizers.schedules.ExponentialDecay(
+        decayed = exponential_decay(
             float(rate), decay_steps=schedule.decay_steps, decay_rate=schedule.decay_rate,
             staircase=schedule.staircase)
         return _instantiate("optimizer", cfg.optimizer, learning_rate=decayed)
@@ -237,32 +240,39 @@ def _build(cfg: DictConfig) -> Experiment:
     for stage in curriculum.stages:
         check_task(stage.task)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
-    model_node = OmegaConf.create(OmegaConf.to_container(cfg.model))
-    load_weights = model_node.pop("load_weights", None)
+    model_node = OmegaConf.to_container(cfg.model, resolve=True)
+    load_weights = model_node.get("load_weights")
     if load_weights:
         initializer = functools.partial(from_file, path=str(load_weights), option="model.load_weights")
     else:
         initializer = _instantiate("initializer", cfg.initializer)
-
-    import tensorflow as tf
-
-    from psychrnn_cli.network.base import RecurrentModel
-    from psychrnn_cli.network.step import CompiledSteps
-    from psychrnn_cli.training import TrainSettings
-
-    tf.random.set_seed(seed)
-    model_class = _model_class(model_node, RecurrentModel)
     try:
-        weights = model_class.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
+        definition_class = model_class(str(model_node.get("_target_", BUILTIN["basic"])))
+    except ModelError as err:
+        raise ConfigError(str(err)) from None
+    try:
+        check_arguments("model", definition_class,
+                        {key: value for key, value in model_node.items() if key not in ENGINE_KEYS})
+        definition = make_model(model_node, task.alpha)
+        weights = definition.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
+        definition.check(weights, constraints.dale_ratio)
+    except ModelError as err:
+        raise unexpected_argument("model", definition_class, err) or ConfigError(str(err)) from None
     except ConstraintError as err:
         raise ConfigError(str(err)) from None
     except TypeError as err:
         raise ConfigError(f"initializer: {err}") from None
-    make_model = _instantiate("model", model_node, _partial_=True, _convert_="all")
+
+    from psychrnn_cli.network import start
+    from psychrnn_cli.network.base import RecurrentModel
+    from psychrnn_cli.network.step import CompiledSteps
+    from psychrnn_cli.training import TrainSettings
+
+    start(seed)
     try:
-        model = make_model(weights=weights, constraints=constraints, alpha=task.alpha)
-    except (TypeError, ValueError) as err:
-        raise unexpected_argument("model", model_class, err) or ConfigError(f"model: {err}") from None
+        model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
+    except ValueError as err:  # (an unknown transfer function)
+        raise ConfigError(f"model: {err}") from None
     steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
                           (str(train.clip), float(train.clip_norm)), seed)
     settings = TrainSettings(
@@ -278,9 +288,34 @@ def _build(cfg: DictConfig) -> Experiment:
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
 
 
-def _model_class(node: DictConfig, base: type) -> type:
-    cls = import_object(node._target_, "model._target_")
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ConfigError(f"model._target_ {node._target_!r} must be a subclass of "
-                          "psychrnn_cli.network.base.RecurrentModel (e.g. of BasicRNN)")
-    return cls
+def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:
+    """The run's task rebuilt from its stored config, with ``task.KEY=VALUE`` overrides applied.
+
+    The task draws from ``numpy.random.default_rng(seed)``. Raises ConfigError for a bad
+    override or a task whose N_in, N_out, dt or tau no longer fit the network.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not run.get("config") or "task" not in run["config"]:
+        raise ConfigError("the run file has no stored config with a task; cannot generate fresh trials")
+    importable_working_directory()  # a task from the user's own file, as in training
+    cfg = OmegaConf.create({"task": run["config"]["task"]})
+    for override in overrides:
+        key, sep, _ = override.partition("=")
+        if not sep or not key.startswith("task."):
+            raise ConfigError(f"override {override!r}: only task settings can change, as task.KEY=VALUE "
+                              "(for example task.coherence=0.1 or task.T=1500)")
+    try:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        np.random.seed(seed)  # for PsychRNN-style tasks that draw from NumPy's global state
+        task = build_task(cfg.task, n_trials, np.random.default_rng(seed))
+        check_task(task, n_trials)  # the batch the caller draws first: every trial must be scored
+    except (OmegaConfBaseException, TypeError, ValueError) as err:  # (ConfigError is a ValueError)
+        with_overrides = f" with {' '.join(overrides)}" if overrides else ""
+        raise ConfigError(f"cannot build the task{with_overrides}: {err}") from None
+    attrs = run["model"]["attrs"]
+    for key in ("N_in", "N_out", "dt", "tau"):
+        if key in attrs and not math.isclose(float(getattr(task, key)), float(attrs[key])):
+            raise ConfigError(f"task.{key}={getattr(task, key)} does not fit the trained network "
+                              f"({key}={attrs[key]}): keep it as trained")
+    return task

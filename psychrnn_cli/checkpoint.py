@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from psychrnn_cli.models import ALIASES as MODEL_ALIASES
 from psychrnn_cli.runfile import RunFileError, load_run, write_run
 
 CHECKPOINT_FILE = "checkpoint.h5"
@@ -86,8 +87,12 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_changes(old_yaml: str, new_yaml: str) -> list[str]:
-    """``key: old -> new`` for every config value that differs, except those resumption allows."""
+    """``key: old -> new`` for every config value that differs, except those resumption allows
+    (a model class stored under its name before the current layout counts as unchanged)."""
     old, new = _flatten(yaml.safe_load(old_yaml)), _flatten(yaml.safe_load(new_yaml))
+    for values in (old, new):
+        if "model._target_" in values:
+            values["model._target_"] = MODEL_ALIASES.get(values["model._target_"], values["model._target_"])
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
             if old.get(key) != new.get(key) and key not in RESUMABLE_CHANGES]
 

@@ -8,7 +8,7 @@ records that seed and ``train.ensemble: 1``), so ``psychrnn evaluate``, ``plot``
 
 Every member keeps its own trial batches, initial weights, optimizer state, recurrent noise,
 curriculum and stopping rules: one :class:`~psychrnn_cli.training.Trainer` per member, around one
-compiled step for all (:class:`~psychrnn_cli.network.ensemble.EnsembleSteps`). A member that
+compiled step for all (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
 passes a curriculum stage advances alone; a member that stops (stop accuracy, end of its
 curriculum, a non-finite loss) writes its run file at once while the others go on.
 """
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, global_state_key
-from psychrnn_cli.run import Job, check_writable, hold_run_dir, plan_run, run_logging
+from psychrnn_cli.run import Job, check_writable, hold_run_dir, plan_run, run, run_logging
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -67,6 +67,16 @@ def check_own_random_state(task: Task) -> None:
         raise ConfigError(f"train.ensemble needs tasks that draw from their own random generator: task {task.name} "
                           "uses NumPy's global random state (np.random.*), which the members would share; draw from "
                           "self.rng instead, or train the seeds as separate runs (psychrnn train -m seed=...)")
+
+
+def train_runs(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | None = None) -> Path:
+    """Train what ``cfg`` asks for and return where it went: one network (:func:`psychrnn_cli.run.run`,
+    returning its run file) or, with ``train.ensemble`` = K > 1, K networks together (seeds ``seed``
+    .. ``seed + K - 1``), each in its own directory ``run_dir/seed_<seed>/`` (:func:`run_ensemble`),
+    returning ``run_dir``. ``on_start`` is called once the run directory accepted the run."""
+    if ensemble_size(cfg) > 1:
+        return run_ensemble(cfg, Path(run_dir), on_start)
+    return run(cfg, run_dir, on_start)
 
 
 def run_ensemble(cfg: DictConfig, run_dir: Path, on_start: Callable[[], None] | None = None) -> Path:
@@ -138,7 +148,7 @@ def train_members(jobs: list[Job]) -> None:
 
     The loop is :func:`psychrnn_cli.training.train`'s, once per member around one compiled step.
     """
-    from psychrnn_cli.network.ensemble import EnsembleSteps
+    from psychrnn_cli.network.ensemble_step import EnsembleSteps
     from psychrnn_cli.training import GracefulStop, Trainer
 
     unfinished = set(range(len(jobs)))

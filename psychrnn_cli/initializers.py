@@ -1,4 +1,4 @@
-"""Initial weights (SPEC section 3), computed in NumPy from a seeded generator.
+"""Initial weights (README, "Networks and biological constraints"), computed in NumPy from a seeded generator.
 
 Initialization depends only on the seed, so the same seed gives the same weights bit for bit,
 whatever TensorFlow does. Every initializer is called as
@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from psychrnn_cli.masks import Constraints, ConstraintError, effective_weights
+from psychrnn_cli.models import PARAMETER_NAMES
 
 Weights = dict[str, np.ndarray]
 
@@ -125,9 +126,6 @@ def uniform(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out
                    init_state_mean, init_state_std)
 
 
-PARAMETERS = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
-
-
 def load_weights(path: str | Path, option: str = "weights file") -> Weights:
     """Parameters from a psychrnn-cli run file (``/model/weights``) or a PsychRNN ``.npz``.
 
@@ -141,10 +139,10 @@ def load_weights(path: str | Path, option: str = "weights file") -> Weights:
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in PARAMETERS if k not in data]
+                missing = [k for k in PARAMETER_NAMES if k not in data]
                 if missing:
                     raise ConstraintError(f"{path} is not a PsychRNN weight file: it lacks {', '.join(missing)}")
-                weights = {k: data[k] for k in PARAMETERS}
+                weights = {k: data[k] for k in PARAMETER_NAMES}
             weights["init_state"] = weights["init_state"].reshape(-1)
         else:
             with h5py.File(path, "r") as f:

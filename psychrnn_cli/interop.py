@@ -1,4 +1,6 @@
-"""PsychRNN weight files (SPEC section 6): read them without unpickling, export basic-model runs.
+"""PsychRNN weight files: read them without unpickling, export basic-model runs.
+
+Described in the README, "PsychRNN weight files, both ways".
 
 A PsychRNN file is an ``np.savez`` archive with keys ``W_in [N_rec, N_in]``, ``W_rec [N_rec, N_rec]``,
 ``W_out [N_out, N_rec]`` (effective matrices), ``b_rec [N_rec]``, ``b_out [N_out]``,
@@ -14,7 +16,6 @@ The stored matrices are already effective, so this changes nothing for PsychRNN'
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from psychrnn_cli.masks import Constraints, effective_weights
-from psychrnn_cli.runfile import load_run, prepare_output, require_finite_weights, resolve_run_path
-from psychrnn_cli.simulator import Network
+from psychrnn_cli.models import BUILTIN
+from psychrnn_cli.runfile import atomic_file, load_run, prepare_output, require_finite_weights, resolve_run_path
 
 REQUIRED = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 OPTIONAL = ("Dale_rec", "Dale_out", "input_connectivity", "rec_connectivity", "output_connectivity")
@@ -121,16 +122,9 @@ def write_psychrnn(path: str | Path, weights: PsychRNNWeights) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     dale = {} if weights.dale_ratio is None else {"dale_ratio": np.float64(weights.dale_ratio)}
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **weights.arrays, **dale)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **weights.arrays, **dale)
     return path
 
 
@@ -139,9 +133,12 @@ def from_run(run: dict[str, Any]) -> PsychRNNWeights:
     model = run.get("model", {})
     if "weights" not in model or "constraints" not in model:
         raise InteropError("the run file holds no trained network (/model/weights missing); nothing to export")
-    kind = model.get("attrs", {}).get("kind")
-    if kind != "basic":
-        raise InteropError(f"only basic-model runs can be exported to PsychRNN's format; this run is model={kind}")
+    attrs = model.get("attrs", {})
+    kind = attrs.get("kind")
+    if kind != "basic" or attrs.get("model_class", BUILTIN["basic"]) != BUILTIN["basic"]:
+        raise InteropError(f"PsychRNN has no format for this model (model={attrs.get('model_class', kind)}), "
+                           "only for the basic model; use our HDF5 run file (run.h5), which psychrnn_cli.load_run "
+                           "and psychrnn_cli.simulator.load_network read")
     masks = model["constraints"]
     constraints = Constraints(masks["input_connectivity"], masks["rec_connectivity"], masks["output_connectivity"],
                               model["attrs"].get("dale_ratio"))
@@ -191,17 +188,3 @@ def psychrnn_effective(weights: PsychRNNWeights) -> dict[str, np.ndarray]:
         W_out = np.abs(W_out) @ a.get("Dale_out", np.eye(N_rec))
     return {"W_in": W_in, "W_rec": W_rec, "W_out": W_out, "b_rec": a["b_rec"], "b_out": a["b_out"],
             "init_state": a["init_state"].reshape(-1)}
-
-
-def network_from_psychrnn(weights: PsychRNNWeights, dt: float = 10.0, tau: float = 100.0,
-                          transfer_function: str = "relu", rec_noise: float = 0.0) -> Network:
-    """A simulator network from PsychRNN weights.
-
-    The file does not record dt, tau, the transfer function or the noise; the defaults are
-    PsychRNN's usual ones (dt 10 ms, tau 100 ms, relu, no noise).
-    """
-    signs = None
-    if weights.dale_ratio and "Dale_rec" in weights.arrays:
-        signs = np.diag(weights.arrays["Dale_rec"]).astype(np.float64)
-    return Network("basic", psychrnn_effective(weights), alpha=dt / tau, dt=dt, rec_noise=rec_noise,
-                   transfer_function=transfer_function, signs=signs)

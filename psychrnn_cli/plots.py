@@ -282,9 +282,10 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
     condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
     discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
     """
-    from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.build import task_from_run
     from psychrnn_cli.runfile import load_run
-    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
 
     run = load_run(run_file)
     network = network_from_run(run, str(run_file))

@@ -26,11 +26,11 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import RunDirBusy, file_kind, load_run, run_dir_lock, write_run
+from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.slurm import requeue_history
+from psychrnn_cli.task import trial_param_arrays
 
 log = logging.getLogger("psychrnn_cli")
-RUN_FILE = "run.h5"
 OVERWRITE_ADVICE = "add train.overwrite=true to replace it"
 
 
@@ -79,16 +79,11 @@ def _git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def provenance(seed: int) -> dict[str, Any]:
-    """Root attributes: versions, time, host, seed and SLURM job id."""
-    import tensorflow as tf
-
-    return {
+def provenance(seed: int | None) -> dict[str, Any]:
+    """Root attributes: versions (TensorFlow's once this process has built a network), time, host,
+    seed (when known) and SLURM job id."""
+    attrs = {
         "psychrnn_cli_version": _version("psychrnn-cli"),
-        "tensorflow_version": tf.__version__,
-        # threads per TensorFlow operation (0: TensorFlow's default, all cores); the last bits of results depend on it
-        "tf_intra_op_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS",
-                                                  tf.config.threading.get_intra_op_parallelism_threads())),
         "numpy_version": np.__version__,
         "h5py_version": _version("h5py"),
         "hydra_version": _version("hydra-core"),
@@ -96,19 +91,15 @@ def provenance(seed: int) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
-        "seed": seed,
         "slurm_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", "")),
     }
+    if "tensorflow" in sys.modules:  # (a job that failed before building its network never loaded it)
+        from psychrnn_cli.network import runtime_info
 
-
-def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
-    out = {}
-    for key in params[0] if params else []:
-        values = [p.get(key) for p in params]
-        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
-            out[key] = np.asarray(values)
-    return out
+        attrs.update(runtime_info())
+    if seed is not None:
+        attrs["seed"] = seed
+    return attrs
 
 
 def model_tree(exp: Experiment) -> dict[str, Any]:
@@ -365,18 +356,12 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
 
     The run file is written before training (status ``running``) and at the end. A checkpoint is
     written every ``train.checkpoint_every`` iterations and when training stops. Exceptions are
-    re-raised after the run file records ``failed``.
-
-    With ``train.ensemble`` = K > 1, trains K networks together (seeds ``seed`` .. ``seed + K - 1``),
-    each in its own directory ``run_dir/seed_<seed>/``, and returns ``run_dir`` (see
-    :mod:`psychrnn_cli.ensemble`).
+    re-raised after the run file records ``failed``. (``train.ensemble`` = K > 1 is
+    :func:`psychrnn_cli.ensemble.train_runs`'s business.)
     """
-    from psychrnn_cli.ensemble import ensemble_size, run_ensemble
     from psychrnn_cli.training import train
 
     run_dir = Path(run_dir)
-    if ensemble_size(cfg) > 1:
-        return run_ensemble(cfg, run_dir, on_start)
     check_writable(run_dir)
     with hold_run_dir(run_dir):
         plan = plan_run(cfg, run_dir)

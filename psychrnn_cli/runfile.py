@@ -39,6 +39,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 LOCK_FILE = ".psychrnn.lock"  # see run_dir_lock
+RUN_FILE = "run.h5"  # the run file's name in a run directory
 
 UNITS = {  # dataset name -> (units, axis names)
     "inputs": ("a.u.", "trial, time, input"),
@@ -99,6 +100,21 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             _write_array(group, key, value)
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` to write to; when the block succeeds the file is synced
+    and renamed over ``path``, so a crash leaves the previous file or the new one, never a
+    truncated file. The temporary file is removed either way."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
@@ -109,18 +125,11 @@ def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False
     copied into the new file.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            _write_tree(f, tree)
-            if keep_results and path.is_file():
-                _copy_results(path, f)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        _write_tree(f, tree)
+        if keep_results and path.is_file():
+            _copy_results(path, f)
     return path
 
 
@@ -257,32 +266,27 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[
     path = resolve_run_path(path)
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with run_dir_lock(path.parent, "psychrnn saving a result", "nothing was saved: run the command again once it "
                                                                "has ended"):
         try:
-            shutil.copyfile(path, tmp)
-            with h5py.File(tmp, "r+") as f:
-                if "schema_version" not in f.attrs:
-                    raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
-                if weights_sha256 is not None and _file_weights_digest(f) != weights_sha256:
-                    raise RunFileError(f"the weights in {path} changed while this command ran (now iteration "
-                                       f"{f.attrs.get('iterations')}); nothing was saved: run the command again")
-                for name, tree in groups.items():
-                    if name in f and not overwrite:
-                        raise RunFileError(f"{path} already holds a result at /{name}: add --overwrite to replace "
-                                           "it (psychrnn evaluate: or save under another --name)")
-                    if name in f:
-                        del f[name]
-                    _write_tree(f.require_group(name), tree)
-                _write_tree(f, {"attrs": attrs or {}})
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            with atomic_file(path) as tmp:
+                shutil.copyfile(path, tmp)
+                with h5py.File(tmp, "r+") as f:
+                    if "schema_version" not in f.attrs:
+                        raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+                    if weights_sha256 is not None and _file_weights_digest(f) != weights_sha256:
+                        raise RunFileError(f"the weights in {path} changed while this command ran (now iteration "
+                                           f"{f.attrs.get('iterations')}); nothing was saved: run the command again")
+                    for name, tree in groups.items():
+                        if name in f and not overwrite:
+                            raise RunFileError(f"{path} already holds a result at /{name}: add --overwrite to replace "
+                                               "it (psychrnn evaluate: or save under another --name)")
+                        if name in f:
+                            del f[name]
+                        _write_tree(f.require_group(name), tree)
+                    _write_tree(f, {"attrs": attrs or {}})
         except OSError as err:
             raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -353,7 +357,7 @@ def _read_tree(group: h5py.Group) -> dict[str, Any]:
 def resolve_run_path(path: Path | str) -> Path:
     """``path`` itself if it is a file, ``path/run.h5`` if it is a run directory."""
     path = Path(path)
-    return path / "run.h5" if path.is_dir() else path
+    return path / RUN_FILE if path.is_dir() else path
 
 
 def load_run(path: Path | str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The task contract (SPEC section 1): NumPy only, no TensorFlow.
+"""The task contract (README, "Write your own task"): NumPy only, no TensorFlow.
 
 A task describes trials: random parameters per trial (`generate_trial_params`) and the input,
 target and loss mask at each time (`trial_function`). This is PsychRNN's contract, so a PsychRNN
@@ -56,7 +56,7 @@ def check_batch(task: "Task", x: np.ndarray, y: np.ndarray, mask: np.ndarray, n_
 
 
 def choice_accuracy(correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:
-    """Fraction of trials whose choice matches the target's (SPEC section 1, shared rule).
+    """Fraction of trials whose choice matches the target's (PsychRNN's rule, shared by all tasks).
 
     The choice of a trial is the output channel with the largest time average of
     ``output * mask``. All arrays are ``[B, N_steps, N_out]``.
@@ -223,3 +223,13 @@ class DuckTypedTask(Task):
         if hasattr(self.wrapped, "accuracy_function"):
             return float(self.wrapped.accuracy_function(correct_output, test_output, output_mask))
         return super().accuracy_function(correct_output, test_output, output_mask)
+
+
+def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
+    out = {}
+    for key in params[0] if params else []:
+        values = [p.get(key) for p in params]
+        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
+            out[key] = np.asarray(values)
+    return out

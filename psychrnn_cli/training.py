@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,9 +19,11 @@ from tqdm.auto import tqdm
 from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
-from psychrnn_cli.network.step import CompiledSteps
 from psychrnn_cli.prefetch import BatchSource, TrainingBatch
 from psychrnn_cli.task import Task
+
+if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
+    from psychrnn_cli.network.step import CompiledSteps
 
 log = logging.getLogger("psychrnn_cli")
 

@@ -62,27 +62,45 @@ def test_bistable_tanh_units_have_nine_fixed_points_four_stable():
     assert np.all(speed(net, found.xstar) < 1e-12)
 
 
-def test_fixed_points_need_the_basic_model():
-    w = {"W_in": np.zeros((6, 1)), "W_rec": np.zeros((6, 2)), "W_out": np.eye(2), "b_rec": np.zeros(6),
+def test_fixed_points_of_a_gated_model_are_fixed_under_the_simulator():
+    """Any model kind: GRU fixed points found by the finder stay put for one simulator step."""
+    rng = np.random.default_rng(5)
+    w = {"W_in": rng.normal(size=(12, 1)), "W_rec": rng.normal(0, 0.8, (12, 4)), "W_out": np.eye(4),
+         "b_rec": rng.normal(0, 0.3, 12), "b_out": np.zeros(4), "init_state": np.zeros(4)}
+    net = Network("gru", w, ALPHA, transfer_function="tanh")
+    found = find_fixed_points(net, rng.uniform(-1, 1, size=(20, 4)))
+    assert len(found.xstar) >= 1 and found.J_xstar.shape == (len(found.xstar), 4, 4)
+    for x in found.xstar:
+        step = simulate(Network("gru", {**w, "init_state": x}, ALPHA, transfer_function="tanh"), np.zeros((1, 1, 1)))
+        assert 0.5 * np.sum((step.states[0, 0] - x) ** 2) <= 1e-12  # the finder's q_tol
+
+
+def test_lstm_fixed_point_spans_both_state_components():
+    """Zero weights: (h, c) = (0, 0) is the one fixed point; dc/dc = sigmoid(forget_bias), dh/dc = 0.5 of it."""
+    w = {"W_in": np.zeros((8, 1)), "W_rec": np.zeros((8, 2)), "W_out": np.eye(2), "b_rec": np.zeros(8),
          "b_out": np.zeros(2), "init_state": np.zeros(2)}
-    with pytest.raises(SimulatorError, match="basic model"):
-        find_fixed_points(Network("gru", w, ALPHA, transfer_function="tanh"), np.zeros((1, 2)))
+    net = Network("lstm", w, ALPHA, transfer_function="tanh", forget_bias=1.0)
+    found = find_fixed_points(net, np.random.default_rng(0).normal(size=(5, 4)))
+    np.testing.assert_allclose(found.xstar, np.zeros((1, 4)), atol=1e-8)
+    s = 1 / (1 + np.exp(-1.0))
+    expected = np.zeros((4, 4))
+    expected[2, 2] = expected[3, 3] = s
+    expected[0, 2] = expected[1, 3] = 0.5 * s
+    np.testing.assert_allclose(found.J_xstar[0], expected, atol=1e-8)
+    assert found.is_stable[0]
+    with pytest.raises(SimulatorError, match="model=lstm has 2 state component"):
+        find_fixed_points(net, np.zeros((1, 2)))
 
 
-def test_jacobian_matches_finite_differences():
+def test_jacobian_matches_the_basic_models_analytic_jacobian():
     rng = np.random.default_rng(2)
     w = {"W_in": np.zeros((5, 1)), "W_rec": rng.normal(0, 0.7, (5, 5)), "W_out": np.eye(5), "b_rec": rng.normal(size=5),
          "b_out": np.zeros(5), "init_state": np.zeros(5)}
     net = Network("basic", w, ALPHA, transfer_function="softplus")
     x = rng.normal(size=5)
-
-    def F(v):  # one step of the network with zero input, through the simulator
-        return simulate(Network("basic", {**w, "init_state": v}, ALPHA, transfer_function="softplus"),
-                        np.zeros((1, 1, 1))).states[0, 0]
-
-    eps = 1e-6
-    numeric = np.stack([(F(x + eps * e) - F(x - eps * e)) / (2 * eps) for e in np.eye(5)], axis=1)
-    np.testing.assert_allclose(jacobian(net, x[None])[0], numeric, atol=1e-7)
+    slope = 1 / (1 + np.exp(-x))  # softplus' = sigmoid
+    analytic = (1 - ALPHA) * np.eye(5) + ALPHA * w["W_rec"] * slope[None, :]
+    np.testing.assert_allclose(jacobian(net, x[None])[0], analytic, atol=1e-8)
 
 
 def test_pca_finds_the_dominant_direction():

@@ -9,7 +9,8 @@ import pytest
 
 from psychrnn_cli.initializers import gaussian_spectral_radius, spectral_radius
 from psychrnn_cli.masks import ConstraintError, Regions, build_constraints, effective_weights
-from psychrnn_cli.network.basic import BasicRNN
+from psychrnn_cli.models.basic import Basic
+from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.losses import mse
 from psychrnn_cli.network.step import CompiledSteps, Objective
 from psychrnn_cli.tasks.perceptual_discrimination import PerceptualDiscrimination
@@ -86,7 +87,7 @@ def trained_constrained():
                                           output_regions=[1]), fixed_outgoing=0.25)
     c.plastic["b_rec"] = plastic_b_rec
     weights = gaussian_spectral_radius(np.random.default_rng(3), c, 2, 2, spec_rad=1.1)
-    model = BasicRNN(N_REC, weights, c, alpha=0.1, trainable={"init_state": False})
+    model = RecurrentModel(Basic(N_REC, alpha=0.1), weights, c, trainable={"init_state": False})
     steps = CompiledSteps(model, keras.optimizers.Adam(0.05), Objective(mse), ("per_tensor", 1.0), 0)
     task = PerceptualDiscrimination(T=300, N_batch=16, seed=0)
     for _ in range(15):
@@ -126,7 +127,7 @@ def test_fixed_entries_survive_momentum_and_weight_decay():
     """SGD with momentum and weight decay would move fixed entries; the step resets them exactly."""
     c = constraints(fixed_outgoing=0.5)
     weights = gaussian_spectral_radius(np.random.default_rng(0), c, 2, 2)
-    model = BasicRNN(N_REC, weights, c, alpha=0.1)
+    model = RecurrentModel(Basic(N_REC, alpha=0.1), weights, c)
     steps = CompiledSteps(model, keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=0.1), Objective(mse),
                           ("none", 1.0), 0)
     task = PerceptualDiscrimination(T=200, N_batch=8, seed=0)

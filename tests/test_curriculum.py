@@ -1,4 +1,4 @@
-"""Curriculum learning: stages advance exactly when their metric passes (SPEC section 5)."""
+"""Curriculum learning: stages advance exactly when their metric passes (README, "Curriculum learning")."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 
 from psychrnn_cli import load_run, train
 from psychrnn_cli.build import ConfigError
-from psychrnn_cli.summarize import collect_runs
+from psychrnn_cli.sweep_summary import collect_runs
 from psychrnn_cli.tasks.perceptual_discrimination import PerceptualDiscrimination
 from tests.conftest import FAST
 
@@ -168,7 +168,7 @@ def test_a_members_steps_do_not_depend_on_the_other_members():
     from psychrnn_cli import compose_config
     from psychrnn_cli.build import build
     from psychrnn_cli.ensemble import member_config
-    from psychrnn_cli.network.ensemble import EnsembleSteps
+    from psychrnn_cli.network.ensemble_step import EnsembleSteps
 
     cfg = compose_config([*FAST, "task.T=300", "model.rec_noise=0.05"])
     tasks = {seed: build(member_config(cfg, seed)).task for seed in range(4)}

@@ -1,4 +1,4 @@
-"""PsychRNN weight files: reading without unpickling, the SPEC equations, export and round trips."""
+"""PsychRNN weight files: reading without unpickling, the model's equations, export and round trips."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def psychrnn_style_file(path, dale_ratio=0.8, optimizer_slots=True):
 
 
 def spec_forward(W_in, W_rec, W_out, b_rec, b_out, x0, inputs, alpha=0.1):
-    """SPEC section 2 in NumPy, relu."""
+    """The basic model in NumPy, relu."""
     x = np.broadcast_to(x0, (inputs.shape[0], len(x0)))
     out = []
     for t in range(inputs.shape[1]):
@@ -64,7 +64,7 @@ def test_psychrnn_file_runs_as_the_spec_equations(tmp_path, dale_ratio):
     M = a["rec_connectivity"].astype(float)
     if dale_ratio is None:
         W_rec, W_in, W_out = a["W_rec"] * M, a["W_in"], a["W_out"]
-    else:  # SPEC: W_rec_eff = |W_rec * M_rec| diag(signs), W_in_eff = |W_in|, W_out_eff = |W_out| diag(signs > 0)
+    else:  # W_rec_eff = |W_rec * M_rec| diag(signs), W_in_eff = |W_in|, W_out_eff = |W_out| diag(signs > 0)
         W_rec, W_in, W_out = np.abs(a["W_rec"] * M) * signs, np.abs(a["W_in"]), np.abs(a["W_out"]) * (signs > 0)
     inputs = np.random.default_rng(1).normal(0.5, 0.5, (3, 40, N_IN))
     expected = spec_forward(W_in, W_rec, W_out, a["b_rec"], a["b_out"], a["init_state"][0].astype(float), inputs)
@@ -149,7 +149,7 @@ def test_bad_files_and_runs_give_clear_errors(tmp_path):
     np.savez(tmp_path / "shape.npz", **{**a, "b_rec": np.zeros(3)})
     with pytest.raises(InteropError, match=r"b_rec has shape \(3,\), expected \(10,\)"):
         read_psychrnn(tmp_path / "shape.npz")
-    with pytest.raises(InteropError, match="only basic-model runs"):
+    with pytest.raises(InteropError, match="PsychRNN has no format for this model .*use our HDF5 run file"):
         from_run({"model": {"attrs": {"kind": "lstm"}, "weights": {}, "constraints": {}}})
 
 

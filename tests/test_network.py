@@ -1,4 +1,4 @@
-"""The basic rate RNN against the SPEC equations, effective weights and initialization."""
+"""The basic rate RNN against its equations (README), effective weights and initialization."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import tensorflow as tf
 
 from psychrnn_cli.initializers import gaussian_spectral_radius, spectral_radius
 from psychrnn_cli.masks import build_constraints, effective_weights
-from psychrnn_cli.network.basic import BasicRNN
-from psychrnn_cli.network.gated import GRU, LSTM
+from psychrnn_cli.models.basic import Basic
+from psychrnn_cli.models.gru import GRU
+from psychrnn_cli.models.lstm import LSTM
+from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.losses import bce, mse
 
 
@@ -18,7 +20,7 @@ def all_to_all(N_in, N_rec, N_out, **kwargs):
 
 
 def reference_forward(w, inputs, alpha, f, noise=None, rec_noise=0.0):
-    """SPEC section 2 written out step by step in NumPy."""
+    """The basic model's equations written out step by step in NumPy."""
     B, T, _ = inputs.shape
     x = np.broadcast_to(w["init_state"], (B, w["W_rec"].shape[0])).astype(np.float64)
     outputs, states = [], []
@@ -45,7 +47,7 @@ def setup():
 @pytest.mark.parametrize("name,f", [("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh)])
 def test_forward_matches_equations(setup, name, f):
     constraints, weights, inputs = setup
-    model = BasicRNN(20, weights, constraints, alpha=0.1, transfer_function=name)
+    model = RecurrentModel(Basic(20, alpha=0.1, transfer_function=name), weights, constraints)
     outputs, states = model(tf.constant(inputs))
     eff = effective_weights(weights, constraints)
     ref_out, ref_states = reference_forward(eff, inputs, 0.1, f)
@@ -55,7 +57,7 @@ def test_forward_matches_equations(setup, name, f):
 
 def test_recurrent_noise_enters_as_specified(setup):
     constraints, weights, inputs = setup
-    model = BasicRNN(20, weights, constraints, alpha=0.1, rec_noise=0.05)
+    model = RecurrentModel(Basic(20, alpha=0.1, rec_noise=0.05), weights, constraints)
     noise = np.random.default_rng(1).normal(size=(4, 30, 20)).astype(np.float32)
     _, states = model(tf.constant(inputs), tf.constant(noise))
     _, ref_states = reference_forward(effective_weights(weights, constraints), inputs, 0.1,
@@ -158,10 +160,11 @@ def test_gated_models_match_equations(cls, reference):
 
     rng = np.random.default_rng(3)
     constraints = all_to_all(3, 16, 2, density=0.5)
-    weights = cls.initial_weights(glorot_normal, rng, constraints, 3, 2)
+    definition = cls(16, alpha=0.1, transfer_function="tanh")
+    weights = definition.initial_weights(glorot_normal, rng, constraints, 3, 2)
     weights["b_rec"] = rng.normal(size=weights["b_rec"].shape).astype(np.float32) * 0.1
     inputs = rng.normal(size=(4, 25, 3)).astype(np.float32)
-    model = cls(16, weights, constraints, alpha=0.1, transfer_function="tanh")
+    model = RecurrentModel(definition, weights, constraints)
     outputs, states = model(tf.constant(inputs))
     ref_out, ref_states = reference(effective_weights(weights, constraints, gates=cls.gates), inputs)
     np.testing.assert_allclose(states.numpy(), ref_states, rtol=1e-4, atol=1e-5)
@@ -182,6 +185,8 @@ def test_dale_on_a_gated_model_is_a_clear_error():
     from psychrnn_cli.initializers import glorot_normal
 
     constraints = all_to_all(2, 8, 2, dale_ratio=0.8)
-    weights = LSTM.initial_weights(glorot_normal, np.random.default_rng(0), constraints, 2, 2)
-    with pytest.raises(ValueError, match="applies only to model=basic; model=lstm"):
-        LSTM(8, weights, constraints, alpha=0.1)
+    definition = LSTM(8, alpha=0.1)
+    weights = definition.initial_weights(glorot_normal, np.random.default_rng(0), constraints, 2, 2)
+    with pytest.raises(ValueError, match="applies only to model=basic and models that declare supports_dale; "
+                                         "model=lstm does not"):
+        RecurrentModel(definition, weights, constraints)

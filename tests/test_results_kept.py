@@ -96,7 +96,7 @@ def test_out_never_replaces_a_file_the_command_did_not_write(run_dir, monkeypatc
     (["simulate", "{run}", "--trials", "5"], "simulation.h5"),
     (["export", "{run}"], "psychrnn_weights.npz"),
     (["plot", "{run}", "--trials", "20"], "plots/weights.png"),
-    (["summarize", "{run}"], "summary.csv"),
+    (["summarize", "{run}", "--out", "{run}/sweep.csv"], "sweep.csv"),
 ], ids=["simulate", "export", "plot", "summarize"])
 def test_out_replaces_the_commands_own_file_only_with_overwrite(run_dir, capsys, argv, written):
     argv = [a.format(run=run_dir) for a in argv]
@@ -107,6 +107,14 @@ def test_out_replaces_the_commands_own_file_only_with_overwrite(run_dir, capsys,
     assert "add --overwrite" in capsys.readouterr().err
     assert (run_dir / written).read_bytes() == first
     assert code_of(*argv, "--overwrite") == 0
+
+
+def test_the_default_summary_table_is_refreshed(run_dir):
+    """summarize's own default table follows the runs as they finish; it is never any other file."""
+    assert code_of("summarize", str(run_dir)) == 0
+    (run_dir / "summary.csv").write_text("run,status\nstale,running\n")
+    assert code_of("summarize", str(run_dir)) == 0
+    assert "stale" not in (run_dir / "summary.csv").read_text()
 
 
 @pytest.mark.parametrize("argv, written", [

@@ -1,5 +1,5 @@
 """The NumPy simulator: agreement with the TensorFlow models, and every perturbation against the
-SPEC equations written out here. Also ``write_synthetic_run``, a TensorFlow-free run file used by
+model equations written out here. Also ``write_synthetic_run``, a TensorFlow-free run file used by
 the tests of the commands that read run files."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 
 from psychrnn_cli import load_run
 from psychrnn_cli.masks import build_constraints
-from psychrnn_cli.simulator import (Clamp, Cut, Inject, InputNoise, Network, RecurrentNoise, Scale, Silence,
-                                    SimulatorError, load_network, simulate)
+from psychrnn_cli.perturbations import Clamp, Cut, Inject, InputNoise, RecurrentNoise, Scale, Silence
+from psychrnn_cli.simulator import Network, SimulatorError, load_network, simulate
 
 ALPHA = 0.1
 
@@ -32,8 +32,8 @@ def write_synthetic_run(path: Path, overrides: tuple[str, ...] = (), seed: int =
     from psychrnn_cli.build import build_task
     from psychrnn_cli.initializers import gaussian_spectral_radius
     from psychrnn_cli.masks import effective_weights
-    from psychrnn_cli.run import trial_param_arrays
     from psychrnn_cli.runfile import write_run
+    from psychrnn_cli.task import trial_param_arrays
 
     cfg = compose_config(["task.T=500", "model.N_rec=20", *overrides])
     rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ def write_synthetic_run(path: Path, overrides: tuple[str, ...] = (), seed: int =
 
 
 def reference_basic(w, inputs, alpha=ALPHA, f=relu, rec_mask_per_step=None):
-    """SPEC section 2 step by step: x[t+1] = (1-a) x + a (W_rec f(x) + W_in u + b_rec); z = W_out f(x) + b_out."""
+    """The basic model step by step: x[t+1] = (1-a) x + a (W_rec f(x) + W_in u + b_rec); z = W_out f(x) + b_out."""
     B, T, _ = inputs.shape
     x = np.broadcast_to(w["init_state"], (B, len(w["init_state"]))).astype(float)
     states, outputs = [], []
@@ -102,20 +102,23 @@ def max_relative_error(a, b):
 @pytest.mark.parametrize("kind,transfer,dale,batch,steps", [
     ("basic", "relu", 0.8, 4, 60), ("basic", "tanh", None, 1, 7), ("basic", "softplus", None, 3, 25),
     ("lstm", "tanh", None, 3, 40), ("gru", "tanh", None, 1, 40), ("gru", "relu", None, 2, 13),
+    ("adapting_rnn.AdaptingRNN", "relu", 0.8, 3, 45),  # the README's user model, examples/adapting_rnn.py
 ])
-def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps):
+def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps, monkeypatch):
     import tensorflow as tf
 
-    from psychrnn_cli.network.basic import BasicRNN
-    from psychrnn_cli.network.gated import GRU, LSTM
+    from psychrnn_cli.models import model_class
+    from psychrnn_cli.network.base import RecurrentModel
 
-    cls = {"basic": BasicRNN, "lstm": LSTM, "gru": GRU}[kind]
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
     rng = np.random.default_rng(2)
     constraints = build_constraints(3, 16, 2, rng, dale_ratio=dale, density=0.7, autapses=False)
     constraints.input_mask[0, 0] = constraints.output_mask[1, 3] = 0.0
-    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, cls.gates).items()}
-    kwargs = {"forget_bias": 0.7} if kind == "lstm" else {}
-    model = cls(16, weights, constraints, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
+    weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, model_class(kind).gates).items()}
+    options = {"lstm": {"forget_bias": 0.7}, "adapting_rnn.AdaptingRNN": {"strength": 2.0, "adapt_rate": 0.3}}
+    kwargs = options.get(kind, {})
+    definition = model_class(kind)(16, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
+    model = RecurrentModel(definition, weights, constraints)
     x = rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
     xi = rng.standard_normal((batch, steps, 16)).astype(np.float32)
     network = Network.from_weights(kind, weights, constraints, alpha=0.2, rec_noise=0.05, transfer_function=transfer,
@@ -307,6 +310,61 @@ def test_gated_silence_equals_removing_the_units_columns():
     np.testing.assert_allclose(simulate(lstm, x, perturbations=[Cut("W_rec", mask)]).outputs, expected, atol=1e-12)
 
 
+def test_every_model_takes_every_perturbation_and_a_missing_matrix_is_named(monkeypatch):
+    """Perturbations act on the first state component and named matrices, whatever the model."""
+    from psychrnn_cli.perturbations import parse
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 30, 3))
+    for kind, gates in (("lstm", 4), ("gru", 3), ("adapting_rnn.AdaptingRNN", 1)):
+        network = Network(kind, random_weights(rng, 3, 8, 2, gates=gates), ALPHA, transfer_function="tanh")
+        n_steps = x.shape[1]
+        texts = [("lesion", "0-1"), ("cut", "W_in:0>2-3@50-150"), ("scale", "W_rec:4>5=0.5"), ("clamp", "6=0.3@100-"),
+                 ("inject", "7=1.0@0-100"), ("input-noise", "0.1"), ("rec-noise", "0.1")]
+        perturbations = [parse(flag, text, network, n_steps) for flag, text in texts]
+        result = simulate(network, x, seed=1, perturbations=perturbations)
+        assert np.all(result.states[:, 10:, 6] == 0.3)  # clamped from 100 ms (dt 10)
+        assert np.all(np.isfinite(result.outputs))
+        lesioned = simulate(network, x, perturbations=perturbations[:1])
+        zeroed = {k: v.copy() for k, v in network.weights.items()}
+        zeroed["W_rec"][:, :2] = zeroed["W_out"][:, :2] = 0.0
+        expected = simulate(Network(network.model, zeroed), x)
+        np.testing.assert_allclose(lesioned.outputs, expected.outputs, atol=1e-12)
+        with pytest.raises(SimulatorError, match=f"model={network.kind} has no matrix 'W_fb'"):
+            simulate(network, x, perturbations=[Cut("W_fb", np.ones((8, 8)))])
+        with pytest.raises(SimulatorError, match=f"model={network.kind} has no matrix 'W_fb'"):
+            parse("cut", "W_fb:0>1", network, n_steps)
+
+
+def test_stored_model_classes_of_older_run_files_still_load(tmp_path):
+    from psychrnn_cli.models import make_model
+    from psychrnn_cli.models.lstm import LSTM
+    from psychrnn_cli.simulator import network_from_run
+
+    assert isinstance(make_model({"_target_": "psychrnn_cli.network.gated.LSTM", "N_rec": 4, "forget_bias": 0.5},
+                                 0.1), LSTM)
+    run = load_run(write_synthetic_run(tmp_path))
+    run["config"]["model"]["_target_"] = "psychrnn_cli.network.basic.BasicRNN"
+    old = simulate(network_from_run(run), run["trials"]["inputs"])
+    np.testing.assert_allclose(old.outputs, run["trials"]["outputs"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_file_whose_weights_do_not_fit_its_model_is_named(tmp_path, capsys):
+    import h5py
+
+    from psychrnn_cli.commands import evaluate
+
+    run_file = write_synthetic_run(tmp_path)
+    with h5py.File(run_file, "r+") as f:
+        W_rec = f["model/weights/W_rec"][:, :5]
+        del f["model/weights/W_rec"]
+        f["model/weights/W_rec"] = W_rec
+    assert evaluate.main([str(run_file), "--trials", "5", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "needs W_rec of shape (20, 20), got (20, 5)" in err and "Traceback" not in err
+
+
 def test_bad_perturbations_and_inputs_give_clear_errors(net, inputs):
     with pytest.raises(SimulatorError, match="matrix must be one of"):
         simulate(net, inputs, perturbations=[Scale("W_foo", 2.0)])
@@ -367,7 +425,7 @@ def test_simulate_command_windowed_cut_and_clamp(synthetic_run, tmp_path):
     (["--lesion", "exc-3"], "--lesion 'exc-3': use indices and ranges"),
     (["--cut", "0-3"], "write SRC>DST"),
     (["--clamp", "1@5-9"], "write UNITS=VALUE"),
-    (["--scale", "W_xx:2"], "choose W_in, W_rec or W_out"),
+    (["--scale", "W_xx:2"], "model=basic has no matrix 'W_xx'; choose W_in, W_out, W_rec"),
     (["--inject", "0=1@abc"], "write @T0-T1 in ms"),
     (["--lesion", "region7"], "regions are region0..region1"),
     (["model.N_rec=5"], "only task settings can change"),

@@ -139,10 +139,11 @@ def test_loop_in_pieces_equals_stepping_one_step_at_a_time(n_steps):
     model = exp.model
     inputs = tf.constant(np.random.default_rng(0).normal(size=(3, n_steps, model.N_in)), tf.float32)
     outputs, states = model(inputs)
-    w = model.prepare(model.effective())
-    state, recorded = model.initial_state(w, 3), []
+    definition, ops = model.definition, model.ops
+    w = definition.prepare(ops, model.effective())
+    state, recorded = definition.initial_state(ops, w, tf.broadcast_to(w["init_state"], [3, model.N_rec])), []
     for drive_t in tf.unstack(model.drive(w, inputs, None), axis=1):
-        state = model.step(w, state, drive_t)
+        state = definition.step(ops, w, state, drive_t)
         recorded.append(state[0])
     np.testing.assert_allclose(states.numpy(), tf.stack(recorded, axis=1).numpy(), rtol=1e-6, atol=1e-7)
     assert outputs.shape == (3, n_steps, model.N_out)

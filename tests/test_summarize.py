@@ -11,7 +11,7 @@ import pytest
 
 from psychrnn_cli.cli import main as psychrnn
 from psychrnn_cli.runfile import write_run
-from psychrnn_cli.summarize import collect_runs, group_table
+from psychrnn_cli.sweep_summary import collect_runs, group_table
 
 # job -> (N_rec, seed, status, test accuracy, test loss, iterations, training time in s)
 JOBS = {

@@ -1,4 +1,4 @@
-"""The built-in task definitions (SPEC section 1)."""
+"""The built-in task definitions (PsychRNN's, README "Built-in tasks")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``psychrnn analyse RUN_DIR --fixed-points``: fixed points of a trained basic network."""
+"""``psychrnn analyse RUN_DIR --fixed-points``: fixed points of a trained network (any model kind)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ SUMMARY = "fixed points of a trained network (saved under /analysis/fixed_points
 EPILOG = """\
 The finder minimises q = 0.5 |F(x) - x|^2 (F: one step of the network with a constant input)
 from states sampled along fresh trials, keeps points with q <= --q-tol, removes duplicates, and
-reports the Jacobian dF/dx, its eigenvalues and stability (all |eigenvalue| < 1). Basic model only.
+reports the Jacobian dF/dx, its eigenvalues and stability (all |eigenvalue| < 1). Any model: the
+state searched is the full state (the LSTM's h and c side by side).
 
 examples:
   psychrnn analyse RUN_DIR --fixed-points
@@ -50,9 +51,10 @@ def main(argv: list[str]) -> int:
     import numpy as np
 
     from psychrnn_cli.analysis import find_fixed_points, sample_states
+    from psychrnn_cli.build import ConfigError, task_from_run
     from psychrnn_cli.runfile import (RunFileError, load_run, require_finite_weights, resolve_run_path,
                                       result_provenance, update_run)
-    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate, task_from_run
+    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
 
     try:
         run = load_run(args.run_dir)
@@ -63,7 +65,7 @@ def main(argv: list[str]) -> int:
         except ValueError:
             raise SimulatorError(f"--input {args.input!r}: give {network.N_in} comma-separated numbers") from None
         task = task_from_run(run, args.trials, args.seed, [])
-        states = simulate(network, task.get_trial_batch(args.trials)[0], seed=args.seed).states
+        states = simulate(network, task.get_trial_batch(args.trials)[0], seed=args.seed).full_states
         rng = np.random.default_rng(args.seed)
         found = find_fixed_points(network, sample_states(states, args.initial, rng, args.init_noise), inputs,
                                   q_tol=args.q_tol)
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> int:
             update_run(args.run_dir, {"analysis/fixed_points": tree}, weights_sha256=tree["attrs"]["weights_sha256"],
                        overwrite=args.overwrite)
             print("\nsaved under /analysis/fixed_points")
-    except (RunFileError, SimulatorError) as err:
+    except (RunFileError, SimulatorError, ConfigError) as err:
         print(f"psychrnn analyse: error: {err}", file=sys.stderr)
         return 2
     return 0

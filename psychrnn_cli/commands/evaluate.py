@@ -46,9 +46,10 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     import numpy as np
 
     from psychrnn_cli.analysis import condition_accuracy, condition_parameters
-    from psychrnn_cli.run import trial_param_arrays
+    from psychrnn_cli.build import task_from_run
     from psychrnn_cli.runfile import result_provenance
-    from psychrnn_cli.simulator import network_from_run, simulate, task_from_run
+    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
 
     network = network_from_run(run)
     task = task_from_run(run, n_trials, seed, overrides)
@@ -85,6 +86,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
+    from psychrnn_cli.build import ConfigError
     from psychrnn_cli.runfile import RunFileError, load_run, require_finite_weights, resolve_run_path, update_run
     from psychrnn_cli.simulator import SimulatorError
 
@@ -104,7 +106,7 @@ def main(argv: list[str]) -> int:
             update_run(args.run_dir, {f"evaluation/{name}": result},
                        weights_sha256=result["attrs"]["weights_sha256"], overwrite=args.overwrite)
             print(f"\nsaved under /evaluation/{name}")
-    except (RunFileError, SimulatorError) as err:
+    except (RunFileError, SimulatorError, ConfigError) as err:
         print(f"psychrnn evaluate: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -53,6 +53,7 @@ def check_figures(out: Path, overwrite: bool) -> None:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    from psychrnn_cli.build import ConfigError
     from psychrnn_cli.plots import plot_run
     from psychrnn_cli.runfile import OutputError, RunFileError, load_run, require_finite_weights, resolve_run_path
     from psychrnn_cli.simulator import SimulatorError
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
         check_figures(Path(args.out) if args.out else run_file.parent / "plots", args.overwrite)
         require_finite_weights(load_run(run_file), run_file)
         paths = plot_run(args.run_dir, args.out, n_trials=args.trials, seed=args.seed, dpi=args.dpi)
-    except (RunFileError, SimulatorError, OutputError) as err:
+    except (RunFileError, SimulatorError, OutputError, ConfigError) as err:
         print(f"psychrnn plot: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
-import re
 import sys
 from typing import Any
 
@@ -13,11 +11,9 @@ from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative
 SUMMARY = "simulate a trained network with lesions, cuts, noise, clamps, currents; save to HDF5 (no TensorFlow)"
 
 EPILOG = """\
-UNITS: indices and inclusive ranges such as 0-9,20; or all, exc, inh (Dale's principle),
-region0, region1, ... (multi-region networks). Input and output channels: indices or all.
-MATRIX: W_in (sources are input channels), W_rec (default) or W_out (targets are outputs).
-WINDOW: @T0-T1 in ms selects the steps with T0 <= t*dt < T1; @T0- runs to the end of the trial.
-Perturbations can be repeated and combined.
+{language}
+Perturbations can be repeated and combined; Python has the same language:
+psychrnn_cli.perturbations.parse("cut", "exc>inh@500-1000", network, n_steps).
 
 examples:
   psychrnn simulate RUN_DIR --lesion 0-9 --out lesion.h5
@@ -31,12 +27,10 @@ simulate wrote it and --overwrite is given; the output folder is created.
 """
 
 
-class SpecError(ValueError):
-    """A perturbation argument that does not parse."""
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="psychrnn simulate", description=SUMMARY, epilog=EPILOG,
+    from psychrnn_cli.perturbations import LANGUAGE
+
+    p = argparse.ArgumentParser(prog="psychrnn simulate", description=SUMMARY, epilog=EPILOG.format(language=LANGUAGE),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for these trials")
@@ -63,136 +57,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# --- argument parsing --------------------------------------------------------------------------
-
-
-def parse_units(text: str, network: Any, size: int | None = None, what: str = "units") -> list[int]:
-    """Indices from ``0-9,20`` or ``all``; for units (``size`` None) also ``exc``, ``inh``, ``region<k>``."""
-    import numpy as np
-
-    units_side = size is None
-    size = network.N_rec if size is None else size
-    text = text.strip()
-    if text == "all":
-        return list(range(size))
-    if units_side and text in ("exc", "inh"):
-        if network.signs is None:
-            raise SpecError(f"{what} {text!r}: the network has no Dale's principle, so no E/I units")
-        return np.flatnonzero(network.signs > 0 if text == "exc" else network.signs < 0).tolist()
-    if units_side and text.startswith("region"):
-        if network.regions is None:
-            raise SpecError(f"{what} {text!r}: the network has no regions")
-        k = text[len("region"):]
-        if not k.isdigit() or int(k) > network.regions.max():
-            raise SpecError(f"{what} {text!r}: regions are region0..region{network.regions.max()}")
-        return np.flatnonzero(network.regions == int(k)).tolist()
-    units: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m:
-            names = "all, exc, inh, region0" if units_side else "all"
-            raise SpecError(f"{what} {text!r}: use indices and ranges like 0-9,20, or {names}")
-        first, last = int(m[1]), int(m[2] or m[1])
-        if last < first or last >= size:
-            raise SpecError(f"{what} {text!r}: indices must lie in 0..{size - 1} (ranges low-high)")
-        units.extend(range(first, last + 1))
-    return units
-
-
-def _split_window(text: str) -> tuple[str, float, float]:
-    body, at, window = text.partition("@")
-    if not at:
-        return body, 0.0, math.inf
-    m = re.fullmatch(r"\s*([\d.]+)\s*-\s*([\d.]*)\s*", window)
-    if not m:
-        raise SpecError(f"window @{window!r}: write @T0-T1 in ms, e.g. @500-800, or @500- for the rest of the trial")
-    return body, float(m[1]), float(m[2]) if m[2] else math.inf
-
-
-def _matrix(text: str) -> tuple[str, str]:
-    name, colon, rest = text.partition(":")
-    if colon and name in ("W_in", "W_rec", "W_out"):
-        return name, rest
-    if colon and name.startswith("W_"):
-        raise SpecError(f"matrix {name!r}: choose W_in, W_rec or W_out")
-    return "W_rec", text
-
-
-def _endpoints(text: str, network: Any, matrix: str, what: str) -> tuple[list[int], list[int]]:
-    """(targets, sources): the rows and columns of ``matrix``, which is always ``[targets, sources]``."""
-    src, arrow, dst = text.partition(">")
-    if not arrow:
-        raise SpecError(f"{what} {text!r}: write SRC>DST, e.g. 0-9>10-19 or exc>inh")
-    src_size = network.N_in if matrix == "W_in" else None
-    dst_size = network.N_out if matrix == "W_out" else None
-    return (parse_units(dst, network, dst_size, f"{what} target"),
-            parse_units(src, network, src_size, f"{what} source"))
-
-
-def _unit_shape(network: Any, matrix: str) -> tuple[int, int]:
-    """Shape of one gate block of ``matrix``: ``[targets, sources]``."""
-    return {"W_in": (network.N_rec, network.N_in), "W_rec": (network.N_rec, network.N_rec),
-            "W_out": (network.N_out, network.N_rec)}[matrix]
-
-
-def _value(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise SpecError(f"{what}: {text!r} is not a number") from None
-
-
 def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple[list[Any], list[str]]:
     """Simulator perturbations from the command-line arguments, and a description of each."""
     import numpy as np
 
-    from psychrnn_cli import simulator as sim
+    from psychrnn_cli.perturbations import Cut, parse
+    from psychrnn_cli.simulator import SimulatorError
 
     out: list[Any] = []
     text: list[str] = []
-    for spec in args.lesion:
-        out.append(sim.Silence(parse_units(spec, network, what="--lesion")))
-        text.append(f"lesion {spec}")
-    for spec in args.cut:
-        matrix, body = _matrix(spec)
-        body, start, end = _split_window(body)
-        rows, cols = _endpoints(body, network, matrix, "--cut")
-        mask = np.ones(_unit_shape(network, matrix))
-        mask[np.ix_(rows, cols)] = 0.0
-        if (start, end) != (0.0, math.inf):
-            time = np.arange(n_steps) * network.dt
-            mask = np.where(((time >= start) & (time < end))[:, None, None], mask[None], 1.0)
-        out.append(sim.Cut(matrix, mask))
-        text.append(f"cut {spec}")
-    for spec in args.scale:
-        matrix, body = _matrix(spec)
-        block, eq, factor = body.rpartition("=")
-        rows, cols = _endpoints(block, network, matrix, "--scale") if eq else (None, None)
-        out.append(sim.Scale(matrix, _value(factor, "--scale factor"), rows, cols))
-        text.append(f"scale {spec}")
-    for flag, cls in (("clamp", sim.Clamp), ("inject", sim.Inject)):
+    for flag in ("lesion", "cut", "scale", "clamp", "inject"):
         for spec in getattr(args, flag):
-            body, start, end = _split_window(spec)
-            units, eq, value = body.partition("=")
-            if not eq:
-                raise SpecError(f"--{flag} {spec!r}: write UNITS=VALUE[@T0-T1], e.g. 0-4=0.5@500-800")
-            out.append(cls(parse_units(units, network, what=f"--{flag}"), _value(value, f"--{flag}"), start, end))
+            out.append(parse(flag, spec, network, n_steps))
             text.append(f"{flag} {spec}")
-    if args.input_noise:
-        out.append(sim.InputNoise(args.input_noise))
-        text.append(f"input noise {args.input_noise}")
-    if args.rec_noise:
-        out.append(sim.RecurrentNoise(args.rec_noise))
-        text.append(f"recurrent noise {args.rec_noise}")
+    for flag in ("input-noise", "rec-noise"):
+        value = getattr(args, flag.replace("-", "_"))
+        if value:
+            out.append(parse(flag, str(value), network, n_steps))
+            text.append(f"{flag.replace('-', ' ')} {value}")
     if args.mask_file:
         try:
             mask = np.load(args.mask_file, allow_pickle=False)
         except (OSError, ValueError) as err:
-            raise SpecError(f"--mask-file {args.mask_file}: cannot read it as a .npy array ({err})") from None
+            raise SimulatorError(f"--mask-file {args.mask_file}: cannot read it as a .npy array ({err})") from None
         if not np.all(np.isfinite(mask)):
-            raise SpecError(f"--mask-file {args.mask_file}: holds NaN or infinite values; give finite factors "
-                            "(0 cuts a connection, 1 keeps it)")
-        out.append(sim.Cut("W_rec", mask))
+            raise SimulatorError(f"--mask-file {args.mask_file}: holds NaN or infinite values; give finite factors "
+                                 "(0 cuts a connection, 1 keeps it)")
+        out.append(Cut("W_rec", mask))
         text.append(f"mask file {args.mask_file}")
     return out, text
 
@@ -202,9 +93,11 @@ def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple
 
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
+    from psychrnn_cli.build import ConfigError, task_from_run
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
-    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate, task_from_run
+    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
+    from psychrnn_cli.task import trial_param_arrays
 
     try:
         run_file = resolve_run_path(args.run_dir)
@@ -220,11 +113,9 @@ def main(argv: list[str]) -> int:
         x, y, mask, params = task.get_trial_batch(args.trials)
         baseline = simulate(network, x, noise=args.noise, seed=args.seed)
         perturbed = simulate(network, x, noise=args.noise, seed=args.seed, perturbations=perturbation_list)
-    except (RunFileError, SimulatorError, SpecError, OutputError) as err:
+    except (RunFileError, SimulatorError, OutputError, ConfigError) as err:
         print(f"psychrnn simulate: error: {err}", file=sys.stderr)
         return 2
-    from psychrnn_cli.run import trial_param_arrays
-
     accuracy = {name: float(task.accuracy_function(y, r.outputs, mask))
                 for name, r in (("baseline", baseline), ("perturbed", perturbed))}
     tree = {

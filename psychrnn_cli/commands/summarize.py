@@ -22,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
                    help="CSV file to write (default SWEEP_DIR/summary.csv; its folder is created); with --group-by "
                         "the grouped table goes next to it as <name>_by_<params>.csv")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace summary tables an earlier psychrnn summarize wrote (never any other file)")
+                   help="replace summary tables an earlier psychrnn summarize wrote at --out (never any other file; "
+                        "the default SWEEP_DIR/summary.csv is always refreshed)")
     p.add_argument("--group-by", dest="group_by", action="append", default=[], metavar="PARAM",
                    help="mean and sample std of the completed runs per value of PARAM (an override key such "
                         "as model.N_rec, or any dotted config key); repeat to group by combinations")
@@ -31,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from psychrnn_cli.runfile import OutputError, prepare_output
-    from psychrnn_cli.summarize import (SummaryError, collect_runs, common_params, format_table, group_table,
+    from psychrnn_cli.sweep_summary import (SummaryError, collect_runs, common_params, format_table, group_table,
                                         param_columns, run_table, write_csv)
 
     args = parser().parse_args(argv)
@@ -45,7 +46,8 @@ def main(argv: list[str]) -> int:
         if args.group_by:
             suffix = "_by_" + "_".join(re.sub(r"[^\w.-]", "_", key) for key in args.group_by)
             tables.append((suffix, *group_table(runs, args.group_by)))
-        paths = [prepare_output(out.with_name(out.stem + suffix + out.suffix), "summary table", args.overwrite)
+        refresh = args.overwrite or args.out is None  # the default tables are refreshed as runs finish
+        paths = [prepare_output(out.with_name(out.stem + suffix + out.suffix), "summary table", refresh)
                  for suffix, *_ in tables]
     except (SummaryError, OutputError) as err:
         print(f"psychrnn summarize: error: {err}", file=sys.stderr)

@@ -1,7 +1,7 @@
-"""The TensorFlow side: recurrent models, losses and the compiled training step.
+"""The TensorFlow side: the engine that runs model kinds, losses and the compiled training step.
 
-Only this package and ``psychrnn_cli.training`` import TensorFlow, and this package imports it
-first (see :func:`_import_tensorflow`), with one thread per operation (:func:`_one_thread_per_op`).
+Only this package imports TensorFlow (see :func:`_import_tensorflow`). Importing it changes no
+TensorFlow setting; :func:`start` does, where training starts.
 """
 
 import contextlib
@@ -27,6 +27,26 @@ def _import_tensorflow() -> None:
         del sys.modules["matplotlib"]
 
 
+def start(seed: int) -> None:
+    """Prepare TensorFlow for a training run: one thread per operation, global seed ``seed``."""
+    import tensorflow as tf
+
+    _one_thread_per_op()
+    tf.random.set_seed(seed)
+
+
+def runtime_info() -> dict[str, str | int]:
+    """TensorFlow's version and threads per operation, for the run file's provenance."""
+    import tensorflow as tf
+
+    return {
+        "tensorflow_version": tf.__version__,
+        # threads per TensorFlow operation (0: TensorFlow's default, all cores); the last bits of results depend on it
+        "tf_intra_op_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS",
+                                                  tf.config.threading.get_intra_op_parallelism_threads())),
+    }
+
+
 def _one_thread_per_op() -> None:
     """Run each TensorFlow operation on one thread, unless ``TF_NUM_INTRAOP_THREADS`` says otherwise.
 
@@ -47,4 +67,3 @@ def _one_thread_per_op() -> None:
 
 
 _import_tensorflow()
-_one_thread_per_op()

@@ -1,114 +1,73 @@
-"""The base class of recurrent models: parameters, constraints and the loop over time.
+"""The TensorFlow engine that trains any model kind: parameters, constraints and the loop over time.
 
-A model is a ``tf.Module`` holding named ``tf.Variable`` parameters. Subclasses say how one time
-step updates the state (:meth:`RecurrentModel.step`); the base class runs the loop. The loop is
-unrolled in Python while ``tf.function`` traces it, so a compiled graph, not Python, steps through
-time during training. It is unrolled in pieces of ``CHUNK_STEPS`` steps, each piece one nested
-``tf.function`` (:attr:`RecurrentModel.loop` over :meth:`RecurrentModel.run_steps`) that is traced
-once and called for every piece, not inlined: tracing, differentiating and optimizing 10 steps
-instead of all of them makes the first iteration seconds sooner, at about the speed of a fully
-unrolled graph (benchmarks/NOTES.md). Input (and noise) terms of all steps are computed in one
-product before the loop and the readout in one after it.
-
-To write your own model, subclass :class:`~psychrnn_cli.network.basic.BasicRNN` (or this class),
-override what differs, and select it with ``model._target_=my_module.MyModel``; extra keys of the
-``model:`` config become constructor arguments.
+:class:`RecurrentModel` is a ``tf.Module`` holding a model kind's definition
+(:class:`psychrnn_cli.models.Model`) and its named ``tf.Variable`` parameters; the definition's
+step runs with :class:`~psychrnn_cli.network.ops.TensorOps`. The loop is unrolled in Python while
+``tf.function`` traces it, so a compiled graph, not Python, steps through time during training.
+It is unrolled in pieces of ``CHUNK_STEPS`` steps, each piece one nested ``tf.function``
+(:attr:`RecurrentModel.loop` over :meth:`RecurrentModel.run_steps`) that is traced once and called
+for every piece, not inlined: tracing, differentiating and optimizing 10 steps instead of all of
+them makes the first iteration seconds sooner, at about the speed of a fully unrolled graph
+(benchmarks/NOTES.md). The drive of all steps (input, bias and noise, with the model's gain folded
+into the input weights) is computed time-major in one product before the loop, and the readout in
+one product after it.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
 from psychrnn_cli.masks import Constraints, effective_weights
-from psychrnn_cli.network import functions
+from psychrnn_cli.models import Model, State
+from psychrnn_cli.network.ops import TensorOps
 
-PARAMETER_NAMES = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 CHUNK_STEPS = 10  # time steps per traced piece of the loop
-State = tuple[tf.Tensor, ...]
-Initializer = Callable[..., dict[str, np.ndarray]]
 
 
 class RecurrentModel(tf.Module):
-    """Parameters, constraints and the time loop shared by all models.
+    """A model kind's parameters, constraints and time loop in TensorFlow.
 
     Args:
-        N_rec: number of recurrent units (must match ``weights``).
-        weights: initial raw parameters, see :meth:`initial_weights` for names and shapes.
+        definition: the model kind and its settings (N_rec, alpha, rec_noise, transfer function,
+            options).
+        weights: initial raw parameters, named and shaped as in :mod:`psychrnn_cli.models`.
         constraints: connectivity masks, Dale signs and plastic masks.
-        alpha: dt / tau.
-        rec_noise: recurrent noise scale (0 turns noise off).
-        transfer_function: name of the unit nonlinearity
-            (see :func:`~psychrnn_cli.network.functions.transfer_function`).
         trainable: per-parameter flag; False keeps a parameter at its initial value.
     """
 
-    kind = "base"
-    gates = 1  # blocks of N_rec rows stacked in W_in, W_rec and b_rec
-    noise_gate = 0  # the block that receives recurrent noise
-    supports_dale = False
-
-    def __init__(
-        self,
-        N_rec: int,
-        weights: dict[str, np.ndarray],
-        constraints: Constraints,
-        alpha: float,
-        rec_noise: float = 0.0,
-        transfer_function: str = "relu",
-        trainable: dict[str, bool] | None = None,
-    ) -> None:
-        super().__init__(name=self.kind)
-        if constraints.dale_ratio is not None and not self.supports_dale:
-            raise ValueError(
-                f"Dale's principle (constraints.dale_ratio={constraints.dale_ratio}) applies only to "
-                f"model=basic; model={self.kind} does not support it: set constraints.dale_ratio=null"
-            )
-        self.check_shapes(weights, N_rec)
+    def __init__(self, definition: Model, weights: dict[str, np.ndarray], constraints: Constraints,
+                 trainable: dict[str, bool] | None = None) -> None:
+        super().__init__(name=definition.kind)
+        definition.check(weights, constraints.dale_ratio)
         trainable = trainable or {}
         self.params = {
             name: tf.Variable(value, name=name, trainable=trainable.get(name, True), dtype=tf.float32)
             for name, value in weights.items()
         }
+        self.definition = definition
+        self.ops = TensorOps(definition.transfer_function)
         self.constraints = constraints
-        self.N_rec, self.N_in = N_rec, weights["W_in"].shape[1]
-        self.N_out = weights["W_out"].shape[0]
-        self.alpha = float(alpha)
-        self.rec_noise = float(rec_noise)
-        self.transfer_function_name = transfer_function
-        self.f = functions.transfer_function(transfer_function)
+        self.N_in, self.N_out = weights["W_in"].shape[1], weights["W_out"].shape[0]
         self.loop = self.compiled_loop()
 
-    # --- parameters -----------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.definition.kind
 
-    @classmethod
-    def initial_weights(cls, initializer: Initializer, rng: np.random.Generator, constraints: Constraints,
-                        N_in: int, N_out: int) -> dict[str, np.ndarray]:
-        """Initial parameters: ``W_in [G*N_rec, N_in]``, ``W_rec [G*N_rec, N_rec]``,
-        ``W_out [N_out, N_rec]``, ``b_rec [G*N_rec]``, ``b_out [N_out]``, ``init_state [N_rec]``
-        with G = ``cls.gates``. For gated models the initializer fills each gate's block, unless it
-        returns all blocks at once (as loading a gated model's file does)."""
-        weights = initializer(rng=rng, constraints=constraints, N_in=N_in, N_out=N_out)
-        if weights["W_rec"].shape[0] == cls.gates * constraints.N_rec:
-            return weights
-        blocks = [weights] + [initializer(rng=rng, constraints=constraints, N_in=N_in, N_out=N_out)
-                              for _ in range(cls.gates - 1)]
-        for name in ("W_in", "W_rec", "b_rec"):
-            weights[name] = np.concatenate([b[name] for b in blocks], axis=0)
-        return weights
+    @property
+    def gates(self) -> int:
+        return self.definition.gates
 
-    def check_shapes(self, weights: dict[str, np.ndarray], N_rec: int) -> None:
-        """Raise ValueError naming the parameter whose shape does not fit this model."""
-        G, N_in, N_out = self.gates, weights["W_in"].shape[1], weights["W_out"].shape[0]
-        expected = {"W_in": (G * N_rec, N_in), "W_rec": (G * N_rec, N_rec), "W_out": (N_out, N_rec),
-                    "b_rec": (G * N_rec,), "b_out": (N_out,), "init_state": (N_rec,)}
-        for name, shape in expected.items():
-            if name not in weights or weights[name].shape != shape:
-                found = weights[name].shape if name in weights else "missing"
-                raise ValueError(f"model={self.kind} with N_rec={N_rec} needs {name} of shape {shape}, got {found}")
+    @property
+    def N_rec(self) -> int:
+        return self.definition.N_rec
+
+    @property
+    def rec_noise(self) -> float:
+        return self.definition.rec_noise
 
     @property
     def trainable_params(self) -> dict[str, tf.Variable]:
@@ -122,46 +81,32 @@ class RecurrentModel(tf.Module):
         """Parameters as the forward pass uses them: connectivity masks applied to every gate."""
         return effective_weights(self.params, self.constraints, gates=self.gates)
 
-    # --- dynamics: what subclasses define ---------------------------------------------------
-
-    def prepare(self, w: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Tensors computed once per pass from the effective weights (default: none extra)."""
-        return w
-
-    def initial_state(self, w: dict[str, tf.Tensor], batch_size: tf.Tensor) -> State:
-        """The state before the first step, a tuple whose first entry is ``[B, N_rec]``."""
-        return (tf.broadcast_to(w["init_state"], tf.stack([batch_size, self.N_rec])),)
-
-    def drive(self, w: dict[str, tf.Tensor], inputs: tf.Tensor, noise: tf.Tensor | None) -> tf.Tensor:
-        """Input terms of all steps at once, time-major ``[N_steps, B, G*N_rec]`` from inputs
-        ``[N_steps, B, N_in]``: ``W_in u[t] + b_rec``, plus ``noise_scale * xi[t]`` (noise
-        ``[N_steps, B, N_rec]``) on block ``noise_gate`` when noise is given."""
-        drive = dense(inputs, w["W_in"], w["b_rec"])
-        if noise is not None and self.rec_noise > 0:
-            before, after = self.noise_gate * self.N_rec, (self.gates - 1 - self.noise_gate) * self.N_rec
-            drive += tf.pad(self.noise_scale() * noise, [[0, 0], [0, 0], [before, after]])
-        return drive
-
-    def step(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> State:
-        """The state one step later, given this step's slice of :meth:`drive` (``[B, G*N_rec]``)."""
-        raise NotImplementedError
-
     def rates(self, states: tf.Tensor) -> tf.Tensor:
         """What the readout sees, from the recorded states ``[..., N_rec]``."""
-        return self.f(states)
+        return self.definition.rates(self.ops, states)
 
-    def noise_scale(self) -> float:
-        """Standard deviation of the noise added to the drive each step, per unit of ``xi``."""
-        return math.sqrt(2 * self.alpha) * self.rec_noise
-
-    # --- the loop -----------------------------------------------------------------------------
+    def drive(self, w: dict[str, tf.Tensor], inputs: tf.Tensor, noise: tf.Tensor | None) -> tf.Tensor:
+        """Drive of all steps at once, time-major ``[N_steps, B, G*N_rec]`` from inputs
+        ``[N_steps, B, N_in]``: ``gain (W_in u[t] + b_rec)``, plus ``noise_scale * xi[t]`` (noise
+        ``[N_steps, B, N_rec]``) on block ``noise_gate`` when noise is given."""
+        definition = self.definition
+        gain = definition.drive_gain()
+        kernel, bias = (w["W_in"], w["b_rec"]) if gain == 1 else (gain * w["W_in"], gain * w["b_rec"])
+        drive = dense(inputs, kernel, bias)
+        if noise is not None and definition.rec_noise > 0:
+            noise = definition.noise_scale() * noise
+            if self.gates > 1:
+                before = definition.noise_gate * self.N_rec
+                noise = tf.pad(noise, [[0, 0], [0, 0], [before, (self.gates - 1) * self.N_rec - before]])
+            drive += noise
+        return drive
 
     def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
         """Step through one piece of the trial: time-major ``drive [n, B, G*N_rec]`` -> the state
         after the last step and the recorded states ``[n, B, N_rec]``. Compiled as :attr:`loop`."""
         recorded = []
         for drive_t in tf.unstack(drive):
-            state = self.step(w, state, drive_t)
+            state = self.definition.step(self.ops, w, state, drive_t)
             recorded.append(state[0])
         return state, tf.stack(recorded)
 
@@ -177,10 +122,11 @@ class RecurrentModel(tf.Module):
         return tf.function(self.run_steps, autograph=False, experimental_attributes={"_noinline": True})
 
     def dynamics_key(self) -> tuple:
-        """What :meth:`step` depends on besides the weights: the class and every plain attribute.
+        """What a step depends on besides the weights: the model's class and every plain attribute.
         Models with equal keys can run one shared :attr:`loop`."""
         plain = (bool, int, float, str, type(None))
-        return (type(self), *sorted((k, v) for k, v in vars(self).items() if isinstance(v, plain)))
+        definition = self.definition
+        return (type(definition), *sorted((k, v) for k, v in vars(definition).items() if isinstance(v, plain)))
 
     def __call__(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Run the network over a batch of trials.
@@ -191,10 +137,11 @@ class RecurrentModel(tf.Module):
 
         Returns:
             outputs ``[B, N_steps, N_out]`` (z[1..T]) and states ``[B, N_steps, N_rec]``
-            (the first entry of the state after each step).
+            (the first state component after each step).
         """
-        w = self.prepare(self.effective())
-        state = self.initial_state(w, tf.shape(inputs)[0])
+        w = self.definition.prepare(self.ops, self.effective())
+        x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
+        state = self.definition.initial_state(self.ops, w, x0)
         drive = self.drive(w, time_major(inputs), None if noise is None else time_major(noise))
         recorded = []
         for piece in tf.split(drive, pieces(inputs.shape[1])):
@@ -206,10 +153,12 @@ class RecurrentModel(tf.Module):
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:
-    """Model attributes for the run file (with ``forget_bias`` for the LSTM)."""
-    extra = {"forget_bias": model.forget_bias} if hasattr(model, "forget_bias") else {}
-    return {**extra, "kind": model.kind, "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out,
-            "alpha": model.alpha, "rec_noise": model.rec_noise, "transfer_function": model.transfer_function_name,
+    """Model attributes for the run file, the model's own options (e.g. ``forget_bias``) included."""
+    definition = model.definition
+    return {**definition.options(), "kind": definition.kind,
+            "model_class": f"{type(definition).__module__}.{type(definition).__qualname__}",
+            "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out, "alpha": definition.alpha,
+            "rec_noise": definition.rec_noise, "transfer_function": definition.transfer_function,
             "dale_ratio": model.constraints.dale_ratio}
 
 

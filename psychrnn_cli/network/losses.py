@@ -1,4 +1,4 @@
-"""Masked losses (SPEC section 4). Arguments are ``[B, N_steps, N_out]`` tensors.
+"""Masked losses, as PsychRNN defines them (Ehrlich et al. 2021). Arguments are ``[B, N_steps, N_out]`` tensors.
 
 A custom loss is any importable callable ``(outputs, targets, mask) -> scalar``, selected with
 ``loss._target_=my_module.my_loss``.

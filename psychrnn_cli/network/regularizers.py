@@ -1,4 +1,4 @@
-"""Regularization terms (SPEC section 4), each reported separately in the training curves."""
+"""Regularization terms (README, "Networks and biological constraints"), each its own training curve."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +13,14 @@ from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 NOISE_STREAMS = ("train", "check", "test")  # recurrent noise of training steps, curriculum checks, other tests
+
+
+def exponential_decay(rate: float, decay_steps: int, decay_rate: float, staircase: bool) -> Any:
+    """Keras's learning rate ``rate * decay_rate ** (step / decay_steps)`` (step rounded down with ``staircase``)."""
+    import keras
+
+    return keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=decay_steps, decay_rate=decay_rate,
+                                                       staircase=staircase)
 
 
 @dataclass

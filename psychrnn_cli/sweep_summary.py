@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from psychrnn_cli.runfile import RunFileError, load_run
+from psychrnn_cli.runfile import RUN_FILE, RunFileError, load_run
 
-RUN_FILE = "run.h5"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 METRICS = ("accuracy", "loss", "iterations", "time_s")  # the numeric columns of a run row

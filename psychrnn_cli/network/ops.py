@@ -1,4 +1,4 @@
-"""Transfer functions by name."""
+"""The array operations model kinds compute with (see :mod:`psychrnn_cli.models`), in TensorFlow."""
 
 from __future__ import annotations
 
@@ -31,3 +31,28 @@ def transfer_function(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
             f"unknown transfer function {name!r}: use one of {sorted(TRANSFER_FUNCTIONS)} "
             "or a dotted TensorFlow name such as tf.nn.elu"
         ) from None
+
+
+class TensorOps:
+    """The operations namespace of a model, float32 tensors; ``f`` is the model's transfer function."""
+
+    matmul = staticmethod(tf.matmul)
+    transpose = staticmethod(tf.transpose)
+    sigmoid = staticmethod(tf.sigmoid)
+    tanh = staticmethod(tf.tanh)
+    exp = staticmethod(tf.exp)
+    maximum = staticmethod(tf.maximum)
+    minimum = staticmethod(tf.minimum)
+    zeros_like = staticmethod(tf.zeros_like)
+    ones_like = staticmethod(tf.ones_like)
+
+    def __init__(self, transfer: str) -> None:
+        self.f = transfer_function(transfer)
+
+    @staticmethod
+    def concat(arrays: list[tf.Tensor]) -> tf.Tensor:
+        return tf.concat(arrays, axis=-1)
+
+    @staticmethod
+    def split(x: tf.Tensor, n: int) -> list[tf.Tensor]:
+        return tf.split(x, n, axis=-1)
