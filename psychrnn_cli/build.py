@@ -11,6 +11,7 @@ import functools
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,16 +110,21 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
 
 
 def check_task(task: Task) -> None:
-    """Generate two trials from a copy of ``task`` (random states untouched); ConfigError if that fails."""
+    """Generate two trials from a copy of ``task`` (random states untouched); ConfigError if that
+    fails or if ``generate_trial_params`` returns something other than a dict."""
     global_state = np.random.get_state()
     try:
-        copy.deepcopy(task).get_trial_batch(2)
+        params = copy.deepcopy(task).get_trial_batch(2)[3]
     except TaskError as err:
         raise ConfigError(str(err)) from None
     except Exception as err:
         raise ConfigError(f"task {task.name}: making a batch failed: {type(err).__name__}: {err}") from None
     finally:
         np.random.set_state(global_state)
+    for value in params:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"task {task.name}: generate_trial_params returned {type(value).__name__} "
+                              f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
 STAGE_KEYS = {"task", "threshold", "metric"}

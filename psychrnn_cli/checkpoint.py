@@ -136,15 +136,46 @@ def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     random state.
 
     Raises:
-        CheckpointError: unreadable file, or a config that differs beyond ``RESUMABLE_CHANGES``.
+        CheckpointError: unreadable or damaged file, or a config that differs beyond ``RESUMABLE_CHANGES``.
     """
     try:
         tree = load_run(path)
     except RunFileError as err:
         raise CheckpointError(f"cannot resume: {err}; delete {path} to start afresh") from None
-    attrs = tree["attrs"]
+    attrs = tree.get("attrs", {})
     if attrs.get("kind") != "checkpoint":
         raise CheckpointError(f"{path} is not a psychrnn-cli checkpoint; delete it or use another run directory")
+    missing = [name for name in CHECKPOINT_ITEMS if _lookup(tree, name) is None]
+    if missing:
+        raise CheckpointError(f"cannot resume: {path} is damaged: it lacks {', '.join(missing)}; "
+                              f"delete it to start afresh")
+    try:
+        return _read_checkpoint(tree, config_yaml, path)
+    except (KeyError, TypeError, ValueError) as err:  # (json.JSONDecodeError is a ValueError)
+        raise CheckpointError(f"cannot resume: {path} is damaged ({type(err).__name__}: {err}); "
+                              f"delete it to start afresh") from None
+
+
+# what load_checkpoint reads: /path for groups and datasets, @name for root attributes
+CHECKPOINT_ITEMS = ("/config", "/numpy_global_keys", "/training_state/params", "/training_state/optimizer",
+                    "/training_state/noise", "/window", "/metric_losses", "@iteration", "@elapsed", "@status",
+                    "@window_keys", "@curriculum", "@batch_counts", "@numpy_global_rng", "@rng_train", "@rng_eval",
+                    "@rng_test")
+
+
+def _lookup(tree: dict[str, Any], name: str) -> Any:
+    """The item ``/a/b`` (nested keys) or ``@attr`` (root attribute) of a loaded checkpoint, or None."""
+    if name.startswith("@"):
+        return tree.get("attrs", {}).get(name[1:])
+    node: Any = tree
+    for key in name[1:].split("/"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _read_checkpoint(tree: dict[str, Any], config_yaml: str, path: Path) -> dict[str, Any]:
+    """:func:`load_checkpoint` after the file was found complete."""
+    attrs = tree["attrs"]
     changes = config_changes(yaml.safe_dump(tree["config"]), config_yaml)
     if changes:
         raise CheckpointError(

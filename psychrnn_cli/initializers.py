@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from psychrnn_cli.masks import Constraints, ConstraintError, effective_weights
@@ -131,25 +130,30 @@ def load_weights(path: str | Path) -> Weights:
 
     PsychRNN files hold effective matrices; with the same Dale signs they reproduce the same
     network when used as raw weights. Only numeric arrays are read (no unpickling).
+
+    Raises:
+        ConstraintError: a missing, unreadable or damaged file, naming the file and the problem.
     """
+    from psychrnn_cli.interop import InteropError, read_psychrnn
+    from psychrnn_cli.runfile import RunFileError, load_run
+    from psychrnn_cli.simulator import check_model_arrays
+
     path = Path(path)
     if not path.is_file():
         raise ConstraintError(f"weights file {path} does not exist (give a run.h5 or a PsychRNN .npz)")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in PARAMETERS if k not in data]
-                if missing:
-                    raise ConstraintError(f"{path} is not a PsychRNN weight file: it lacks {', '.join(missing)}")
-                weights = {k: data[k] for k in PARAMETERS}
+            arrays = read_psychrnn(path).arrays
+            weights = {k: arrays[k] for k in PARAMETERS}
             weights["init_state"] = weights["init_state"].reshape(-1)
         else:
-            with h5py.File(path, "r") as f:
-                if "model/weights" not in f:
-                    raise ConstraintError(f"{path} has no /model/weights: not a psychrnn-cli run file")
-                weights = {k: f["model/weights"][k][()] for k in f["model/weights"]}
-    except OSError as err:
-        raise ConstraintError(f"cannot read weights from {path}: {err}") from None
+            model = load_run(path).get("model", {})
+            if "weights" not in model:
+                raise ConstraintError(f"{path} has no /model/weights: not a trained psychrnn-cli run file")
+            check_model_arrays(model, str(path))
+            weights = model["weights"]
+    except (InteropError, RunFileError) as err:
+        raise ConstraintError(f"cannot load initial weights: {err}") from None
     return {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
 
 

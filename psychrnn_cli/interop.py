@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.runfile import load_run, resolve_run_path
-from psychrnn_cli.simulator import Network
+from psychrnn_cli.simulator import Network, check_model_arrays
 
 REQUIRED = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 OPTIONAL = ("Dale_rec", "Dale_out", "input_connectivity", "rec_connectivity", "output_connectivity")
@@ -65,6 +66,8 @@ def read_psychrnn(path: str | Path) -> PsychRNNWeights:
     path = Path(path)
     if not path.is_file():
         raise InteropError(f"PsychRNN weight file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise InteropError(f"cannot read {path} as a PsychRNN .npz weight file: not a zip archive (empty or damaged?)")
     arrays: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     dale_ratio: float | None = None
@@ -86,7 +89,7 @@ def read_psychrnn(path: str | Path) -> PsychRNNWeights:
                     arrays[key] = value
     except InteropError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise InteropError(f"cannot read {path} as a PsychRNN .npz weight file: {err}") from None
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
@@ -134,14 +137,20 @@ def write_psychrnn(path: str | Path, weights: PsychRNNWeights) -> Path:
     return path
 
 
-def from_run(run: dict[str, Any]) -> PsychRNNWeights:
-    """PsychRNN weights of a loaded basic-model run file (see :func:`psychrnn_cli.runfile.load_run`)."""
+def from_run(run: dict[str, Any], source: str = "run file") -> PsychRNNWeights:
+    """PsychRNN weights of a loaded basic-model run file (see :func:`psychrnn_cli.runfile.load_run`).
+
+    Raises:
+        InteropError: no trained network, or not a basic model.
+        RunFileError: a damaged ``/model`` (see :func:`psychrnn_cli.simulator.check_model_arrays`).
+    """
     model = run.get("model", {})
     if "weights" not in model or "constraints" not in model:
         raise InteropError("the run file holds no trained network (/model/weights missing); nothing to export")
     kind = model.get("attrs", {}).get("kind")
     if kind != "basic":
         raise InteropError(f"only basic-model runs can be exported to PsychRNN's format; this run is model={kind}")
+    check_model_arrays(model, source)
     masks = model["constraints"]
     constraints = Constraints(masks["input_connectivity"], masks["rec_connectivity"], masks["output_connectivity"],
                               model["attrs"].get("dale_ratio"))
@@ -162,7 +171,7 @@ def from_run(run: dict[str, Any]) -> PsychRNNWeights:
 def export_run(run_path: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's network as a PsychRNN ``.npz`` (default: ``psychrnn_weights.npz`` next to run.h5)."""
     run_file = resolve_run_path(run_path)
-    weights = from_run(load_run(run_file))
+    weights = from_run(load_run(run_file), str(run_file))
     return write_psychrnn(out if out is not None else run_file.with_name("psychrnn_weights.npz"), weights)
 
 

@@ -161,14 +161,23 @@ def write_checkpoint(exp: Experiment, path: Path, config_yaml: str, state: LoopS
 
 
 def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
-    """Restore weights, optimizer, random states and curriculum from ``path``; the loop's state."""
+    """Restore weights, optimizer, random states and curriculum from ``path``; the loop's state.
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable, damaged, of another config, or does not fit
+            this network.
+    """
     data = load_checkpoint(path, config_yaml)
-    exp.steps.restore(data["training_arrays"])
-    for name, rng in _generators(exp).items():
-        rng.bit_generator.state = data["generator_states"][name]
-    for task, count in zip(_tasks(exp), data["batch_counts"]):
-        task.batch_count = count
-    exp.curriculum.restore(data["curriculum"])
+    try:
+        exp.steps.restore(data["training_arrays"])
+        for name, rng in _generators(exp).items():
+            rng.bit_generator.state = data["generator_states"][name]
+        for task, count in zip(_tasks(exp), data["batch_counts"]):
+            task.batch_count = count
+        exp.curriculum.restore(data["curriculum"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"cannot resume: {path} does not fit this run ({type(err).__name__}: {err}); "
+                              f"delete it to start afresh") from None
     return data["state"]
 
 

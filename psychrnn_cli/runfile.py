@@ -170,10 +170,9 @@ def load_run(path: Path | str) -> dict[str, Any]:
     ``"config"`` is parsed into a dict. Example: ``load_run(d)["model"]["effective"]["W_rec"]``.
 
     Raises:
-        RunFileError: missing file, not HDF5, not a run file, or a newer schema version.
+        RunFileError: missing file, not HDF5, not a run file, a newer schema version, or a damaged
+            ``/config``.
     """
-    import yaml
-
     path = resolve_run_path(path)
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
@@ -182,6 +181,8 @@ def load_run(path: Path | str) -> dict[str, Any]:
             version = f.attrs.get("schema_version")
             if version is None:
                 raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+            if not isinstance(version, (int, np.integer)):
+                raise RunFileError(f"{path}: schema_version is {version!r}, not an integer: a damaged run file")
             if int(version) > SCHEMA_VERSION:
                 raise RunFileError(
                     f"{path} has run-file schema version {int(version)}, newer than this psychrnn-cli reads "
@@ -191,5 +192,18 @@ def load_run(path: Path | str) -> dict[str, Any]:
     except OSError as err:
         raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {err}") from None
     if "config" in tree:
-        tree["config"] = yaml.safe_load(tree["config"])
+        tree["config"] = _parse_config(tree["config"], path)
     return tree
+
+
+def _parse_config(text: Any, path: Path) -> dict[str, Any]:
+    """The ``/config`` YAML string of the run file ``path`` as a dict, or RunFileError."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError as err:
+        raise RunFileError(f"{path}: /config is not valid YAML ({str(err).splitlines()[0]}): a damaged run file") from None
+    if not isinstance(config, dict):
+        raise RunFileError(f"{path}: /config is not a YAML mapping: a damaged run file")
+    return config

@@ -147,8 +147,48 @@ class Network:
         return cls(kind, eff, alpha, signs=signs, **kwargs)
 
 
+def check_model_arrays(model: dict[str, Any], source: str = "run file") -> None:
+    """Raise RunFileError naming the first array of a loaded ``/model`` that is missing, not numeric,
+    or of a shape that does not fit the sizes in ``/model``'s attributes (a damaged run file).
+
+    Expected shapes, with G gate blocks (basic 1, GRU 3, LSTM 4): ``weights/W_in [G*N_rec, N_in]``,
+    ``weights/W_rec [G*N_rec, N_rec]``, ``weights/W_out [N_out, N_rec]``, ``weights/b_rec [G*N_rec]``,
+    ``weights/b_out [N_out]``, ``weights/init_state [N_rec]``, and the three connectivity masks
+    ``[N_rec, N_in]``, ``[N_rec, N_rec]``, ``[N_out, N_rec]``.
+    """
+    from psychrnn_cli.runfile import RunFileError
+
+    attrs = model.get("attrs", {})
+    try:
+        N_in, N_rec, N_out = (int(attrs[key]) for key in ("N_in", "N_rec", "N_out"))
+        float(attrs["alpha"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunFileError(f"{source}: /model has no valid attributes N_in, N_rec, N_out and alpha ({err!r}): "
+                           "a damaged run file") from None
+    G = GATES.get(str(attrs.get("kind")), 1)
+    expected = {
+        "weights/W_in": (G * N_rec, N_in), "weights/W_rec": (G * N_rec, N_rec), "weights/W_out": (N_out, N_rec),
+        "weights/b_rec": (G * N_rec,), "weights/b_out": (N_out,), "weights/init_state": (N_rec,),
+        "constraints/input_connectivity": (N_rec, N_in), "constraints/rec_connectivity": (N_rec, N_rec),
+        "constraints/output_connectivity": (N_out, N_rec),
+    }
+    for path, shape in expected.items():
+        group, name = path.split("/")
+        array = model[group].get(name) if isinstance(model.get(group), dict) else None
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            raise RunFileError(f"{source}: /model/{path} is missing or not a numeric array: a damaged run file")
+        if array.shape != shape:
+            raise RunFileError(f"{source}: /model/{path} has shape {array.shape}, expected {shape} (from /model's "
+                               f"N_in={N_in}, N_rec={N_rec}, N_out={N_out}): a damaged run file")
+
+
 def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
-    """The network stored in a loaded run file (see :func:`psychrnn_cli.runfile.load_run`)."""
+    """The network stored in a loaded run file (see :func:`psychrnn_cli.runfile.load_run`).
+
+    Raises:
+        SimulatorError: no trained network in the file, or a model the simulator cannot run.
+        RunFileError: a damaged ``/model`` (see :func:`check_model_arrays`).
+    """
     model = run.get("model", {})
     if "weights" not in model or "constraints" not in model:
         status = run.get("attrs", {}).get("status", "unknown")
@@ -161,6 +201,7 @@ def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
             f"{source}: model {target} is a custom class; the NumPy simulator runs only the built-in models "
             f"({', '.join(MODEL_CLASSES)})"
         )
+    check_model_arrays(model, source)
     arrays = model["constraints"]
     constraints = Constraints(arrays["input_connectivity"], arrays["rec_connectivity"], arrays["output_connectivity"],
                               attrs.get("dale_ratio"))

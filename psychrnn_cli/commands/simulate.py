@@ -181,13 +181,29 @@ def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple
         out.append(sim.RecurrentNoise(args.rec_noise))
         text.append(f"recurrent noise {args.rec_noise}")
     if args.mask_file:
-        try:
-            mask = np.load(args.mask_file, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise SpecError(f"--mask-file {args.mask_file}: cannot read it as a .npy array ({err})") from None
-        out.append(sim.Cut("W_rec", mask))
+        out.append(sim.Cut("W_rec", read_mask_file(args.mask_file)))
         text.append(f"mask file {args.mask_file}")
     return out, text
+
+
+def read_mask_file(path: str) -> Any:
+    """The numeric array in the ``.npy`` file ``path``, or a SpecError naming the file and the problem."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        mask = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise SpecError(f"--mask-file {path}: the file is empty; give a .npy array") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise SpecError(f"--mask-file {path}: cannot read it as a .npy array ({err})") from None
+    if not isinstance(mask, np.ndarray):
+        mask.close()  # an .npz archive
+        raise SpecError(f"--mask-file {path}: an .npz archive, not a .npy array; save the mask with numpy.save")
+    if mask.dtype.kind not in "biuf":
+        raise SpecError(f"--mask-file {path}: holds {mask.dtype} values, not numbers")
+    return mask
 
 
 # --- the command ----------------------------------------------------------------------------------

@@ -1,0 +1,229 @@
+"""Faults and damaged inputs: one line naming the file (or the stuck part) and what is wrong,
+never a raw traceback; nothing good is lost.
+
+Families: damaged run files (every after-training reader), weight files (``model.load_weights``,
+``initializer=from_file``, the simulator's ``.npz`` reader), mask files, checkpoints, tasks that
+return no trial parameters, a disk that fills or cannot be written, Ctrl-C while a task hangs, and
+long silent initializers.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from psychrnn_cli import compose_config, load_run, train
+from psychrnn_cli.build import ConfigError, build
+from psychrnn_cli.runfile import RunFileError
+from tests.conftest import FAST, run_cli
+
+TRAINED = [*FAST, "train.stop_accuracy=0.9", "train.iterations=400"]  # the overrides of ``trained_run``
+
+
+def assert_one_line_error(result, *fragments: str, code: int = 2) -> None:
+    """``result`` (a finished CLI process) failed with ``code`` and one stderr line holding ``fragments``."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, result.stderr[-2000:]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def damaged_copy(trained_run: Path, tmp_path: Path, damage) -> Path:
+    """A copy of the trained run file with ``damage(h5py.File)`` applied."""
+    path = tmp_path / "run.h5"
+    shutil.copyfile(trained_run, path)
+    with h5py.File(path, "r+") as f:
+        damage(f)
+    return path
+
+
+def wrong_shape_W_rec(f: h5py.File) -> None:
+    del f["model/weights/W_rec"]
+    f["model/weights/W_rec"] = np.zeros((3, 3), np.float32)
+
+
+def missing_W_out(f: h5py.File) -> None:
+    del f["model/weights/W_out"]
+
+
+def text_mask(f: h5py.File) -> None:
+    del f["model/constraints/rec_connectivity"]
+    f.create_dataset("model/constraints/rec_connectivity", data="all", dtype=h5py.string_dtype())
+
+
+def no_sizes(f: h5py.File) -> None:
+    del f["model"].attrs["N_rec"]
+
+
+def config_not_yaml(f: h5py.File) -> None:
+    del f["config"]
+    f.create_dataset("config", data="task: [unclosed", dtype=h5py.string_dtype())
+
+
+# --- damaged run files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["simulate", "--lesion", "0", "--out", "{tmp}/sim.h5"],
+                                     ["export", "--out", "{tmp}/w.npz"], ["analyse", "--fixed-points"],
+                                     ["plot", "--out", "{tmp}/plots"]])
+def test_every_command_reports_a_run_file_with_wrong_weight_shapes(trained_run, tmp_path, command):
+    path = damaged_copy(trained_run, tmp_path, wrong_shape_W_rec)
+    before = path.read_bytes()
+    result = run_cli(command[0], str(path), *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
+    assert_one_line_error(result, str(path), "/model/weights/W_rec has shape (3, 3), expected (50, 50)")
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+@pytest.mark.parametrize("damage,message", [
+    (missing_W_out, "/model/weights/W_out is missing"),
+    (text_mask, "/model/constraints/rec_connectivity is missing or not a numeric array"),
+    (no_sizes, "/model has no valid attributes N_in, N_rec, N_out and alpha"),
+    (config_not_yaml, "/config is not valid YAML"),
+])
+def test_damaged_run_files_name_the_file_and_the_damage(trained_run, tmp_path, damage, message):
+    from psychrnn_cli.interop import from_run
+    from psychrnn_cli.simulator import load_network
+
+    path = damaged_copy(trained_run, tmp_path, damage)
+    with pytest.raises(RunFileError, match="a damaged run file") as info:
+        load_network(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+    if damage is not config_not_yaml:
+        with pytest.raises(RunFileError, match="a damaged run file"):
+            from_run(load_run(path), str(path))
+    assert_one_line_error(run_cli("evaluate", str(path), "--trials", "10"), str(path), message)
+
+
+# --- weight files: model.load_weights, initializer=from_file, the simulator's .npz reader -----------
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def not_zip(path: Path) -> None:
+    path.write_text("W_rec = [[1, 2], [3, 4]]\n")
+
+
+def truncated_zip(path: Path) -> None:
+    arrays = {k: np.ones((50, 50)) for k in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")}
+    np.savez(path, **arrays)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def pickled(path: Path) -> None:
+    arrays = {k: np.zeros(2) for k in ("W_in", "W_out", "b_rec", "b_out", "init_state")}
+    np.savez(path, W_rec=np.array([{"a": 1}], dtype=object), **arrays)
+
+
+@pytest.mark.parametrize("make,message", [(empty, "not a zip archive"), (not_zip, "not a zip archive"),
+                                          (truncated_zip, "not a zip archive"), (pickled, "W_rec is a pickled object")])
+def test_unreadable_weight_files_are_config_errors(tmp_path, make, message):
+    from psychrnn_cli.interop import InteropError, read_psychrnn
+    from psychrnn_cli.masks import ConstraintError
+    from psychrnn_cli.initializers import load_weights
+
+    path = tmp_path / "weights.npz"
+    make(path)
+    with pytest.raises(ConstraintError) as info:
+        load_weights(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+    with pytest.raises(InteropError, match=message):
+        read_psychrnn(path)
+
+
+def test_load_weights_of_an_empty_npz_is_one_config_line(tmp_path):
+    empty(tmp_path / "weights.npz")
+    with pytest.raises(ConfigError, match=f"cannot load initial weights: cannot read {tmp_path / 'weights.npz'}"):
+        build(compose_config([*FAST, f"model.load_weights={tmp_path / 'weights.npz'}"]))
+
+
+def test_load_weights_of_a_damaged_run_file(trained_run, tmp_path):
+    from psychrnn_cli.initializers import load_weights
+    from psychrnn_cli.masks import ConstraintError
+
+    path = damaged_copy(trained_run, tmp_path, wrong_shape_W_rec)
+    with pytest.raises(ConstraintError, match=r"W_rec has shape \(3, 3\), expected \(50, 50\)"):
+        load_weights(path)
+
+
+# --- mask files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make,message", [
+    (empty, "the file is empty"),
+    (lambda p: np.savez(p.open("wb"), rec_connectivity=np.ones((50, 50))), "an .npz archive, not a .npy array"),
+    (lambda p: np.save(p, np.array(["a", "b"])), "holds <U1 values, not numbers"),
+    (lambda p: p.write_bytes(pickle.dumps(np.ones((50, 50)))), "cannot read it as a .npy array"),
+])
+def test_simulate_mask_file_that_is_not_a_numeric_array(trained_run, tmp_path, make, message):
+    path = tmp_path / "mask.npy"
+    make(path)
+    result = run_cli("simulate", str(trained_run), "--mask-file", str(path), "--out", str(tmp_path / "sim.h5"))
+    assert_one_line_error(result, f"--mask-file {path}", message)
+    assert not (tmp_path / "sim.h5").exists()
+
+
+def test_empty_constraint_mask_file_is_a_config_error(tmp_path):
+    empty(tmp_path / "mask.npy")
+    with pytest.raises(ConfigError, match=f"constraints.mask_file: cannot read {tmp_path / 'mask.npy'}"):
+        build(compose_config([*FAST, "constraints=from_file", f"constraints.mask_file={tmp_path / 'mask.npy'}"]))
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+
+def damaged_checkpoint_run(trained_run: Path, tmp_path: Path, damage) -> Path:
+    """A copy of the trained run's directory whose checkpoint has ``damage(h5py.File)`` applied."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(Path(trained_run).parent, run_dir)
+    with h5py.File(run_dir / "checkpoint.h5", "r+") as f:
+        damage(f)
+    return run_dir
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: f.__delitem__("training_state/optimizer"), "it lacks /training_state/optimizer"),
+    (lambda f: f.attrs.__delitem__("rng_train"), "it lacks @rng_train"),
+    (lambda f: f.attrs.__setitem__("batch_counts", "[1, 2"), "is damaged (JSONDecodeError"),
+    (lambda f: (f.__delitem__("training_state/params/W_rec"), f.create_dataset("training_state/params/W_rec",
+                                                                                 data=np.zeros((3, 3)))),
+     "does not fit this run"),
+])
+def test_damaged_checkpoint_is_a_config_error_and_is_kept(trained_run, tmp_path, damage, message):
+    run_dir = damaged_checkpoint_run(trained_run, tmp_path, damage)
+    before = (run_dir / "checkpoint.h5").read_bytes()
+    with pytest.raises(ConfigError, match="cannot resume") as info:
+        train(TRAINED, run_dir=run_dir)
+    assert message in str(info.value) and str(run_dir / "checkpoint.h5") in str(info.value)
+    assert (run_dir / "checkpoint.h5").read_bytes() == before
+
+
+# --- tasks -----------------------------------------------------------------------------------------
+
+
+class NoParamsTask:
+    """PsychRNN-style task whose generate_trial_params forgets to return its parameters."""
+
+    N_in, N_out, dt, tau, T, N_batch = 1, 2, 10, 100, 300, 50
+
+    def __init__(self, N_batch: int = 50, **kwargs) -> None:
+        self.N_batch = N_batch
+
+    def generate_trial_params(self, batch, trial):
+        self.last = {"sign": 1}  # (and returns None)
+
+    def trial_function(self, time, params):
+        return np.ones(1), np.array([1.0, 0.0]), np.ones(2)
+
+
+def test_task_returning_no_trial_params_is_refused_before_training():
+    with pytest.raises(ConfigError, match="NoParamsTask: generate_trial_params returned NoneType .* must return a dict"):
+        build(compose_config([*FAST, "task=custom", "task._target_=tests.test_faults.NoParamsTask"]))
