@@ -229,9 +229,18 @@ class Job:
 
     def finish(self, result) -> Path:
         """After training (a :class:`~psychrnn_cli.training.TrainResult`): final checkpoint, test
-        batch, run file. Returns the run file's path."""
+        batch, run file. Returns the run file's path.
+
+        After a second Ctrl-C (``result.at_once``) the run file gets the curves but no test batch
+        (``/trials``, ``/evaluation``): the task may be what hangs.
+        """
         if result.status == "completed":  # (a signal's stop saved its own checkpoint)
             self.checkpoint(result.state)
+        if result.at_once:
+            self.save(result.status, result.state.iteration, result.message, training=result.state.curves.arrays())
+            self.log.info("%s after %d iterations (no test batch); wrote %s", result.status, result.state.iteration,
+                          self.path)
+            return self.path
         groups = final_groups(self.exp, result.state)
         self.save(result.status, result.state.iteration, result.message, **groups)
         evaluation = groups["evaluation"]["attrs"]

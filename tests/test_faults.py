@@ -9,9 +9,16 @@ long silent initializers.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
@@ -20,7 +27,8 @@ import pytest
 from psychrnn_cli import compose_config, load_run, train
 from psychrnn_cli.build import ConfigError, build
 from psychrnn_cli.runfile import RunFileError
-from tests.conftest import FAST, run_cli
+from psychrnn_cli.task import Task
+from tests.conftest import FAST, REPO, run_cli
 
 TRAINED = [*FAST, "train.stop_accuracy=0.9", "train.iterations=400"]  # the overrides of ``trained_run``
 
@@ -227,3 +235,85 @@ class NoParamsTask:
 def test_task_returning_no_trial_params_is_refused_before_training():
     with pytest.raises(ConfigError, match="NoParamsTask: generate_trial_params returned NoneType .* must return a dict"):
         build(compose_config([*FAST, "task=custom", "task._target_=tests.test_faults.NoParamsTask"]))
+
+
+# --- Ctrl-C while a task hangs ----------------------------------------------------------------------
+
+
+class HangingTask(Task):
+    """Draws from ``self.rng`` (so its training batches are made ahead in the worker thread);
+    training batches (``N_batch`` 7) hang forever from the fourth on, and so does every batch when
+    ``hang_at_once`` is set."""
+
+    def __init__(self, dt: float = 10, tau: float = 100, T: float = 300, N_batch: int = 50,
+                 hang_at_once: bool = False) -> None:
+        super().__init__(1, 2, dt, tau, T, N_batch)
+        self.hang_at_once = hang_at_once
+
+    def draw_sign(self) -> int:
+        return int(self.rng.choice([-1, 1]))
+
+    def generate_trial_params(self, batch: int, trial: int) -> dict:
+        if self.hang_at_once or (self.N_batch == 7 and batch >= 3):
+            threading.Event().wait()
+        return {"sign": self.draw_sign()}
+
+    def trial_function(self, time: float, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.array([params["sign"]]), np.array([params["sign"] > 0, params["sign"] < 0], float), np.ones(2)
+
+
+class HangingGlobalTask(HangingTask):
+    """The same, drawing from NumPy's global random state: its batches are made in the main thread."""
+
+    def draw_sign(self) -> int:
+        return int(np.random.choice([-1, 1]))
+
+
+@contextlib.contextmanager
+def training(run_dir: Path, *overrides: str) -> Iterator[subprocess.Popen]:
+    """``psychrnn train`` in a subprocess (short trials, batches of 7, an evaluation per iteration),
+    killed at the end of the block if it still runs."""
+    process = subprocess.Popen([sys.executable, "-m", "psychrnn_cli.cli", "train", *FAST, "task.T=300",
+                                "train.stop_accuracy=null", "train.batch_size=7", "train.eval_every=1",
+                                f"hydra.run.dir={run_dir}", *overrides],
+                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def wait_for_log(process: subprocess.Popen, log: Path, line: str) -> None:
+    """Until ``log`` holds ``line`` (the deadline only guards against a test that would never end)."""
+    deadline = time.time() + 300
+    while not log.exists() or line not in log.read_text():
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        assert time.time() < deadline, f"no {line!r} in {log}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["HangingTask", "HangingGlobalTask"])
+def test_second_ctrl_c_stops_a_run_whose_task_hangs_and_says_where(tmp_path, task):
+    with training(tmp_path, "task=custom", f"task._target_=tests.test_faults.{task}") as process:
+        wait_for_log(process, tmp_path / "train.log", "iteration 2 (stage 0)")
+        process.send_signal(signal.SIGINT)
+        wait_for_log(process, tmp_path / "train.log", f"SIGINT received while making the next batch of task {task}")
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+        assert "Traceback" not in process.stderr.read()
+    run = load_run(tmp_path)
+    assert run["attrs"]["status"] == "stopped" and run["attrs"]["iterations"] == 3
+    assert run["attrs"]["message"] == f"interrupted during iteration 3 while making the next batch of task {task}"
+    assert list(run["training"]["iteration"]) == [1, 2]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_task_is_checked_before_training(tmp_path):
+    with training(tmp_path, "task=custom", "task._target_=tests.test_faults.HangingTask",
+                  "+task.hang_at_once=true") as process:
+        wait_for_log(process, tmp_path / "train.log", "")  # opened just before the config is built and checked
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+        assert process.stderr.read().strip().splitlines()[-1] == "psychrnn train: interrupted (Ctrl-C)"

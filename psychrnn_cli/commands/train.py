@@ -11,5 +11,9 @@ def main(argv: list[str]) -> int:
     from psychrnn_cli.app import train_app
 
     sys.argv = ["psychrnn train", *argv]
-    train_app()
+    try:
+        train_app()
+    except KeyboardInterrupt:  # outside the training loop, which handles Ctrl-C itself
+        print("psychrnn train: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
