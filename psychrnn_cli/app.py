@@ -10,6 +10,7 @@ not complete. Set ``HYDRA_FULL_ERROR=1`` to get the exception itself instead.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -56,10 +57,10 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
     from psychrnn_cli.runfile import write_run
 
     message = _one_line(err)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "train.log", "a") as log:
-        log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
-        log.write("".join(traceback.format_exception(err)))
+    try:
+        _log_failure(run_dir, message, err)
+    except OSError:  # an unwritable or full disk: the message itself still goes out
+        return message
     if not (run_dir / RUN_FILE).exists():
         attrs: dict[str, Any] = {
             "status": "failed", "message": message, "iterations": 0,
@@ -70,8 +71,17 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
         seed = cfg.get("seed") if "seed" in cfg else None
         if isinstance(seed, int) and not isinstance(seed, bool):
             attrs["seed"] = seed
-        write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
+        with contextlib.suppress(OSError):
+            write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
     return message
+
+
+def _log_failure(run_dir: Path, message: str, err: Exception) -> None:
+    """Append ``message`` and ``err``'s traceback to ``run_dir/train.log``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "train.log", "a") as log:
+        log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
+        log.write("".join(traceback.format_exception(err)))
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
@@ -101,8 +111,25 @@ def train_app(cfg: DictConfig) -> str:
     return "completed"
 
 
+def exit_unless_writable(directory: Path, key: str) -> None:
+    """Create ``directory`` or exit with status 2 and one line naming it and ``key``.
+
+    Runs before Hydra creates the directory and ``.hydra/`` itself, which on a read-only or
+    unwritable file system would end in Hydra's traceback.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(13, "not writable (read-only file system?)")
+    except OSError as err:
+        print(f"psychrnn train: error: cannot write to the run directory {directory}: {err.strerror or err}; choose "
+              f"another with {key}=PATH", file=sys.stderr)
+        sys.exit(2)
+
+
 class SweepCallback(Callback):
     """Hydra callback for ``-m``: checks the launcher before the sweep, reports the runs after it.
+    For a single run, checks that the run directory can be written before Hydra writes into it.
 
     After the sweep it reads every run directory under ``hydra.sweep.dir`` (so it sees jobs that
     ran in other processes or on SLURM), prints one line counting them by status, and exits with
@@ -110,7 +137,11 @@ class SweepCallback(Callback):
     warnings, hence ``sys.exit``.)
     """
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        exit_unless_writable(Path(str(config.hydra.run.dir)), "hydra.run.dir")
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        exit_unless_writable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
         missing = [cmd for cmd in ("sbatch", "srun") if shutil.which(cmd) is None]
         if launcher.endswith("SlurmLauncher") and missing:

@@ -17,22 +17,31 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+import h5py
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import CHECKPOINT_FILE, CheckpointError, LoopState, load_checkpoint, save_checkpoint
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import write_run
+from psychrnn_cli.runfile import WriteError, write_run
 
 log = logging.getLogger("psychrnn_cli")
 RUN_FILE = "run.h5"
 
 
+class LogFile(logging.FileHandler):
+    """``train.log``: a line that cannot be written (a full disk) is skipped without a word, so that
+    the error it would report is not buried under logging's own traceback (stderr still gets it)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = True) -> Iterator[None]:
     """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    handlers: list[logging.Handler] = [LogFile(log_file)]
     if stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -250,8 +259,25 @@ class Job:
         return self.path
 
     def fail(self, err: BaseException) -> None:
-        """Record an exception in the run file (status ``failed``)."""
-        self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
+        """Record an exception in the run file (status ``failed``), if the disk still lets us."""
+        try:
+            self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
+        except WriteError as write_err:
+            self.log.info("could not record the failure in the run file either: %s", write_err.strerror)
+
+
+def write_failure(err: WriteError, run_dir: Path) -> WriteError:
+    """``err`` (a file of ``run_dir`` that could not be written) with what to do next: whether the
+    last good checkpoint is kept, and how to finish the run elsewhere from it."""
+    reason = f"cannot write {Path(err.filename).name} ({err.strerror})"
+    try:
+        with h5py.File(run_dir / CHECKPOINT_FILE, "r") as f:
+            kept = f"{CHECKPOINT_FILE} (iteration {int(f.attrs['iteration'])}) is kept"
+    except (OSError, KeyError):
+        return WriteError(err.errno, f"{reason}; no checkpoint was kept: free disk space, or choose another "
+                                     "directory with hydra.run.dir=PATH")
+    return WriteError(err.errno, f"{reason}; {kept}: copy {run_dir} to a disk with space and rerun the same command "
+                                 "with hydra.run.dir=<the copy> (or free space and rerun it here)")
 
 
 def run(cfg: DictConfig, run_dir: Path | str) -> Path:
@@ -283,4 +309,6 @@ def run(cfg: DictConfig, run_dir: Path | str) -> Path:
             return job.finish(result)
         except Exception as err:
             job.fail(err)
+            if isinstance(err, WriteError):
+                raise write_failure(err, run_dir) from err
             raise

@@ -20,6 +20,7 @@ No pickled objects: strings are stored as UTF-8, everything else as numeric arra
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -77,22 +78,32 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             _write_array(group, key, value)
 
 
+class WriteError(OSError):
+    """A file could not be written (disk full, file too large, read-only); the previous one is kept."""
+
+
 def write_run(path: Path | str, tree: dict[str, Any]) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
     ``tree`` is nested dicts of arrays and strings; each dict's ``"attrs"`` entry becomes the HDF5
     attributes of its group. A crash leaves either the previous file or the new one, never a
-    truncated file.
+    truncated file. The HDF5 file is built in memory and written with plain file I/O, so a full
+    disk is one clean :class:`WriteError` (HDF5 itself does not recover from failed writes).
     """
     path = Path(path)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        _write_tree(f, tree)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            _write_tree(f, tree)
-        with open(tmp, "rb") as fh:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise WriteError(err.errno, err.strerror or str(err), str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

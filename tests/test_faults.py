@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import resource
 import shutil
 import signal
 import subprocess
@@ -317,3 +318,75 @@ def test_ctrl_c_while_the_task_is_checked_before_training(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130
         assert process.stderr.read().strip().splitlines()[-1] == "psychrnn train: interrupted (Ctrl-C)"
+
+
+# --- a full disk, an unwritable or read-only run directory -----------------------------------------
+
+
+def limit_file_size() -> None:
+    """In the child: files may not grow beyond 2 MB (writes beyond fail with EFBIG, as on a full disk)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+
+@pytest.mark.slow
+def test_disk_full_at_the_end_keeps_the_checkpoint_and_the_run_finishes_elsewhere(tmp_path):
+    run_dir, elsewhere = tmp_path / "full", tmp_path / "elsewhere"
+    command = [sys.executable, "-m", "psychrnn_cli.cli", "train", "train.progress=false", "train.iterations=3",
+               "train.eval_every=1", "train.eval_trials=20", "train.stop_accuracy=null", "train.test_trials=200",
+               "train.save_trials=200"]  # the final run file holds 200 trials of 200 steps x 50 units: over 2 MB
+    result = subprocess.run([*command, f"hydra.run.dir={run_dir}"], preexec_fn=limit_file_size, capture_output=True,
+                            text=True, timeout=300)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert last.startswith("psychrnn train: error: training failed: WriteError: [Errno 27] cannot write run.h5 "
+                           f"(File too large); checkpoint.h5 (iteration 3) is kept: copy {run_dir} to a disk with "
+                           "space and rerun the same command with hydra.run.dir=<the copy>")
+    assert load_run(run_dir)["attrs"]["status"] == "failed" and not list(run_dir.glob(".*tmp*"))
+    shutil.copytree(run_dir, elsewhere)
+    finished = subprocess.run([*command, f"hydra.run.dir={elsewhere}"], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    run = load_run(elsewhere)
+    assert run["attrs"]["status"] == "completed" and run["attrs"]["iterations"] == 3
+    assert run["trials"]["states"].shape == (200, 200, 50)
+
+
+def test_disk_full_at_a_checkpoint_fails_in_one_message_and_keeps_the_last_one(tmp_path, monkeypatch):
+    import errno
+
+    from psychrnn_cli import run as run_module
+    from psychrnn_cli.runfile import WriteError
+
+    real, calls = run_module.write_checkpoint, []
+
+    def checkpoint_until_the_disk_is_full(*args):
+        calls.append(args)
+        if len(calls) > 1:
+            raise WriteError(errno.ENOSPC, "No space left on device", str(args[1]))
+        real(*args)
+
+    monkeypatch.setattr(run_module, "write_checkpoint", checkpoint_until_the_disk_is_full)
+    with pytest.raises(WriteError) as info:
+        train([*FAST, "task.T=300", "train.iterations=20", "train.checkpoint_every=5", "train.stop_accuracy=null"],
+              run_dir=tmp_path)
+    assert str(info.value) == ("[Errno 28] cannot write checkpoint.h5 (No space left on device); checkpoint.h5 "
+                               f"(iteration 5) is kept: copy {tmp_path} to a disk with space and rerun the same "
+                               "command with hydra.run.dir=<the copy> (or free space and rerun it here)")
+    run = load_run(tmp_path)
+    assert run["attrs"]["status"] == "failed" and "No space left on device" in run["attrs"]["message"]
+    with h5py.File(tmp_path / "checkpoint.h5") as f:
+        assert f.attrs["iteration"] == 5
+
+
+@pytest.mark.parametrize("mode,key", [("hydra.run.dir", "hydra.run.dir"), ("-m", "hydra.sweep.dir")])
+def test_run_directory_on_a_read_only_file_system_is_one_line(mode, key):
+    args = ["hydra.run.dir=/proc/psychrnn-test"] if mode == "hydra.run.dir" else ["-m", "seed=0,1",
+                                                                                 "hydra.sweep.dir=/proc/psychrnn-test"]
+    assert_one_line_error(run_cli("train", *args), "cannot write to the run directory /proc/psychrnn-test",
+                          f"choose another with {key}=PATH")
+
+
+def test_recording_a_failure_in_an_unwritable_directory_still_returns_the_message(tmp_path):
+    from psychrnn_cli.app import record_failure
+
+    (tmp_path / "a_file").write_text("")
+    assert record_failure(compose_config([]), tmp_path / "a_file" / "run", ValueError("boom")) == "ValueError: boom"
