@@ -10,6 +10,7 @@ in through ``initializer._target_``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from psychrnn_cli.masks import Constraints, ConstraintError, effective_weights
 
 Weights = dict[str, np.ndarray]
+log = logging.getLogger("psychrnn_cli")
 
 
 def glorot_std(mask: np.ndarray) -> float:
@@ -40,8 +42,15 @@ def glorot_uniform_masked(rng: np.random.Generator, mask: np.ndarray) -> np.ndar
     return rng.uniform(-limit, limit, size=mask.shape)
 
 
+SLOW_EIGENSOLVE_N = 1000  # from this size on, the eigensolve takes long enough to be announced
+
+
 def spectral_radius(matrix: np.ndarray) -> float:
-    """Largest absolute eigenvalue of a square matrix."""
+    """Largest absolute eigenvalue of a square matrix ``[N, N]`` (all eigenvalues: O(N^3) time)."""
+    N = matrix.shape[0]
+    if N >= SLOW_EIGENSOLVE_N:
+        log.info("computing the spectral radius of the %d x %d recurrent matrix for the initial weights (a full "
+                 "eigensolve: its time grows as N_rec^3; initializer=glorot_normal is instant)", N, N)
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
 

@@ -390,3 +390,21 @@ def test_recording_a_failure_in_an_unwritable_directory_still_returns_the_messag
 
     (tmp_path / "a_file").write_text("")
     assert record_failure(compose_config([]), tmp_path / "a_file" / "run", ValueError("boom")) == "ValueError: boom"
+
+
+# --- long silent steps ----------------------------------------------------------------------------
+
+
+def test_a_long_spectral_radius_computation_says_what_it_does(caplog, monkeypatch):
+    from psychrnn_cli import initializers
+    from psychrnn_cli.masks import build_constraints
+
+    monkeypatch.setattr(initializers, "SLOW_EIGENSOLVE_N", 30)  # (the real threshold, 1000, is slow to test)
+    constraints = build_constraints(1, 30, 1, np.random.default_rng(0))
+    with caplog.at_level("INFO", logger="psychrnn_cli"):
+        initializers.gaussian_spectral_radius(np.random.default_rng(0), constraints, 1, 1)
+    assert "computing the spectral radius of the 30 x 30 recurrent matrix" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="psychrnn_cli"):
+        initializers.gaussian_spectral_radius(np.random.default_rng(0), build_constraints(1, 29, 1, None), 1, 1)
+    assert "spectral radius" not in caplog.text
