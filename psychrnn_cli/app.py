@@ -71,11 +71,11 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
     from psychrnn_cli.runfile import RunDirBusy, run_dir_lock
 
     message = _one_line(err)
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         with run_dir_lock(run_dir, "psychrnn train (recording a failure)", ""):
             _write_failure(cfg, run_dir, err, message)
-    except RunDirBusy:
+    except (RunDirBusy, OSError):  # busy, or an unwritable or full disk: the message itself still goes out
         pass
     return message
 
@@ -84,9 +84,7 @@ def _write_failure(cfg: DictConfig, run_dir: Path, err: Exception, message: str)
     from psychrnn_cli.run import provenance
     from psychrnn_cli.runfile import RUN_FILE, write_run
 
-    with open(run_dir / "train.log", "a") as log:
-        log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
-        log.write("".join(traceback.format_exception(err)))
+    _log_failure(run_dir, message, err)
     if not (run_dir / RUN_FILE).exists():
         seed = cfg.get("seed") if "seed" in cfg else None
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
@@ -99,6 +97,13 @@ def resume_command(run_dir: Path) -> str:
     """The command line that resumes the run in ``run_dir``: this job's overrides and its directory."""
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.run.dir=")]
     return shlex.join(["psychrnn", "train", *overrides, f"hydra.run.dir={run_dir.resolve()}"])
+
+
+def _log_failure(run_dir: Path, message: str, err: Exception) -> None:
+    """Append ``message`` and ``err``'s traceback to ``run_dir/train.log``."""
+    with open(run_dir / "train.log", "a") as log:
+        log.write(f"[{dt.datetime.now():%Y-%m-%d %H:%M:%S}] job failed: {message}\n")
+        log.write("".join(traceback.format_exception(err)))
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
@@ -166,8 +171,25 @@ def launcher_problem(config: DictConfig) -> str | None:
     return None
 
 
+def exit_unless_writable(directory: Path, key: str) -> None:
+    """Create ``directory`` or exit with status 2 and one line naming it and ``key``.
+
+    Runs before Hydra creates the directory and ``.hydra/`` itself, which on a read-only or
+    unwritable file system would end in Hydra's traceback.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(13, "not writable (read-only file system?)")
+    except OSError as err:
+        print(f"psychrnn train: error: cannot write to the run directory {directory}: {err.strerror or err}; choose "
+              f"another with {key}=PATH", file=sys.stderr)
+        sys.exit(2)
+
+
 class SweepCallback(Callback):
     """Hydra callback for ``-m``: checks the launcher before the sweep, reports the runs after it.
+    For a single run, checks that the run directory can be written before Hydra writes into it.
 
     After the sweep it reads every run directory under ``hydra.sweep.dir`` (so it sees jobs that
     ran in other processes or on SLURM), prints one line counting them by status, and exits with
@@ -175,10 +197,14 @@ class SweepCallback(Callback):
     run). (Hydra turns exceptions raised by callbacks into warnings, hence ``sys.exit``.)
     """
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        exit_unless_writable(Path(str(config.hydra.run.dir)), "hydra.run.dir")
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if error := launcher_problem(config):
             print(f"psychrnn train: error: {error}", file=sys.stderr)
             sys.exit(2)
+        exit_unless_writable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir")  # (after: it makes the folder)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from psychrnn_cli.sweep_summary import SummaryError, collect_runs

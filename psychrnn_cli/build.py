@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -108,19 +109,24 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
 
 
 def check_task(task: Task, n_trials: int = 2) -> None:
-    """Generate ``n_trials`` trials from a copy of ``task`` (random states untouched); ConfigError if that fails.
+    """Generate ``n_trials`` trials from a copy of ``task`` (random states untouched); ConfigError if
+    that fails or if ``generate_trial_params`` returns something other than a dict.
 
     The copy draws the same numbers as ``task`` will, so its first batch of ``n_trials`` passes too.
     """
     global_state = np.random.get_state()
     try:
-        copy.deepcopy(task).get_trial_batch(n_trials)
+        params = copy.deepcopy(task).get_trial_batch(n_trials)[3]
     except TaskError as err:
         raise ConfigError(str(err)) from None
     except Exception as err:
         raise ConfigError(f"task {task.name}: making a batch failed: {type(err).__name__}: {err}") from None
     finally:
         np.random.set_state(global_state)
+    for value in params:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"task {task.name}: generate_trial_params returned {type(value).__name__} "
+                              f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
 STAGE_KEYS = {"task", "threshold", "metric"}

@@ -147,9 +147,13 @@ def check_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     except RunFileError as err:
         raise CheckpointError(f"cannot resume: {err}; train in a new run directory, or add train.overwrite=true "
                               "to start afresh in this one") from None
-    if tree["attrs"].get("kind") != "checkpoint":
+    if tree.get("attrs", {}).get("kind") != "checkpoint":
         raise CheckpointError(f"{path} is not a psychrnn-cli checkpoint; move it away, or train in a new run "
                               "directory")
+    missing = [name for name in CHECKPOINT_ITEMS if _lookup(tree, name) is None]
+    if missing:
+        raise CheckpointError(f"cannot resume: {path} is damaged: it lacks {', '.join(missing)}; train in a new "
+                              "run directory, or add train.overwrite=true to start afresh in this one")
     changes = config_changes(yaml.safe_dump(tree["config"]), config_yaml)
     if changes:
         raise CheckpointError(
@@ -167,9 +171,35 @@ def load_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     random state.
 
     Raises:
-        CheckpointError: see :func:`check_checkpoint`.
+        CheckpointError: see :func:`check_checkpoint`, or a damaged file.
     """
     tree = check_checkpoint(path, config_yaml)
+    try:
+        return _read_checkpoint(tree)
+    except (KeyError, TypeError, ValueError) as err:  # (json.JSONDecodeError is a ValueError)
+        raise CheckpointError(f"cannot resume: {path} is damaged ({type(err).__name__}: {err}); train in a new "
+                              "run directory, or add train.overwrite=true to start afresh in this one") from None
+
+
+# what load_checkpoint reads: /path for groups and datasets, @name for root attributes
+CHECKPOINT_ITEMS = ("/config", "/numpy_global_keys", "/training_state/params", "/training_state/optimizer",
+                    "/training_state/noise", "/window", "/metric_losses", "@iteration", "@elapsed", "@status",
+                    "@window_keys", "@curriculum", "@batch_counts", "@numpy_global_rng", "@rng_train", "@rng_eval",
+                    "@rng_test")
+
+
+def _lookup(tree: dict[str, Any], name: str) -> Any:
+    """The item ``/a/b`` (nested keys) or ``@attr`` (root attribute) of a loaded checkpoint, or None."""
+    if name.startswith("@"):
+        return tree.get("attrs", {}).get(name[1:])
+    node: Any = tree
+    for key in name[1:].split("/"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _read_checkpoint(tree: dict[str, Any]) -> dict[str, Any]:
+    """:func:`load_checkpoint` after the file was found complete and of the same config."""
     attrs = tree["attrs"]
     name, pos, has_gauss, cached = json.loads(attrs["numpy_global_rng"])
     np.random.set_state((name, tree["numpy_global_keys"], pos, has_gauss, cached))

@@ -20,7 +20,6 @@ import copy
 import logging
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -30,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
-from psychrnn_cli.prefetch import BatchSource, global_state_key
+from psychrnn_cli.prefetch import BatchSource, BatchWorker, global_state_key
 from psychrnn_cli.run import Job, check_writable, hold_run_dir, plan_run, run, run_logging
 from psychrnn_cli.task import Task
 
@@ -164,7 +163,7 @@ def train_members(jobs: list[Job]) -> None:
         if (result := job.previous_result()) is not None:
             finish(k, result)
     ensemble = EnsembleSteps([job.exp.steps for job in jobs])
-    with ThreadPoolExecutor(1) as executor:
+    with BatchWorker() as executor:
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
                                replace(jobs[k].exp.settings, progress=False), BatchSource(executor), jobs[k].state,
                                jobs[k].checkpoint, jobs[k].log)
@@ -173,7 +172,7 @@ def train_members(jobs: list[Job]) -> None:
                         initial=min((t.state.iteration for t in trainers.values()), default=0),
                         disable=not jobs[0].exp.settings.progress, unit="it", dynamic_ncols=True)
         active: list[int] = []
-        with GracefulStop() as stop:
+        with GracefulStop(lambda: "; ".join(doing for trainer in trainers.values() if (doing := trainer.doing))) as stop:
             try:
                 while active := [k for k, trainer in trainers.items() if trainer.running]:
                     if stop.reason:

@@ -10,15 +10,16 @@ in through ``initializer._target_``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from psychrnn_cli.masks import Constraints, ConstraintError, effective_weights
 from psychrnn_cli.models import PARAMETER_NAMES
 
 Weights = dict[str, np.ndarray]
+log = logging.getLogger("psychrnn_cli")
 
 
 def glorot_std(mask: np.ndarray) -> float:
@@ -42,8 +43,15 @@ def glorot_uniform_masked(rng: np.random.Generator, mask: np.ndarray) -> np.ndar
     return rng.uniform(-limit, limit, size=mask.shape)
 
 
+SLOW_EIGENSOLVE_N = 1000  # from this size on, the eigensolve takes long enough to be announced
+
+
 def spectral_radius(matrix: np.ndarray) -> float:
-    """Largest absolute eigenvalue of a square matrix."""
+    """Largest absolute eigenvalue of a square matrix ``[N, N]`` (all eigenvalues: O(N^3) time)."""
+    N = matrix.shape[0]
+    if N >= SLOW_EIGENSOLVE_N:
+        log.info("computing the spectral radius of the %d x %d recurrent matrix for the initial weights (a full "
+                 "eigensolve: its time grows as N_rec^3; initializer=glorot_normal is instant)", N, N)
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
 
@@ -132,25 +140,29 @@ def load_weights(path: str | Path, option: str = "weights file") -> Weights:
     PsychRNN files hold effective matrices; with the same Dale signs they reproduce the same
     network when used as raw weights. Only numeric arrays are read (no unpickling). Every value
     must be finite. ``option`` names the setting that gave ``path``, for messages.
+
+    Raises:
+        ConstraintError: a missing, unreadable or damaged file, naming the option, the file and the problem.
     """
+    from psychrnn_cli.interop import InteropError, read_psychrnn
+    from psychrnn_cli.runfile import RunFileError, check_model_arrays, load_run
+
     path = Path(path)
     if not path.is_file():
         raise ConstraintError(f"{option} {path} does not exist (give a run.h5 or a PsychRNN .npz)")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in PARAMETER_NAMES if k not in data]
-                if missing:
-                    raise ConstraintError(f"{path} is not a PsychRNN weight file: it lacks {', '.join(missing)}")
-                weights = {k: data[k] for k in PARAMETER_NAMES}
+            arrays = read_psychrnn(path).arrays
+            weights = {k: arrays[k] for k in PARAMETER_NAMES}
             weights["init_state"] = weights["init_state"].reshape(-1)
         else:
-            with h5py.File(path, "r") as f:
-                if "model/weights" not in f:
-                    raise ConstraintError(f"{path} has no /model/weights: not a psychrnn-cli run file")
-                weights = {k: f["model/weights"][k][()] for k in f["model/weights"]}
-    except OSError as err:
-        raise ConstraintError(f"{option} {path}: cannot read weights: {err}") from None
+            model = load_run(path).get("model", {})
+            if "weights" not in model:
+                raise ConstraintError(f"{option} {path} has no /model/weights: not a trained psychrnn-cli run file")
+            check_model_arrays(model, str(path))
+            weights = model["weights"]
+    except (InteropError, RunFileError) as err:
+        raise ConstraintError(f"{option}: cannot load initial weights: {err}") from None
     for name, array in weights.items():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:

@@ -17,6 +17,7 @@ The stored matrices are already effective, so this changes nothing for PsychRNN'
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ import numpy as np
 
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import BUILTIN
-from psychrnn_cli.runfile import atomic_file, load_run, prepare_output, require_finite_weights, resolve_run_path
+from psychrnn_cli.runfile import (atomic_file, check_model_arrays, load_run, prepare_output, require_finite_weights,
+                                  resolve_run_path)
 
 REQUIRED = ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")
 OPTIONAL = ("Dale_rec", "Dale_out", "input_connectivity", "rec_connectivity", "output_connectivity")
@@ -66,6 +68,8 @@ def read_psychrnn(path: str | Path) -> PsychRNNWeights:
     path = Path(path)
     if not path.is_file():
         raise InteropError(f"PsychRNN weight file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise InteropError(f"cannot read {path} as a PsychRNN .npz weight file: not a zip archive (empty or damaged?)")
     arrays: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     dale_ratio: float | None = None
@@ -87,7 +91,7 @@ def read_psychrnn(path: str | Path) -> PsychRNNWeights:
                     arrays[key] = value
     except InteropError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise InteropError(f"cannot read {path} as a PsychRNN .npz weight file: {err}") from None
     missing = [key for key in REQUIRED if key not in arrays]
     if missing:
@@ -128,8 +132,13 @@ def write_psychrnn(path: str | Path, weights: PsychRNNWeights) -> Path:
     return path
 
 
-def from_run(run: dict[str, Any]) -> PsychRNNWeights:
-    """PsychRNN weights of a loaded basic-model run file (see :func:`psychrnn_cli.runfile.load_run`)."""
+def from_run(run: dict[str, Any], source: str = "run file") -> PsychRNNWeights:
+    """PsychRNN weights of a loaded basic-model run file (see :func:`psychrnn_cli.runfile.load_run`).
+
+    Raises:
+        InteropError: no trained network, or not a basic model.
+        RunFileError: a damaged ``/model`` (see :func:`psychrnn_cli.simulator.check_model_arrays`).
+    """
     model = run.get("model", {})
     if "weights" not in model or "constraints" not in model:
         raise InteropError("the run file holds no trained network (/model/weights missing); nothing to export")
@@ -139,6 +148,7 @@ def from_run(run: dict[str, Any]) -> PsychRNNWeights:
         raise InteropError(f"PsychRNN has no format for this model (model={attrs.get('model_class', kind)}), "
                            "only for the basic model; use our HDF5 run file (run.h5), which psychrnn_cli.load_run "
                            "and psychrnn_cli.simulator.load_network read")
+    check_model_arrays(model, source)
     masks = model["constraints"]
     constraints = Constraints(masks["input_connectivity"], masks["rec_connectivity"], masks["output_connectivity"],
                               model["attrs"].get("dale_ratio"))
@@ -172,7 +182,7 @@ def export_run(run_path: str | Path, out: str | Path | None = None, overwrite: b
                           "PsychRNN weight file", overwrite)
     run = load_run(run_file)
     require_finite_weights(run, run_file)
-    return write_psychrnn(path, from_run(run))
+    return write_psychrnn(path, from_run(run, str(run_file)))
 
 
 def psychrnn_effective(weights: PsychRNNWeights) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ the same shapes.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -172,10 +173,10 @@ def read_arrays(path: str | Path, expected: dict[str, tuple[int, ...]], what: st
                             break
         else:
             raise ConstraintError(f"{what}: {path} must be a .npy, .npz or .h5 file")
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, ConstraintError):
             raise
-        raise ConstraintError(f"{what}: cannot read {path}: {err}") from None
+        raise ConstraintError(f"{what}: cannot read {path}: {err or type(err).__name__}") from None
     for key, array in arrays.items():
         if array.shape != expected[key]:
             raise ConstraintError(f"{what}: {key} in {path} has shape {array.shape}, expected {expected[key]}")

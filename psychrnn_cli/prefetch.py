@@ -16,14 +16,19 @@ would be without the thread:
   but never used back (its draws undone).
 
 A task's random state here means what checkpoints save: its ``rng`` and ``batch_count``.
+
+The worker is a daemon thread (:class:`BatchWorker`), so a task that hangs in it never keeps the
+process alive: a second Ctrl-C ends the run at once (:meth:`BatchSource.drop` leaves the batch).
 """
 
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import Future, ThreadPoolExecutor
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -52,21 +57,64 @@ def global_state_key() -> tuple[int, bytes]:
     return position, keys.tobytes()
 
 
+class BatchWorker:
+    """One daemon thread that runs submitted functions in order (an executor with ``submit``).
+
+    Unlike ``ThreadPoolExecutor``'s thread, it is never joined: not when the block ends, not when
+    the interpreter exits, so a function that never returns cannot hang the process.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="psychrnn-batches", daemon=True).start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        """Run ``function(*args)`` after the jobs already submitted; its future."""
+        future: Future = Future()
+        self.jobs.put((future, function, args))
+        return future
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, function, args = job
+            try:
+                future.set_result(function(*args))
+            except BaseException as err:  # handed to the thread that waits for the result
+                future.set_exception(err)
+
+    def __enter__(self) -> BatchWorker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.jobs.put(None)  # the thread ends after its current job, if that ever returns
+
+
 class BatchSource:
     """Training batches of one run; :meth:`prefetch` makes the next one in ``executor``'s thread.
 
     Args:
-        executor: the worker thread (may be shared by the members of an ensemble), or None to
-            make every batch in the calling thread.
+        executor: the worker thread (a :class:`BatchWorker`, may be shared by the members of an
+            ensemble), or None to make every batch in the calling thread.
+
+    Attributes:
+        waiting: the task whose batch :meth:`get` is waiting for (None when it is not), kept when
+            the wait is interrupted, so that messages can say what was stuck.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor | None) -> None:
+    def __init__(self, executor: BatchWorker | None) -> None:
         self.executor = executor
         self.pending: _Pending | None = None
         self.own_rng: dict[int, bool] = {}  # id(task) -> its batches leave NumPy's global state alone
+        self.waiting: Task | None = None
 
     def get(self, task: Task) -> TrainingBatch:
         """The next batch of ``task``: the one made ahead if there is one, else made now."""
+        self.waiting = task
+        batch = self._get(task)
+        self.waiting = None
+        return batch
+
+    def _get(self, task: Task) -> TrainingBatch:
         if self.pending is not None:
             pending, self.pending = self.pending, None
             if pending.task is task:
@@ -102,6 +150,11 @@ class BatchSource:
             yield
         finally:
             task.rng.bit_generator.state, task.batch_count = ahead
+
+    def drop(self) -> None:
+        """Forget a batch being made ahead without waiting for it (its draws stay done): after a
+        second Ctrl-C, when no checkpoint follows."""
+        self.pending = None
 
     def close(self) -> None:
         """Drop a batch made ahead and never used, undoing its draws."""

@@ -26,7 +26,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, file_kind, load_run, run_dir_lock, write_run
+from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.slurm import requeue_history
 from psychrnn_cli.task import trial_param_arrays
 
@@ -39,10 +39,18 @@ class RunDirError(ConfigError):
     this config must not replace or cannot continue); nothing in it was changed."""
 
 
+class LogFile(logging.FileHandler):
+    """``train.log``: a line that cannot be written (a full disk) is skipped without a word, so that
+    the error it would report is not buried under logging's own traceback (stderr still gets it)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = True) -> Iterator[None]:
     """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    handlers: list[logging.Handler] = [LogFile(log_file)]
     if stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -253,14 +261,23 @@ def write_checkpoint(exp: Experiment, path: Path, config_yaml: str, state: LoopS
 
 
 def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
-    """Restore weights, optimizer, random states and curriculum from ``path``; the loop's state."""
+    """Restore weights, optimizer, random states and curriculum from ``path``; the loop's state.
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable, damaged, of another config, or does not fit
+            this network.
+    """
     data = load_checkpoint(path, config_yaml)
-    exp.steps.restore(data["training_arrays"])
-    for name, rng in _generators(exp).items():
-        rng.bit_generator.state = data["generator_states"][name]
-    for task, count in zip(_tasks(exp), data["batch_counts"]):
-        task.batch_count = count
-    exp.curriculum.restore(data["curriculum"])
+    try:
+        exp.steps.restore(data["training_arrays"])
+        for name, rng in _generators(exp).items():
+            rng.bit_generator.state = data["generator_states"][name]
+        for task, count in zip(_tasks(exp), data["batch_counts"]):
+            task.batch_count = count
+        exp.curriculum.restore(data["curriculum"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"cannot resume: {path} does not fit this run ({type(err).__name__}: {err}); "
+                              f"delete it to start afresh") from None
     return data["state"]
 
 
@@ -324,7 +341,11 @@ class Job:
 
     def finish(self, result) -> Path:
         """After training (a :class:`~psychrnn_cli.training.TrainResult`): final checkpoint, test
-        batch, run file. Returns the run file's path."""
+        batch, run file. Returns the run file's path.
+
+        After a second Ctrl-C (``result.at_once``) the run file gets the curves but no test batch
+        (``/trials``, ``/evaluation``): the task may be what hangs.
+        """
         weights_from = result.state.iteration
         if result.status == "completed":  # (a signal's stop saved its own checkpoint)
             self.checkpoint(result.state)
@@ -332,6 +353,12 @@ class Job:
             weights_from, snapshot = self.good
             self.exp.steps.restore(snapshot)
             self.log.info("keeping the weights of iteration %d, the last checkpoint before the failure", weights_from)
+        if result.at_once:
+            self.save(result.status, result.state.iteration, result.message, weights_from,
+                      training=result.state.curves.arrays())
+            self.log.info("%s after %d iterations (no test batch); wrote %s", result.status, result.state.iteration,
+                          self.path)
+            return self.path
         groups = final_groups(self.exp, result.state)
         self.save(result.status, result.state.iteration, result.message, weights_from, **groups)
         evaluation = groups["evaluation"]["attrs"]
@@ -341,8 +368,25 @@ class Job:
         return self.path
 
     def fail(self, err: BaseException) -> None:
-        """Record an exception in the run file (status ``failed``)."""
-        self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
+        """Record an exception in the run file (status ``failed``), if the disk still lets us."""
+        try:
+            self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
+        except WriteError as write_err:
+            self.log.info("could not record the failure in the run file either: %s", write_err.strerror)
+
+
+def write_failure(err: WriteError, run_dir: Path) -> WriteError:
+    """``err`` (a file of ``run_dir`` that could not be written) with what to do next: whether the
+    last good checkpoint is kept, and how to finish the run elsewhere from it."""
+    reason = f"cannot write {Path(err.filename).name} ({err.strerror})"
+    try:
+        with h5py.File(run_dir / CHECKPOINT_FILE, "r") as f:
+            kept = f"{CHECKPOINT_FILE} (iteration {int(f.attrs['iteration'])}) is kept"
+    except (OSError, KeyError):
+        return WriteError(err.errno, f"{reason}; no checkpoint was kept: free disk space, or choose another "
+                                     "directory with hydra.run.dir=PATH")
+    return WriteError(err.errno, f"{reason}; {kept}: copy {run_dir} to a disk with space and rerun the same command "
+                                 "with hydra.run.dir=<the copy> (or free space and rerun it here)")
 
 
 def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | None = None) -> Path:
@@ -380,6 +424,8 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
                 return job.finish(result)
             except Exception as err:
                 job.fail(err)
+                if isinstance(err, WriteError):
+                    raise write_failure(err, run_dir) from err
                 raise
 
 

@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import socket
@@ -100,6 +101,10 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             _write_array(group, key, value)
 
 
+class WriteError(OSError):
+    """A file could not be written (disk full, file too large, read-only); the previous one is kept."""
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A temporary path next to ``path`` to write to; when the block succeeds the file is synced
@@ -122,14 +127,21 @@ def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False
     attributes of its group. A crash leaves either the previous file or the new one, never a
     truncated file. With ``keep_results``, the subgroups of ``/evaluation`` and ``/analysis`` that
     the existing file at ``path`` holds (results of ``psychrnn evaluate`` and ``analyse``) are
-    copied into the new file.
+    copied into the new file. The HDF5 file is built in memory and written with plain file I/O, so
+    a full disk is one clean :class:`WriteError` (HDF5 itself does not recover from failed writes).
     """
     path = Path(path)
-    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs["schema_version"] = SCHEMA_VERSION
         _write_tree(f, tree)
         if keep_results and path.is_file():
             _copy_results(path, f)
+    try:
+        with atomic_file(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as err:
+        raise WriteError(err.errno, err.strerror or str(err), str(path)) from None
     return path
 
 
@@ -354,6 +366,40 @@ def _read_tree(group: h5py.Group) -> dict[str, Any]:
     return out
 
 
+def check_model_arrays(model: dict[str, Any], source: str = "run file") -> None:
+    """Raise RunFileError naming the first array of a loaded ``/model`` that is missing, not numeric,
+    or of a shape that does not fit the sizes in ``/model``'s attributes (a damaged run file).
+
+    Expected shapes, with G gate blocks (basic 1, GRU 3, LSTM 4; G is read off ``W_rec``):
+    ``weights/W_in [G*N_rec, N_in]``, ``weights/W_rec [G*N_rec, N_rec]``, ``weights/W_out [N_out, N_rec]``,
+    ``weights/b_rec [G*N_rec]``, ``weights/b_out [N_out]``, ``weights/init_state [N_rec]``, and the
+    three connectivity masks ``[N_rec, N_in]``, ``[N_rec, N_rec]``, ``[N_out, N_rec]``.
+    """
+    attrs = model.get("attrs", {})
+    try:
+        N_in, N_rec, N_out = (int(attrs[key]) for key in ("N_in", "N_rec", "N_out"))
+        float(attrs["alpha"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunFileError(f"{source}: /model has no valid attributes N_in, N_rec, N_out and alpha ({err!r}): "
+                           "a damaged run file") from None
+    W_rec = (model.get("weights") or {}).get("W_rec")
+    G = max(1, np.shape(W_rec)[0] // N_rec) if np.ndim(W_rec) == 2 and N_rec > 0 else 1
+    expected = {
+        "weights/W_in": (G * N_rec, N_in), "weights/W_rec": (G * N_rec, N_rec), "weights/W_out": (N_out, N_rec),
+        "weights/b_rec": (G * N_rec,), "weights/b_out": (N_out,), "weights/init_state": (N_rec,),
+        "constraints/input_connectivity": (N_rec, N_in), "constraints/rec_connectivity": (N_rec, N_rec),
+        "constraints/output_connectivity": (N_out, N_rec),
+    }
+    for path, shape in expected.items():
+        group, name = path.split("/")
+        array = model[group].get(name) if isinstance(model.get(group), dict) else None
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            raise RunFileError(f"{source}: /model/{path} is missing or not a numeric array: a damaged run file")
+        if array.shape != shape:
+            raise RunFileError(f"{source}: /model/{path} has shape {array.shape}, expected {shape} (from /model's "
+                               f"N_in={N_in}, N_rec={N_rec}, N_out={N_out}): a damaged run file")
+
+
 def resolve_run_path(path: Path | str) -> Path:
     """``path`` itself if it is a file, ``path/run.h5`` if it is a run directory."""
     path = Path(path)
@@ -367,10 +413,9 @@ def load_run(path: Path | str) -> dict[str, Any]:
     ``"config"`` is parsed into a dict. Example: ``load_run(d)["model"]["effective"]["W_rec"]``.
 
     Raises:
-        RunFileError: missing file, not HDF5, not a run file, or a newer schema version.
+        RunFileError: missing file, not HDF5, not a run file, a newer schema version, or a damaged
+            ``/config``.
     """
-    import yaml
-
     path = resolve_run_path(path)
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
@@ -379,6 +424,8 @@ def load_run(path: Path | str) -> dict[str, Any]:
             version = f.attrs.get("schema_version")
             if version is None:
                 raise RunFileError(f"{path} is an HDF5 file but not a psychrnn-cli run file (no schema_version)")
+            if not isinstance(version, (int, np.integer)):
+                raise RunFileError(f"{path}: schema_version is {version!r}, not an integer: a damaged run file")
             if int(version) > SCHEMA_VERSION:
                 raise RunFileError(
                     f"{path} has run-file schema version {int(version)}, newer than this psychrnn-cli reads "
@@ -388,5 +435,18 @@ def load_run(path: Path | str) -> dict[str, Any]:
     except OSError as err:
         raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {err}") from None
     if "config" in tree:
-        tree["config"] = yaml.safe_load(tree["config"])
+        tree["config"] = _parse_config(tree["config"], path)
     return tree
+
+
+def _parse_config(text: Any, path: Path) -> dict[str, Any]:
+    """The ``/config`` YAML string of the run file ``path`` as a dict, or RunFileError."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError as err:
+        raise RunFileError(f"{path}: /config is not valid YAML ({str(err).splitlines()[0]}): a damaged run file") from None
+    if not isinstance(config, dict):
+        raise RunFileError(f"{path}: /config is not a YAML mapping: a damaged run file")
+    return config

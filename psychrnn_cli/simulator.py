@@ -27,7 +27,7 @@ import numpy as np
 from psychrnn_cli.interop import PsychRNNWeights, psychrnn_effective, read_psychrnn
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import BUILTIN, Model, ModelError, make_model, model_class
-from psychrnn_cli.runfile import load_run
+from psychrnn_cli.runfile import check_model_arrays, load_run
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -174,7 +174,12 @@ class Network:
 
 
 def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
-    """The network stored in a loaded run file (see :func:`psychrnn_cli.runfile.load_run`)."""
+    """The network stored in a loaded run file (see :func:`psychrnn_cli.runfile.load_run`).
+
+    Raises:
+        SimulatorError: no trained network in the file, or a model the simulator cannot run.
+        RunFileError: a damaged ``/model`` (see :func:`psychrnn_cli.runfile.check_model_arrays`).
+    """
     model = run.get("model", {})
     if "weights" not in model or "constraints" not in model:
         status = run.get("attrs", {}).get("status", "unknown")
@@ -185,8 +190,9 @@ def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
     node.setdefault("_target_", attrs.get("model_class", BUILTIN.get(str(attrs.get("kind", "basic")), "")))
     if "forget_bias" in attrs:  # run files of the LSTM record it
         node.setdefault("forget_bias", float(attrs["forget_bias"]))
-    node.update(N_rec=int(attrs.get("N_rec", np.shape(model["weights"]["W_rec"])[-1])),
-                rec_noise=float(attrs.get("rec_noise", 0.0)), transfer_function=str(attrs.get("transfer_function", "relu")))
+    check_model_arrays(model, source)
+    node.update(N_rec=int(attrs["N_rec"]), rec_noise=float(attrs.get("rec_noise", 0.0)),
+                transfer_function=str(attrs.get("transfer_function", "relu")))
     try:
         definition = make_model(node, float(attrs["alpha"]))
     except ModelError as err:

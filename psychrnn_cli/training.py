@@ -9,7 +9,6 @@ import math
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -19,7 +18,7 @@ from tqdm.auto import tqdm
 from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
-from psychrnn_cli.prefetch import BatchSource, TrainingBatch
+from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
 from psychrnn_cli.task import Task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
@@ -44,11 +43,13 @@ class TrainSettings:
 
 @dataclass
 class TrainResult:
-    """How training ended: ``status`` is completed, stopped or failed; ``message`` says why."""
+    """How training ended: ``status`` is completed, stopped or failed; ``message`` says why;
+    ``at_once`` is True after a second Ctrl-C (nothing more should be computed)."""
 
     status: str
     state: LoopState
     message: str = ""
+    at_once: bool = False
 
 
 class GracefulStop:
@@ -61,12 +62,17 @@ class GracefulStop:
     When the job is requeued, by that handler or by SLURM itself (preemption, ``scontrol requeue``:
     a SIGTERM while the job's restart count goes up; a ``scancel`` only stops the run), exit raises
     :class:`~psychrnn_cli.slurm.Requeue`, so that the job hands no result to the launcher.
+
+    Args:
+        doing: what the loop is busy with (e.g. "making the next batch of task X"; "" for nothing
+            worth saying), logged with the signal so that a hang shows where it is.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
-    def __init__(self) -> None:
+    def __init__(self, doing: Callable[[], str] = str) -> None:
         self.reason = ""
+        self.doing = doing
         self.previous: dict[int, Any] = {}
         self.forward: Callable[[], Any] | None = None
         self.requeue = ""  # why SLURM requeues the job, if it does
@@ -79,7 +85,8 @@ class GracefulStop:
             self.forward = functools.partial(self.previous[signum], signum, frame)
         elif signum == signal.SIGTERM and slurm.being_requeued():
             self.requeue = slurm.PREEMPTION
-        log.info("%s received: stopping after this iteration%s", self.reason,
+        doing = self.doing()
+        log.info("%s received%s: stopping after this iteration%s", self.reason, f" while {doing}" if doing else "",
                  " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
 
     def __enter__(self) -> GracefulStop:
@@ -121,9 +128,9 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
-    with ThreadPoolExecutor(1) if settings.prefetch else contextlib.nullcontext() as executor:
+    with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
         run = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
-        with GracefulStop() as stop:
+        with GracefulStop(lambda: run.doing) as stop:
             try:
                 while run.running:
                     if stop.reason:
@@ -153,6 +160,7 @@ class Trainer:
         self.batches, self.checkpoint, self.log = batches, checkpoint, logger
         self.state = state or LoopState()
         self.status, self.message, self.running = "completed", "", self.state.iteration < settings.iterations
+        self.at_once = False  # stopped by a second Ctrl-C
         self.start = time.perf_counter() - self.state.elapsed
         self.stage_before = curriculum.index
         self.bar = tqdm(total=settings.iterations, initial=self.state.iteration, disable=not settings.progress,
@@ -196,9 +204,18 @@ class Trainer:
             self._save_checkpoint()
         self._end("stopped", message)
 
+    @property
+    def doing(self) -> str:
+        """What the loop is stuck in, for messages: "making the next batch of task X", or ""."""
+        task = self.batches.waiting
+        return "" if task is None else f"making the next batch of task {task.name}"
+
     def interrupted(self) -> None:
-        """A second Ctrl-C interrupted the current iteration."""
-        self._end("stopped", f"interrupted during iteration {self.state.iteration}")
+        """A second Ctrl-C interrupted the current iteration: stop without waiting for anything."""
+        doing = self.doing
+        self.batches.drop()
+        self.at_once = True
+        self._end("stopped", f"interrupted during iteration {self.state.iteration}" + (f" while {doing}" if doing else ""))
 
     def close(self) -> None:
         """Put back a batch made ahead and not used; close the progress bar."""
@@ -210,7 +227,7 @@ class Trainer:
         state.elapsed, state.status, state.message = time.perf_counter() - self.start, self.status, self.message
         if self.message:
             self.log.info(self.message)
-        return TrainResult(self.status, state, self.message)
+        return TrainResult(self.status, state, self.message, self.at_once)
 
     def _end(self, status: str, message: str) -> None:
         self.status, self.message, self.running = status, message, False

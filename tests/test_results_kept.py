@@ -338,7 +338,7 @@ def test_sigterm_exits_3_and_says_how_to_resume(tmp_path):
     assert process.wait(timeout=120) == 3
     err = process.stderr.read()
     assert "Ctrl-C" not in err and "SIGTERM received" in err
-    assert f"to resume it, run: psychrnn train " in err and f"hydra.run.dir={tmp_path}" in err.splitlines()[-1]
+    assert "to resume it, run: psychrnn train " in err and f"hydra.run.dir={tmp_path}" in err.splitlines()[-1]
     assert load_run(tmp_path)["attrs"]["status"] == "stopped"
 
 

@@ -362,7 +362,7 @@ def test_a_run_file_whose_weights_do_not_fit_its_model_is_named(tmp_path, capsys
         f["model/weights/W_rec"] = W_rec
     assert evaluate.main([str(run_file), "--trials", "5", "--no-save"]) == 2
     err = capsys.readouterr().err
-    assert "needs W_rec of shape (20, 20), got (20, 5)" in err and "Traceback" not in err
+    assert "W_rec has shape (20, 5), expected (20, 20)" in err and "Traceback" not in err
 
 
 def test_bad_perturbations_and_inputs_give_clear_errors(net, inputs):

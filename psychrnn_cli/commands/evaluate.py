@@ -41,8 +41,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[str], noise: bool) -> dict[str, Any]:
-    """Simulate ``n_trials`` fresh trials of the run's task; return the /evaluation tree."""
+def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[str], noise: bool,
+                 source: str = "run file") -> dict[str, Any]:
+    """Simulate ``n_trials`` fresh trials of the run's task; return the /evaluation tree.
+
+    ``source`` names the run file in error messages.
+    """
     import numpy as np
 
     from psychrnn_cli.analysis import condition_accuracy, condition_parameters
@@ -51,7 +55,7 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     from psychrnn_cli.simulator import network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
 
-    network = network_from_run(run)
+    network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
     outputs = simulate(network, x, noise=noise, seed=seed).outputs
@@ -98,7 +102,8 @@ def main(argv: list[str]) -> int:
             iteration = run["attrs"].get("weights_from_iteration", run["attrs"].get("iterations"))
             print(f"psychrnn evaluate: note: the run's status is {status!r}; evaluating the weights it saved "
                   f"(from iteration {iteration})", file=sys.stderr)
-        result = evaluate_run(run, args.trials, args.seed, args.overrides, args.noise)
+        result = evaluate_run(run, args.trials, args.seed, args.overrides, args.noise,
+                              str(resolve_run_path(args.run_dir)))
         print(f"evaluation of {resolve_run_path(args.run_dir)}")
         print(table(result))
         if args.save:

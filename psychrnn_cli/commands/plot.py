@@ -47,8 +47,9 @@ def check_figures(out: Path, overwrite: bool) -> None:
 
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file: give a folder for the figures")
-    for name in FIGURES:
-        prepare_output(out / f"{name}.png", "PNG figure", overwrite)
+    for path in (out / f"{name}.png" for name in FIGURES):
+        if path.exists():  # (the folder itself is made once the figures are drawn)
+            prepare_output(path, "PNG figure", overwrite)
 
 
 def main(argv: list[str]) -> int:

@@ -59,10 +59,7 @@ def parser() -> argparse.ArgumentParser:
 
 def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple[list[Any], list[str]]:
     """Simulator perturbations from the command-line arguments, and a description of each."""
-    import numpy as np
-
     from psychrnn_cli.perturbations import Cut, parse
-    from psychrnn_cli.simulator import SimulatorError
 
     out: list[Any] = []
     text: list[str] = []
@@ -76,16 +73,34 @@ def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple
             out.append(parse(flag, str(value), network, n_steps))
             text.append(f"{flag.replace('-', ' ')} {value}")
     if args.mask_file:
-        try:
-            mask = np.load(args.mask_file, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise SimulatorError(f"--mask-file {args.mask_file}: cannot read it as a .npy array ({err})") from None
-        if not np.all(np.isfinite(mask)):
-            raise SimulatorError(f"--mask-file {args.mask_file}: holds NaN or infinite values; give finite factors "
-                                 "(0 cuts a connection, 1 keeps it)")
-        out.append(Cut("W_rec", mask))
+        out.append(Cut("W_rec", read_mask_file(args.mask_file)))
         text.append(f"mask file {args.mask_file}")
     return out, text
+
+
+def read_mask_file(path: str) -> Any:
+    """The finite numeric array in the ``.npy`` file ``path``, or a SimulatorError naming the file and the problem."""
+    import zipfile
+
+    import numpy as np
+
+    from psychrnn_cli.simulator import SimulatorError
+
+    try:
+        mask = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise SimulatorError(f"--mask-file {path}: the file is empty; give a .npy array") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise SimulatorError(f"--mask-file {path}: cannot read it as a .npy array ({err})") from None
+    if not isinstance(mask, np.ndarray):
+        mask.close()  # an .npz archive
+        raise SimulatorError(f"--mask-file {path}: an .npz archive, not a .npy array; save the mask with numpy.save")
+    if mask.dtype.kind not in "biuf":
+        raise SimulatorError(f"--mask-file {path}: holds {mask.dtype} values, not numbers")
+    if not np.all(np.isfinite(mask)):
+        raise SimulatorError(f"--mask-file {path}: holds NaN or infinite values; give finite factors "
+                             "(0 cuts a connection, 1 keeps it)")
+    return mask
 
 
 # --- the command ----------------------------------------------------------------------------------

@@ -18,5 +18,9 @@ def main(argv: list[str]) -> int:
         print(f"psychrnn train: error: {err}", file=sys.stderr)
         return 2
     sys.argv = ["psychrnn train", *argv]
-    train_app()
+    try:
+        train_app()
+    except KeyboardInterrupt:  # outside the training loop, which handles Ctrl-C itself
+        print("psychrnn train: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
