@@ -1,4 +1,4 @@
-"""The HDF5 run file: its schema, an atomic writer, ``load_run``, and who may write (lock, ``--out``). NumPy and h5py only.
+"""The HDF5 run file: schema, atomic writer, ``load_run``, and who may write (lock, ``--out``). NumPy, h5py only.
 
 Layout of ``run.h5`` (schema version 1)::
 
