@@ -192,6 +192,23 @@ def test_ensemble_members_follow_the_same_rules(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+def test_a_single_run_and_an_ensemble_never_share_a_run_directory(tmp_path):
+    """A run directory holds one single run or the members of one ensemble: training the other kind
+    (or members of other seeds) there would leave runs that .hydra/ and summarize no longer describe."""
+    solo, ensemble = tmp_path / "solo", tmp_path / "ensemble"
+    train([*SHORT, "train.iterations=5"], run_dir=solo)
+    train([*SHORT, "train.iterations=5", "train.ensemble=2"], run_dir=ensemble)
+    before = snapshot(tmp_path)
+    for overrides, folder, message in (
+            (["train.ensemble=2"], solo, "holds a single run"),
+            ([], ensemble, "holds the ensemble members seed_0, seed_1"),
+            (["train.overwrite=true"], ensemble, "holds the ensemble members seed_0, seed_1"),
+            (["train.ensemble=2", "seed=1"], ensemble, "holds the ensemble members seed_0, which")):
+        with pytest.raises(ConfigError, match=message):
+            train([*SHORT, "train.iterations=5", *overrides], run_dir=folder)
+    assert snapshot(tmp_path) == before
+
+
 # --- 3, 4. the lock, and .hydra ---------------------------------------------------------------------
 
 
