@@ -437,3 +437,34 @@ def test_delayed_discrimination_scores_every_trial():
     _, _, mask, params = DelayedDiscrimination(seed=0).get_trial_batch(2000)
     assert mask.any(axis=(1, 2)).all()
     assert all(p["end"] - p["decision"] >= 10 for p in params)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--scale", "inf", "--scale factor: 'inf' is not a finite number"),
+    ("--scale", "0-4>5-9=nan", "--scale factor: 'nan' is not a finite number"),
+    ("--clamp", "0=nan", "--clamp: 'nan' is not a finite number"),
+    ("--inject", "0-3=-inf@100-200", "--inject: '-inf' is not a finite number"),
+    ("--inject", "0=1@800-100", "window @800-100 holds no time"),
+    ("--cut", "0>1@500-500", "window @500-500 holds no time"),
+    ("--clamp", "0=1@1.2.3-5", "window @1.2.3-5"),
+])
+def test_simulate_perturbations_with_non_finite_values_or_empty_windows(trained_run, tmp_path, capsys, option, value,
+                                                                        message):
+    from psychrnn_cli.commands.simulate import main
+
+    out = tmp_path / "simulation.h5"
+    assert main([str(trained_run), option, value, "--trials", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["simulate", "--out", "{tmp}/sim.h5"]])
+@pytest.mark.parametrize("override", ["task.coherences=[0.1", "task.T={1500", "task.coherences=[0.1]]"])
+def test_task_overrides_that_do_not_parse_are_usage_errors(trained_run, tmp_path, capsys, command, override):
+    from psychrnn_cli.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main([command[0], str(trained_run), override, "--trials", "5", *[a.format(tmp=tmp_path) for a in command[1:]]])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and f"argument task.KEY=VALUE: {override}: " in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -286,6 +286,18 @@ def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     assert {"evaluate", "second"} <= set(load_run(run_dir)["evaluation"])
 
 
+@pytest.mark.parametrize("name", [".", "..", "evaluate/inside", "/evaluate", "a/b", "", "  "])
+def test_evaluate_name_is_one_group_of_its_own(run_dir, capsys, name):
+    """A --name that is a path would write into another result, or (".") replace /evaluation itself."""
+    assert code_of("evaluate", str(run_dir), "--trials", "20") == 0
+    before = (run_dir / "run.h5").read_bytes()
+    capsys.readouterr()
+    assert code_of("evaluate", str(run_dir), "--trials", "20", "--name", name, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "argument --name" in err and "Traceback" not in err
+    assert (run_dir / "run.h5").read_bytes() == before
+
+
 @pytest.mark.parametrize("argv", [
     ["analyse", "{run}", "--fixed-points", "--initial", "0"],
     ["analyse", "{run}", "--fixed-points", "--trials", "0"],
@@ -297,6 +309,12 @@ def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     ["simulate", "{run}", "--input-noise", "nan"],
     ["plot", "{run}", "--dpi", "0"],
     ["plot", "{run}", "--trials", "0"],
+    ["evaluate", "{run}", "--seed", "-1"],
+    ["simulate", "{run}", "--seed", "4294967296"],
+    ["plot", "{run}", "--seed", "-2"],
+    ["analyse", "{run}", "--fixed-points", "--seed", "-1"],
+    ["analyse", "{run}", "--fixed-points", "--input", "nan,1"],
+    ["analyse", "{run}", "--fixed-points", "--input", "1,inf"],
 ])
 def test_empty_or_negative_requests_are_usage_errors(run_dir, capsys, argv):
     before = snapshot(run_dir)

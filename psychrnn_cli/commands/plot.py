@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from psychrnn_cli.commands import count
+from psychrnn_cli.commands import count, rng_seed
 
 SUMMARY = "PNG figures: training curves, example trials, psychometric curve, weights, PCA (no TensorFlow)"
 
@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where to write the PNG files (default RUN_DIR/plots)")
     p.add_argument("--overwrite", action="store_true", help="replace figures an earlier psychrnn plot wrote there")
     p.add_argument("--trials", type=count, default=400, metavar="N", help="fresh trials to simulate (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fresh trials (default 0)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the fresh trials (default 0)")
     p.add_argument("--dpi", type=count, default=120, help="resolution of the PNG files (default 120)")
     return p
 

@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Any
 
-from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative
+from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative, rng_seed, task_override
 
 SUMMARY = "simulate a trained network with lesions, cuts, noise, clamps, currents; save to HDF5 (no TensorFlow)"
 
@@ -39,11 +39,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="psychrnn simulate", description=SUMMARY, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
-    p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for these trials")
+    p.add_argument("overrides", nargs="*", type=task_override, metavar="task.KEY=VALUE",
+                   help="task settings for these trials")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default RUN_DIR/simulation.h5)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--trials", type=count, default=200, metavar="N", help="number of fresh trials (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trials and all noise (default 0)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and all noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="the model's own recurrent noise, if it has any (default on)")
     group = p.add_argument_group("perturbations")
@@ -103,10 +104,13 @@ def _split_window(text: str) -> tuple[str, float, float]:
     body, at, window = text.partition("@")
     if not at:
         return body, 0.0, math.inf
-    m = re.fullmatch(r"\s*([\d.]+)\s*-\s*([\d.]*)\s*", window)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)?\s*", window)
     if not m:
-        raise SpecError(f"window @{window!r}: write @T0-T1 in ms, e.g. @500-800, or @500- for the rest of the trial")
-    return body, float(m[1]), float(m[2]) if m[2] else math.inf
+        raise SpecError(f"window @{window}: write @T0-T1 in ms, e.g. @500-800, or @500- for the rest of the trial")
+    start, end = float(m[1]), float(m[2]) if m[2] else math.inf
+    if end <= start:
+        raise SpecError(f"window @{window} holds no time: T1 must exceed T0 (@T0-T1 is T0 <= t*dt < T1, in ms)")
+    return body, start, end
 
 
 def _matrix(text: str) -> tuple[str, str]:
@@ -137,9 +141,12 @@ def _unit_shape(network: Any, matrix: str) -> tuple[int, int]:
 
 def _value(text: str, what: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise SpecError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{what}: {text!r} is not a finite number")
+    return value
 
 
 def perturbations(args: argparse.Namespace, network: Any, n_steps: int) -> tuple[list[Any], list[str]]:
