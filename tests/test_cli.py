@@ -21,6 +21,19 @@ def test_help_lists_commands_and_does_not_import_tensorflow():
         assert name in out.stdout
 
 
+def test_readme_and_command_help_cite_no_document_outside_the_repository():
+    from pathlib import Path
+
+    from psychrnn_cli.cli import commands
+
+    texts = {"README.md": (Path(__file__).parents[1] / "README.md").read_text()}
+    for name, module in commands().items():
+        if hasattr(module, "parser"):
+            texts[f"psychrnn {name} --help"] = module.parser().format_help()
+    for where, text in texts.items():
+        assert "SPEC" not in text and "DESIGN.md" not in text, where
+
+
 def test_version_and_unknown_command():
     assert run_cli("--version").stdout.startswith("psychrnn-cli ")
     bad = run_cli("trian")
