@@ -223,7 +223,8 @@ def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
     if path.exists():
         found = file_kind(path)
         if found != kind:
-            raise OutputError(f"--out {path} already exists and is a {found}, which is never overwritten: "
+            what = "a file psychrnn-cli did not write" if found == "other file" else f"a {found}"
+            raise OutputError(f"--out {path} already exists and is {what}, which is never overwritten: "
                               "choose another file")
         if not overwrite:
             raise OutputError(f"--out {path} already exists (a {found}): add --overwrite to replace it, "

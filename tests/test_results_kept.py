@@ -92,6 +92,15 @@ def test_out_never_replaces_a_file_the_command_did_not_write(run_dir, monkeypatc
     assert snapshot(run_dir) == before
 
 
+def test_out_says_what_the_file_it_refuses_is(run_dir, capsys):
+    (run_dir / "notes.csv").write_text("a,b\n1,2\n")
+    assert code_of("summarize", str(run_dir), "--out", str(run_dir / "notes.csv"), "--overwrite") == 2
+    assert "notes.csv already exists and is a file psychrnn-cli did not write" in capsys.readouterr().err
+    assert code_of("export", str(run_dir), "--out", str(run_dir / "checkpoint.h5.npz")) == 0
+    assert code_of("simulate", str(run_dir), "--out", str(run_dir / "checkpoint.h5.npz"), "--overwrite") == 2
+    assert "checkpoint.h5.npz already exists and is a PsychRNN weight file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, written", [
     (["simulate", "{run}", "--trials", "5"], "simulation.h5"),
     (["export", "{run}"], "psychrnn_weights.npz"),
