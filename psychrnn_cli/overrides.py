@@ -61,7 +61,7 @@ def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
                 and not _exists(tree, key):
-            hint = suggestion(key, flat_keys(tree)) or \
+            hint = suggestion(key, flat_keys(tree, lists=True)) or \
                 f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
             return ConfigError(f"unknown config key {key}{hint}")
     return None

@@ -301,6 +301,10 @@ def test_unscored_trials_in_evaluate_are_refused(trained_run, capsys):
     (["task=match_to_category", "task.N_in=0"], "task.N_in must be a positive int, got 0"),
     (["task=custom", "task._target_=tests.test_bad_input.NoOutputTask"], "task.N_out must be a positive int, got 0"),
     (["task.coherence=true"], "task.coherence must be float | None (an argument of PerceptualDiscrimination), got True"),
+    (["task.coherences=[0.1,abc]"],
+     "task.coherences must be collections.abc.Sequence[float] (an argument of PerceptualDiscrimination), got [0.1, 'abc']"),
+    (["task.coherences=[0.1,true]"],
+     "task.coherences must be collections.abc.Sequence[float] (an argument of PerceptualDiscrimination), got [0.1, True]"),
     (["initializer.spec_rad=true"], "initializer.spec_rad must be a positive float, got True"),
     (["task.direction=true"], "task.direction must be int | None (an argument of PerceptualDiscrimination), got True"),
     (["curriculum=coherence_ramp", "curriculum.stages.0.threshold=true"],
@@ -339,6 +343,10 @@ def test_schema_refuses_values_of_the_wrong_type_or_range(overrides, message):
     (["+optimizer.betaa_1=0.8"], "optimizer.betaa_1 is not an argument of Adam; did you mean optimizer.beta_1?"),
     (["task=custom", "task._target_=tests.test_bad_input.PulsedTask", "task.pulse_ms=50"],
      "unknown config key task.pulse_ms; to pass a new argument to your own _target_, add it with +task.pulse_ms=50"),
+    (["curriculum=coherence_ramp", "curriculum.stages.1.treshold=0.5"],
+     "unknown config key curriculum.stages.1.treshold; did you mean curriculum.stages.1.threshold?"),
+    (["curriculum=coherence_ramp", "curriculum.stages.0.task.coherense=0.5"],
+     "unknown config key curriculum.stages.0.task.coherense; did you mean curriculum.stages.0.task.coherence?"),
 ])
 def test_unknown_keys_are_errors_with_a_suggestion(overrides, message):
     assert message in config_error(*overrides)
