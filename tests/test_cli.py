@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from psychrnn_cli import load_run
 from tests.conftest import FAST, run_cli
@@ -32,6 +33,15 @@ def test_readme_and_command_help_cite_no_document_outside_the_repository():
             texts[f"psychrnn {name} --help"] = module.parser().format_help()
     for where, text in texts.items():
         assert "SPEC" not in text and "DESIGN.md" not in text, where
+
+
+def test_tasks_takes_no_arguments():
+    from psychrnn_cli.cli import main
+
+    for argv in (["tasks", "perceptual"], ["tasks", "--bogus"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2
 
 
 def test_version_and_unknown_command():

@@ -318,6 +318,7 @@ def test_evaluate_name_is_one_group_of_its_own(run_dir, capsys, name):
     ["simulate", "{run}", "--input-noise", "nan"],
     ["plot", "{run}", "--dpi", "0"],
     ["plot", "{run}", "--trials", "0"],
+    ["plot", "{run}", "--dpi", "100000"],
     ["evaluate", "{run}", "--seed", "-1"],
     ["simulate", "{run}", "--seed", "4294967296"],
     ["plot", "{run}", "--seed", "-2"],
