@@ -255,7 +255,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[
         RunFileError: the file is missing or not a run file, a training process holds the run
             directory, the weights changed, or a group exists and ``overwrite`` is false.
     """
-    path = resolve_run_path(path)
+    path = resolve_run_path(path).resolve()  # a symlink's target: its directory is locked, the link kept
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -281,6 +281,16 @@ def test_saved_results_name_their_weights_and_are_not_saved_into_changed_weights
     assert (run_dir / "run.h5").read_bytes() == before
 
 
+def test_results_saved_through_a_symlink_go_into_the_run_it_names(run_dir, tmp_path):
+    """The lock taken is the real run directory's, and the link itself is never replaced."""
+    link = tmp_path / "link.h5"
+    link.symlink_to(run_dir / "run.h5")
+    with runfile.run_dir_lock(run_dir, "psychrnn train", ""):
+        assert code_of("evaluate", str(link), "--trials", "20") == 2
+    assert code_of("evaluate", str(link), "--trials", "20") == 0
+    assert link.is_symlink() and "evaluate" in load_run(run_dir)["evaluation"]
+
+
 def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     for argv in (["evaluate", str(run_dir), "--trials", "20"],
                  ["analyse", str(run_dir), "--fixed-points", "--initial", "4", "--trials", "4"]):
