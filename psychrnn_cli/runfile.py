@@ -211,13 +211,19 @@ def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
 
     A new file is always written. An existing file is replaced only when it is of ``kind`` (see
     :func:`file_kind`: a file this same command wrote) and ``overwrite`` is true; a run file, a
-    checkpoint or any other file is never replaced.
+    checkpoint or any other file is never replaced. A symbolic link stands for the file it names
+    (the path returned), and a link to a missing file is refused.
 
     Raises:
-        OutputError: ``path`` is a folder, exists and is not of ``kind``, exists without
-            ``overwrite``, or its folder cannot be created.
+        OutputError: ``path`` is a folder or a link to a missing file, exists and is not of
+            ``kind``, exists without ``overwrite``, or its folder cannot be created.
     """
     path = Path(path)
+    if path.is_symlink():  # write the file the link names; the link itself is never replaced
+        if not path.exists():
+            raise OutputError(f"--out {path} is a link to {os.readlink(path)}, which does not exist: "
+                              "choose another file")
+        path = path.resolve()
     if path.is_dir():
         raise OutputError(f"--out {path} is a folder: give a file name")
     if path.exists():

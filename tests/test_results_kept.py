@@ -92,6 +92,18 @@ def test_out_never_replaces_a_file_the_command_did_not_write(run_dir, monkeypatc
     assert snapshot(run_dir) == before
 
 
+def test_out_through_a_symlink_writes_the_file_it_names_and_keeps_the_link(run_dir, tmp_path):
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--out", str(tmp_path / "sim.h5")) == 0
+    link = tmp_path / "link.h5"
+    link.symlink_to(tmp_path / "sim.h5")
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--seed", "1", "--out", str(link), "--overwrite") == 0
+    assert link.is_symlink() and load_run(tmp_path / "sim.h5")["attrs"]["seed"] == 1
+    dangling = tmp_path / "dangling.h5"
+    dangling.symlink_to(tmp_path / "missing" / "x.h5")
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--out", str(dangling)) == 2
+    assert dangling.is_symlink() and not (tmp_path / "missing").exists()
+
+
 def test_out_says_what_the_file_it_refuses_is(run_dir, capsys):
     (run_dir / "notes.csv").write_text("a,b\n1,2\n")
     assert code_of("summarize", str(run_dir), "--out", str(run_dir / "notes.csv"), "--overwrite") == 2
