@@ -28,8 +28,8 @@ from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, model_class
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
-from psychrnn_cli.schema import (HYDRA_KEYS, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree, check_arguments,
-                                 check_config, unexpected_argument)
+from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree,
+                                 check_arguments, check_config, unexpected_argument)
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
@@ -130,6 +130,7 @@ def check_task(task: Task, n_trials: int = 2) -> None:
 
 
 STAGE_KEYS = {"task", "threshold", "metric"}
+THRESHOLDS = {"accuracy": FRACTION, "loss": NON_NEGATIVE, "iterations": POSITIVE_INT}  # other metrics: NUMBER
 
 
 def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_size: int) -> Curriculum:
@@ -149,9 +150,12 @@ def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_
         run_task = OmegaConf.create(OmegaConf.to_container(task_node))  # not in struct mode: a stage may add keys
         stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(run_task, overrides)
         metric, threshold = stage.get("metric") or "accuracy", stage.get("threshold", 0.9)
-        for key, value, rule in (("metric", metric, TEXT), ("threshold", threshold, NUMBER)):
-            if not rule.accepts(value):
-                raise ConfigError(f"curriculum stage {number}: {key} must be {rule.allowed}, got {value!r}")
+        if not TEXT.accepts(metric):
+            raise ConfigError(f"curriculum stage {number}: metric must be {TEXT.allowed}, got {metric!r}")
+        rule = THRESHOLDS.get(metric, NUMBER)
+        if not rule.accepts(threshold):
+            raise ConfigError(f"curriculum stage {number}: threshold must be {rule.allowed} for metric {metric}, "
+                              f"got {threshold!r}")
         if metric not in BUILTIN_METRICS:
             if "." not in metric:
                 raise ConfigError(f"curriculum stage {number}: unknown metric {metric!r}; use one of "

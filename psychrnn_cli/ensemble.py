@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, global_state_key
-from psychrnn_cli.run import Job, check_writable, hold_run_dir, plan_run, run, run_logging
+from psychrnn_cli.run import Job, check_layout, check_writable, hold_run_dir, plan_run, run, run_logging
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -89,14 +89,18 @@ def run_ensemble(cfg: DictConfig, run_dir: Path, on_start: Callable[[], None] | 
 
     Raises:
         ConfigError: an invalid config, or a task that draws from NumPy's global random state.
-        RunDirError: a directory is in use, or a member directory must not take its member's run.
+        RunDirError: a directory is in use, a member directory must not take its member's run, or
+            ``run_dir`` holds a single run or members of other seeds (see :func:`~psychrnn_cli.run.check_layout`).
     """
     size, first = ensemble_size(cfg), int(cfg.seed)
     seeds = list(range(first, first + size))
     dirs = [run_dir / f"seed_{seed}" for seed in seeds]
     configs = [member_config(cfg, seed) for seed in seeds]
     with contextlib.ExitStack() as locks:
-        for directory in [run_dir, *dirs]:
+        check_writable(run_dir)
+        locks.enter_context(hold_run_dir(run_dir))
+        check_layout(run_dir, dirs)  # before any member directory is made
+        for directory in dirs:
             check_writable(directory)
             locks.enter_context(hold_run_dir(directory))
         plans = [plan_run(member, member_dir) for member, member_dir in zip(configs, dirs)]

@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
 
 from psychrnn_cli.app import CONFIG_MODULE
-from psychrnn_cli.schema import ConfigError, as_tree, check_config, flat_keys, suggestion
+from psychrnn_cli.schema import CLOSED, ConfigError, as_tree, check_config, flat_keys, suggestion
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
@@ -38,6 +38,25 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         except ConfigCompositionException as err:
             error = _unknown_key(list(overrides), hydra_compose) or ConfigError(" ".join(str(err).split()))
             raise error from None
+        except ValueError as err:  # Hydra's check of a group override's value (task=null)
+            raise ConfigError(" ".join(str(err).split())) from None
+
+
+def _group_options(group: str) -> list[str]:
+    """The options of a config group (``task`` -> ``anti_saccade, ...``)."""
+    return sorted(path.name.removesuffix(".yaml") for path in resources.files(CONFIG_MODULE).joinpath(group).iterdir()
+                  if path.name.endswith(".yaml"))
+
+
+def _check_structure(parsed: list[Any]) -> None:
+    """ConfigError for an override that removes a key of a closed section (``~train.batch_size``,
+    ``~task``: the code needs every one of them) or chooses no option of a group (``model=null``)."""
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_delete() and key.rpartition(".")[0] in CLOSED:
+            raise ConfigError(f"{override.input_line}: {key} cannot be removed; set it to another value instead")
+        if _is_group(key) and "/" not in key and override.value() is None:
+            raise ConfigError(f"{override.input_line}: no such option; {key} has {', '.join(_group_options(key))}")
 
 
 def _is_group(key: str) -> bool:
@@ -61,7 +80,7 @@ def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
                 and not _exists(tree, key):
-            hint = suggestion(key, flat_keys(tree)) or \
+            hint = suggestion(key, flat_keys(tree, lists=True)) or \
                 f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
             return ConfigError(f"unknown config key {key}{hint}")
     return None
@@ -80,8 +99,9 @@ def _exists(tree: Any, key: str) -> bool:
 
 
 def check_command_line(argv: Sequence[str]) -> None:
-    """Raise ConfigError when the overrides of ``psychrnn train ARGV`` name an unknown key or, for a
-    single run, hold a value outside the schema.
+    """Raise ConfigError when the overrides of ``psychrnn train ARGV`` name an unknown key, remove a
+    key of a closed section, choose no option of a group or, for a single run, hold a value outside
+    the schema.
 
     A sweep (``-m``) is composed once per combination of its config group options (other swept
     values take their first value) and checked for keys only: each job checks its own values, so
@@ -102,6 +122,7 @@ def check_command_line(argv: Sequence[str]) -> None:
         return  # a syntax error: Hydra's own message says where
     if any(o.is_sweep_override() for o in parsed) and not args.multirun:
         return  # Hydra explains how to sweep
+    _check_structure(parsed)
     choices = []
     for override in parsed:
         if not override.is_sweep_override():

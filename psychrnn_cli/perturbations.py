@@ -235,11 +235,14 @@ def _split_window(text: str) -> tuple[str, float, float]:
     body, at, window = text.partition("@")
     if not at:
         return body, 0.0, math.inf
-    m = re.fullmatch(r"\s*([\d.]+)\s*-\s*([\d.]*)\s*", window)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)?\s*", window)
     if not m:
-        raise SimulatorError(f"window @{window!r}: write @T0-T1 in ms, e.g. @500-800, or @500- for the rest of "
+        raise SimulatorError(f"window @{window}: write @T0-T1 in ms, e.g. @500-800, or @500- for the rest of "
                              "the trial")
-    return body, float(m[1]), float(m[2]) if m[2] else math.inf
+    start, end = float(m[1]), float(m[2]) if m[2] else math.inf
+    if end <= start:
+        raise SimulatorError(f"window @{window} holds no time: T1 must exceed T0 (@T0-T1 is T0 <= t*dt < T1, in ms)")
+    return body, start, end
 
 
 def _split_matrix(text: str, network: Network, what: str) -> tuple[str, str]:
@@ -265,9 +268,12 @@ def _endpoints(text: str, network: Network, matrix: str, what: str) -> tuple[lis
 
 def _number(text: str, what: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise SimulatorError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SimulatorError(f"{what}: {text!r} is not a finite number")
+    return value
 
 
 def parse(flag: str, text: str, network: Network, n_steps: int) -> Perturbation:

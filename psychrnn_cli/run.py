@@ -189,6 +189,28 @@ def _trained_run(run_dir: Path) -> dict[str, Any] | None:
     return {**run["attrs"], "config": run.get("config") or {}}
 
 
+def check_layout(run_dir: Path, member_dirs: list[Path] | None = None) -> None:
+    """RunDirError unless ``run_dir`` holds only runs of the kind about to train there: a single run
+    (``member_dirs`` None) or the ensemble whose members train in ``member_dirs``. A single run's
+    trained ``run.h5`` beside ensemble members, or members of other seeds, would leave runs that
+    ``.hydra/`` and ``psychrnn summarize`` no longer describe (``train.overwrite`` included)."""
+    advice = "train in another run directory with hydra.run.dir=PATH"
+    members = sorted(d.name for d in run_dir.glob("seed_*") if d.is_dir() and _trained_run(d) is not None)
+    if member_dirs is None and members:
+        raise RunDirError(f"{run_dir} holds the ensemble members {', '.join(members)}: a single run (train.ensemble=1) "
+                          f"never trains beside them; {advice}")
+    if member_dirs is None:
+        return
+    if _trained_run(run_dir) is not None:
+        raise RunDirError(f"{run_dir} holds a single run (run.h5): an ensemble (train.ensemble={len(member_dirs)}) "
+                          f"never trains beside it; {advice}")
+    others = [name for name in members if name not in {d.name for d in member_dirs}]
+    if others:
+        raise RunDirError(f"{run_dir} holds the ensemble members {', '.join(others)}, which this config "
+                          f"(seeds {member_dirs[0].name[5:]}..{member_dirs[-1].name[5:]}) does not train; "
+                          f"keep seed and train.ensemble so that they are included, or {advice}")
+
+
 def _checkpoint_iteration(run_dir: Path) -> int:
     """The iteration of ``run_dir/checkpoint.h5`` (0 when there is none or it cannot be read)."""
     try:
@@ -408,6 +430,7 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
     run_dir = Path(run_dir)
     check_writable(run_dir)
     with hold_run_dir(run_dir):
+        check_layout(run_dir)
         plan = plan_run(cfg, run_dir)
         if plan == "done":
             print(f"psychrnn train: {run_dir} already holds this run, completed; nothing to do (more "

@@ -232,19 +232,26 @@ def prepare_output(path: Path | str, kind: str, overwrite: bool) -> Path:
 
     A new file is always written. An existing file is replaced only when it is of ``kind`` (see
     :func:`file_kind`: a file this same command wrote) and ``overwrite`` is true; a run file, a
-    checkpoint or any other file is never replaced.
+    checkpoint or any other file is never replaced. A symbolic link stands for the file it names
+    (the path returned), and a link to a missing file is refused.
 
     Raises:
-        OutputError: ``path`` is a folder, exists and is not of ``kind``, exists without
-            ``overwrite``, or its folder cannot be created.
+        OutputError: ``path`` is a folder or a link to a missing file, exists and is not of
+            ``kind``, exists without ``overwrite``, or its folder cannot be created.
     """
     path = Path(path)
+    if path.is_symlink():  # write the file the link names; the link itself is never replaced
+        if not path.exists():
+            raise OutputError(f"--out {path} is a link to {os.readlink(path)}, which does not exist: "
+                              "choose another file")
+        path = path.resolve()
     if path.is_dir():
         raise OutputError(f"--out {path} is a folder: give a file name")
     if path.exists():
         found = file_kind(path)
         if found != kind:
-            raise OutputError(f"--out {path} already exists and is a {found}, which is never overwritten: "
+            what = "a file psychrnn-cli did not write" if found == "other file" else f"a {found}"
+            raise OutputError(f"--out {path} already exists and is {what}, which is never overwritten: "
                               "choose another file")
         if not overwrite:
             raise OutputError(f"--out {path} already exists (a {found}): add --overwrite to replace it, "
@@ -275,7 +282,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[
         RunFileError: the file is missing or not a run file, a training process holds the run
             directory, the weights changed, or a group exists and ``overwrite`` is false.
     """
-    path = resolve_run_path(path)
+    path = resolve_run_path(path).resolve()  # a symlink's target: its directory is locked, the link kept
     if not path.is_file():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     with run_dir_lock(path.parent, "psychrnn saving a result", "nothing was saved: run the command again once it "

@@ -141,13 +141,15 @@ def suggestion(key: str, candidates: Iterable[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def flat_keys(tree: Any, prefix: str = "") -> list[str]:
-    """Every dotted key of a plain nested dict (list items are not descended into)."""
+def flat_keys(tree: Any, prefix: str = "", lists: bool = False) -> list[str]:
+    """Every dotted key of a plain nested dict; with ``lists``, list items too, by index
+    (``curriculum.stages.0.threshold``)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if lists and isinstance(tree, list) else ()
     keys = []
-    for name, value in tree.items() if isinstance(tree, dict) else ():
+    for name, value in items:
         key = f"{prefix}{name}"
         keys.append(key)
-        keys.extend(flat_keys(value, f"{key}."))
+        keys.extend(flat_keys(value, f"{key}.", lists))
     return keys
 
 
@@ -263,7 +265,11 @@ def _matches(annotation: Any, value: Any) -> bool | None:
         return simple[annotation](value)
     base = origin or annotation
     if base in (list, tuple, collections.abc.Sequence):
-        return isinstance(value, list)
+        items = typing.get_args(annotation)
+        if not isinstance(value, list) or len(items) != 1:  # tuple[int, float] and the like: the list only
+            return isinstance(value, list)
+        results = [_matches(items[0], item) for item in value]
+        return False if False in results else None if None in results else True
     if base in (dict, collections.abc.Mapping):
         return isinstance(value, dict)
     return None

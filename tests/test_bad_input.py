@@ -301,10 +301,22 @@ def test_unscored_trials_in_evaluate_are_refused(trained_run, capsys):
     (["task=match_to_category", "task.N_in=0"], "task.N_in must be a positive int, got 0"),
     (["task=custom", "task._target_=tests.test_bad_input.NoOutputTask"], "task.N_out must be a positive int, got 0"),
     (["task.coherence=true"], "task.coherence must be float | None (an argument of PerceptualDiscrimination), got True"),
+    (["task.coherences=[0.1,abc]"],
+     "task.coherences must be collections.abc.Sequence[float] (an argument of PerceptualDiscrimination), got [0.1, 'abc']"),
+    (["task.coherences=[0.1,true]"],
+     "task.coherences must be collections.abc.Sequence[float] (an argument of PerceptualDiscrimination), got [0.1, True]"),
     (["initializer.spec_rad=true"], "initializer.spec_rad must be a positive float, got True"),
     (["task.direction=true"], "task.direction must be int | None (an argument of PerceptualDiscrimination), got True"),
     (["curriculum=coherence_ramp", "curriculum.stages.0.threshold=true"],
-     "curriculum stage 0: threshold must be a number, got True"),
+     "curriculum stage 0: threshold must be a number in [0, 1] for metric accuracy, got True"),
+    (["curriculum=coherence_ramp", "curriculum.stages.0.threshold=-1"],
+     "curriculum stage 0: threshold must be a number in [0, 1] for metric accuracy, got -1"),
+    (["curriculum=coherence_ramp", "curriculum.stages.1.threshold=1.5"],
+     "curriculum stage 1: threshold must be a number in [0, 1] for metric accuracy, got 1.5"),
+    (["curriculum=coherence_ramp", "+curriculum.stages.0.metric=loss", "curriculum.stages.0.threshold=-0.1"],
+     "curriculum stage 0: threshold must be a number >= 0 for metric loss, got -0.1"),
+    (["curriculum=coherence_ramp", "+curriculum.stages.0.metric=iterations", "curriculum.stages.0.threshold=0"],
+     "curriculum stage 0: threshold must be a positive int for metric iterations, got 0"),
     (["curriculum=coherence_ramp", "curriculum.stages=[1,2]"], "curriculum.stages must be a list of stages"),
     (["task.stim_noise=-1"], "task.stim_noise must be a number >= 0, got -1"),
     (["initializer.spec_rad=-1"], "initializer.spec_rad must be a positive float, got -1"),
@@ -331,6 +343,10 @@ def test_schema_refuses_values_of_the_wrong_type_or_range(overrides, message):
     (["+optimizer.betaa_1=0.8"], "optimizer.betaa_1 is not an argument of Adam; did you mean optimizer.beta_1?"),
     (["task=custom", "task._target_=tests.test_bad_input.PulsedTask", "task.pulse_ms=50"],
      "unknown config key task.pulse_ms; to pass a new argument to your own _target_, add it with +task.pulse_ms=50"),
+    (["curriculum=coherence_ramp", "curriculum.stages.1.treshold=0.5"],
+     "unknown config key curriculum.stages.1.treshold; did you mean curriculum.stages.1.threshold?"),
+    (["curriculum=coherence_ramp", "curriculum.stages.0.task.coherense=0.5"],
+     "unknown config key curriculum.stages.0.task.coherense; did you mean curriculum.stages.0.task.coherence?"),
 ])
 def test_unknown_keys_are_errors_with_a_suggestion(overrides, message):
     assert message in config_error(*overrides)
@@ -410,6 +426,11 @@ def test_simulate_mask_file_with_nan_is_refused(trained_run, tmp_path, capsys):
     (["+train.iteratons=10"], "did you mean train.iterations?"),
     (["-m", "model.Nrec=32,64"], "did you mean model.N_rec?"),
     (["-m", "+train.iteratons=1,2"], "did you mean train.iterations?"),
+    (["task=null"], "task=null: no such option; task has anti_saccade, context_dependent_integration"),
+    (["model=null"], "model=null: no such option; model has basic, gru, lstm"),
+    (["~train.batch_size"], "~train.batch_size: train.batch_size cannot be removed"),
+    (["~task"], "~task: task cannot be removed"),
+    (["constraints=two_regions", "~constraints.regions.within"], "constraints.regions.within cannot be removed"),
 ])
 def test_cli_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path, overrides, message):
     from tests.conftest import run_cli
@@ -429,3 +450,34 @@ def test_delayed_discrimination_scores_every_trial():
     _, _, mask, params = DelayedDiscrimination(seed=0).get_trial_batch(2000)
     assert mask.any(axis=(1, 2)).all()
     assert all(p["end"] - p["decision"] >= 10 for p in params)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--scale", "inf", "--scale factor: 'inf' is not a finite number"),
+    ("--scale", "0-4>5-9=nan", "--scale factor: 'nan' is not a finite number"),
+    ("--clamp", "0=nan", "--clamp: 'nan' is not a finite number"),
+    ("--inject", "0-3=-inf@100-200", "--inject: '-inf' is not a finite number"),
+    ("--inject", "0=1@800-100", "window @800-100 holds no time"),
+    ("--cut", "0>1@500-500", "window @500-500 holds no time"),
+    ("--clamp", "0=1@1.2.3-5", "window @1.2.3-5"),
+])
+def test_simulate_perturbations_with_non_finite_values_or_empty_windows(trained_run, tmp_path, capsys, option, value,
+                                                                        message):
+    from psychrnn_cli.commands.simulate import main
+
+    out = tmp_path / "simulation.h5"
+    assert main([str(trained_run), option, value, "--trials", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["simulate", "--out", "{tmp}/sim.h5"]])
+@pytest.mark.parametrize("override", ["task.coherences=[0.1", "task.T={1500", "task.coherences=[0.1]]"])
+def test_task_overrides_that_do_not_parse_are_usage_errors(trained_run, tmp_path, capsys, command, override):
+    from psychrnn_cli.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main([command[0], str(trained_run), override, "--trials", "5", *[a.format(tmp=tmp_path) for a in command[1:]]])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and f"argument task.KEY=VALUE: {override}: " in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

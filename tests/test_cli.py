@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from psychrnn_cli import load_run
 from tests.conftest import FAST, run_cli
@@ -19,6 +20,28 @@ def test_help_lists_commands_and_does_not_import_tensorflow():
     assert "train " in out.stdout and "list the built-in tasks" in out.stdout
     for name in ("perceptual_discrimination", "delayed_discrimination", "match_to_category"):
         assert name in out.stdout
+
+
+def test_readme_and_command_help_cite_no_document_outside_the_repository():
+    from pathlib import Path
+
+    from psychrnn_cli.cli import commands
+
+    texts = {"README.md": (Path(__file__).parents[1] / "README.md").read_text()}
+    for name, module in commands().items():
+        if hasattr(module, "parser"):
+            texts[f"psychrnn {name} --help"] = module.parser().format_help()
+    for where, text in texts.items():
+        assert "SPEC" not in text and "DESIGN.md" not in text, where
+
+
+def test_tasks_takes_no_arguments():
+    from psychrnn_cli.cli import main
+
+    for argv in (["tasks", "perceptual"], ["tasks", "--bogus"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2
 
 
 def test_version_and_unknown_command():

@@ -92,6 +92,27 @@ def test_out_never_replaces_a_file_the_command_did_not_write(run_dir, monkeypatc
     assert snapshot(run_dir) == before
 
 
+def test_out_through_a_symlink_writes_the_file_it_names_and_keeps_the_link(run_dir, tmp_path):
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--out", str(tmp_path / "sim.h5")) == 0
+    link = tmp_path / "link.h5"
+    link.symlink_to(tmp_path / "sim.h5")
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--seed", "1", "--out", str(link), "--overwrite") == 0
+    assert link.is_symlink() and load_run(tmp_path / "sim.h5")["attrs"]["seed"] == 1
+    dangling = tmp_path / "dangling.h5"
+    dangling.symlink_to(tmp_path / "missing" / "x.h5")
+    assert code_of("simulate", str(run_dir), "--trials", "5", "--out", str(dangling)) == 2
+    assert dangling.is_symlink() and not (tmp_path / "missing").exists()
+
+
+def test_out_says_what_the_file_it_refuses_is(run_dir, capsys):
+    (run_dir / "notes.csv").write_text("a,b\n1,2\n")
+    assert code_of("summarize", str(run_dir), "--out", str(run_dir / "notes.csv"), "--overwrite") == 2
+    assert "notes.csv already exists and is a file psychrnn-cli did not write" in capsys.readouterr().err
+    assert code_of("export", str(run_dir), "--out", str(run_dir / "checkpoint.h5.npz")) == 0
+    assert code_of("simulate", str(run_dir), "--out", str(run_dir / "checkpoint.h5.npz"), "--overwrite") == 2
+    assert "checkpoint.h5.npz already exists and is a PsychRNN weight file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, written", [
     (["simulate", "{run}", "--trials", "5"], "simulation.h5"),
     (["export", "{run}"], "psychrnn_weights.npz"),
@@ -200,6 +221,23 @@ def test_ensemble_members_follow_the_same_rules(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+def test_a_single_run_and_an_ensemble_never_share_a_run_directory(tmp_path):
+    """A run directory holds one single run or the members of one ensemble: training the other kind
+    (or members of other seeds) there would leave runs that .hydra/ and summarize no longer describe."""
+    solo, ensemble = tmp_path / "solo", tmp_path / "ensemble"
+    train([*SHORT, "train.iterations=5"], run_dir=solo)
+    train([*SHORT, "train.iterations=5", "train.ensemble=2"], run_dir=ensemble)
+    before = snapshot(tmp_path)
+    for overrides, folder, message in (
+            (["train.ensemble=2"], solo, "holds a single run"),
+            ([], ensemble, "holds the ensemble members seed_0, seed_1"),
+            (["train.overwrite=true"], ensemble, "holds the ensemble members seed_0, seed_1"),
+            (["train.ensemble=2", "seed=1"], ensemble, "holds the ensemble members seed_0, which")):
+        with pytest.raises(ConfigError, match=message):
+            train([*SHORT, "train.iterations=5", *overrides], run_dir=folder)
+    assert snapshot(tmp_path) == before
+
+
 # --- 3, 4. the lock, and .hydra ---------------------------------------------------------------------
 
 
@@ -263,6 +301,16 @@ def test_saved_results_name_their_weights_and_are_not_saved_into_changed_weights
     assert (run_dir / "run.h5").read_bytes() == before
 
 
+def test_results_saved_through_a_symlink_go_into_the_run_it_names(run_dir, tmp_path):
+    """The lock taken is the real run directory's, and the link itself is never replaced."""
+    link = tmp_path / "link.h5"
+    link.symlink_to(run_dir / "run.h5")
+    with runfile.run_dir_lock(run_dir, "psychrnn train", ""):
+        assert code_of("evaluate", str(link), "--trials", "20") == 2
+    assert code_of("evaluate", str(link), "--trials", "20") == 0
+    assert link.is_symlink() and "evaluate" in load_run(run_dir)["evaluation"]
+
+
 def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     for argv in (["evaluate", str(run_dir), "--trials", "20"],
                  ["analyse", str(run_dir), "--fixed-points", "--initial", "4", "--trials", "4"]):
@@ -277,6 +325,18 @@ def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     assert {"evaluate", "second"} <= set(load_run(run_dir)["evaluation"])
 
 
+@pytest.mark.parametrize("name", [".", "..", "evaluate/inside", "/evaluate", "a/b", "", "  "])
+def test_evaluate_name_is_one_group_of_its_own(run_dir, capsys, name):
+    """A --name that is a path would write into another result, or (".") replace /evaluation itself."""
+    assert code_of("evaluate", str(run_dir), "--trials", "20") == 0
+    before = (run_dir / "run.h5").read_bytes()
+    capsys.readouterr()
+    assert code_of("evaluate", str(run_dir), "--trials", "20", "--name", name, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "argument --name" in err and "Traceback" not in err
+    assert (run_dir / "run.h5").read_bytes() == before
+
+
 @pytest.mark.parametrize("argv", [
     ["analyse", "{run}", "--fixed-points", "--initial", "0"],
     ["analyse", "{run}", "--fixed-points", "--trials", "0"],
@@ -288,6 +348,13 @@ def test_a_saved_result_is_kept_unless_overwrite_is_given(run_dir, capsys):
     ["simulate", "{run}", "--input-noise", "nan"],
     ["plot", "{run}", "--dpi", "0"],
     ["plot", "{run}", "--trials", "0"],
+    ["plot", "{run}", "--dpi", "100000"],
+    ["evaluate", "{run}", "--seed", "-1"],
+    ["simulate", "{run}", "--seed", "4294967296"],
+    ["plot", "{run}", "--seed", "-2"],
+    ["analyse", "{run}", "--fixed-points", "--seed", "-1"],
+    ["analyse", "{run}", "--fixed-points", "--input", "nan,1"],
+    ["analyse", "{run}", "--fixed-points", "--input", "1,inf"],
 ])
 def test_empty_or_negative_requests_are_usage_errors(run_dir, capsys, argv):
     before = snapshot(run_dir)

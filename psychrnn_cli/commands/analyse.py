@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from psychrnn_cli.commands import count, non_negative, positive
+from psychrnn_cli.commands import count, finite_numbers, non_negative, positive, rng_seed
 
 SUMMARY = "fixed points of a trained network (saved under /analysis/fixed_points; no TensorFlow)"
 
@@ -30,14 +30,15 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("--fixed-points", action="store_true", help="find fixed points (the analysis available now)")
-    p.add_argument("--input", default=None, metavar="U1,U2,...", help="the constant input (default all zero)")
+    p.add_argument("--input", type=finite_numbers, default=None, metavar="U1,U2,...",
+                   help="the constant input (default all zero)")
     p.add_argument("--initial", type=count, default=256, metavar="N", help="number of searches (default 256)")
     p.add_argument("--trials", type=count, default=100, metavar="N",
                    help="fresh trials whose states seed the searches (default 100)")
     p.add_argument("--init-noise", type=non_negative, default=0.0, metavar="STD",
                    help="Gaussian noise added to the sampled initial states (default 0)")
     p.add_argument("--q-tol", type=positive, default=1e-12, metavar="Q", help="speed below which a point is fixed")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trials and the sampling (default 0)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and the sampling (default 0)")
     p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
     p.add_argument("--overwrite", action="store_true", help="replace the fixed points already saved in the run file")
     return p
@@ -60,10 +61,7 @@ def main(argv: list[str]) -> int:
         run = load_run(args.run_dir)
         require_finite_weights(run, resolve_run_path(args.run_dir))
         network = network_from_run(run, str(resolve_run_path(args.run_dir)))
-        try:
-            inputs = None if args.input is None else np.array([float(v) for v in args.input.split(",")])
-        except ValueError:
-            raise SimulatorError(f"--input {args.input!r}: give {network.N_in} comma-separated numbers") from None
+        inputs = None if args.input is None else np.array(args.input)
         task = task_from_run(run, args.trials, args.seed, [])
         states = simulate(network, task.get_trial_batch(args.trials)[0], seed=args.seed).full_states
         rng = np.random.default_rng(args.seed)

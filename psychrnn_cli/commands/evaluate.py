@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from psychrnn_cli.commands import count
+from psychrnn_cli.commands import count, rng_seed, task_override
 
 SUMMARY = "accuracy and loss on fresh trials, per condition; saved under /evaluation (no TensorFlow)"
 
@@ -30,15 +30,24 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="psychrnn evaluate", description=SUMMARY, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
-    p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for this evaluation")
+    p.add_argument("overrides", nargs="*", type=task_override, metavar="task.KEY=VALUE",
+                   help="task settings for this evaluation")
     p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trials and the noise (default 0)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and the noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="recurrent noise as in training, if the model has any (default on)")
-    p.add_argument("--name", help="group name under /evaluation (default: from the overrides)")
+    p.add_argument("--name", type=result_name,
+                   help="group name under /evaluation, without '/' (default: from the overrides)")
     p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
     p.add_argument("--overwrite", action="store_true", help="replace a result already saved under this name")
     return p
+
+
+def result_name(text: str) -> str:
+    """argparse type: the name of one group under /evaluation (not empty, no '/', not '.' or '..')."""
+    if not text.strip() or "/" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a group name: give a name without '/', e.g. --name harder")
+    return text
 
 
 def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[str], noise: bool,

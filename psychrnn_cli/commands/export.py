@@ -10,7 +10,7 @@ from psychrnn_cli.commands import OVERWRITE_HELP
 SUMMARY = "export a trained basic network as a PsychRNN weight file (.npz)"
 
 EPILOG = """\
-The .npz holds PsychRNN's keys: W_in, W_rec, W_out (effective matrices), b_rec,
+The .npz holds PsychRNN's keys (Ehrlich et al. 2021): W_in, W_rec, W_out (effective matrices), b_rec,
 b_out, init_state [1, N_rec], Dale_rec, Dale_out, input/rec/output_connectivity and dale_ratio.
 Load it in PsychRNN with Basic(params) where params['load_weights_path'] is the file, or here
 with initializer=from_file initializer.path=FILE (and the simulator: load_network(FILE)).

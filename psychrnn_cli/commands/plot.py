@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from psychrnn_cli.commands import count
+from psychrnn_cli.commands import count, rng_seed
 
 SUMMARY = "PNG figures: training curves, example trials, psychometric curve, weights, PCA (no TensorFlow)"
 
@@ -26,6 +26,15 @@ example:
   psychrnn plot outputs/2026-01-01/12-00-00 --trials 800
 """
 FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "weights", "trajectories")
+MAX_DPI = 600  # a figure of about 12 x 8 inches is then about 7200 x 4800 pixels
+
+
+def dpi(text: str) -> int:
+    """argparse type: a resolution in dots per inch, 1 to ``MAX_DPI``."""
+    value = count(text)
+    if value > MAX_DPI:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DPI}, got {value}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,8 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where to write the PNG files (default RUN_DIR/plots)")
     p.add_argument("--overwrite", action="store_true", help="replace figures an earlier psychrnn plot wrote there")
     p.add_argument("--trials", type=count, default=400, metavar="N", help="fresh trials to simulate (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fresh trials (default 0)")
-    p.add_argument("--dpi", type=count, default=120, help="resolution of the PNG files (default 120)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the fresh trials (default 0)")
+    p.add_argument("--dpi", type=dpi, default=120, help=f"resolution of the PNG files, at most {MAX_DPI} (default 120)")
     return p
 
 

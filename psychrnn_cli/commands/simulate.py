@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative
+from psychrnn_cli.commands import OVERWRITE_HELP, count, non_negative, rng_seed, task_override
 
 SUMMARY = "simulate a trained network with lesions, cuts, noise, clamps, currents; save to HDF5 (no TensorFlow)"
 
@@ -33,11 +33,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="psychrnn simulate", description=SUMMARY, epilog=EPILOG.format(language=LANGUAGE),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
-    p.add_argument("overrides", nargs="*", metavar="task.KEY=VALUE", help="task settings for these trials")
+    p.add_argument("overrides", nargs="*", type=task_override, metavar="task.KEY=VALUE",
+                   help="task settings for these trials")
     p.add_argument("--out", metavar="FILE.h5", help="output file (default RUN_DIR/simulation.h5)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--trials", type=count, default=200, metavar="N", help="number of fresh trials (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trials and all noise (default 0)")
+    p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and all noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="the model's own recurrent noise, if it has any (default on)")
     group = p.add_argument_group("perturbations")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from importlib import import_module
 from importlib.util import find_spec
 
@@ -13,7 +14,12 @@ def _first_doc_line(obj: object) -> str:
     return lines[0] if lines else ""
 
 
+def parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog="psychrnn tasks", description=SUMMARY)
+
+
 def main(argv: list[str]) -> int:
+    parser().parse_args(argv)
     from psychrnn_cli.tasks import BUILTIN_TASKS
 
     for name, path in BUILTIN_TASKS.items():
