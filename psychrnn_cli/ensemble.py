@@ -149,10 +149,11 @@ def train_ensemble(run_dir: Path, seeds: list[int], configs: list[DictConfig], p
 def train_members(jobs: list[Job]) -> None:
     """Train the members of ``jobs`` that have not finished, together; write every run file.
 
-    The loop is :func:`psychrnn_cli.training.train`'s, once per member around one compiled step.
+    The loop is the one single runs use (:func:`psychrnn_cli.training.run_trainers`), with one
+    trainer per member around one compiled step.
     """
     from psychrnn_cli.network.ensemble_step import EnsembleSteps
-    from psychrnn_cli.training import GracefulStop, Trainer
+    from psychrnn_cli.training import Trainer, run_trainers
 
     unfinished = set(range(len(jobs)))
 
@@ -175,29 +176,12 @@ def train_members(jobs: list[Job]) -> None:
         progress = tqdm(total=max(job.exp.settings.iterations for job in jobs),
                         initial=min((t.state.iteration for t in trainers.values()), default=0),
                         disable=not jobs[0].exp.settings.progress, unit="it", dynamic_ncols=True)
-        active: list[int] = []
-        with GracefulStop(lambda: "; ".join(doing for trainer in trainers.values() if (doing := trainer.doing))) as stop:
-            try:
-                while active := [k for k, trainer in trainers.items() if trainer.running]:
-                    if stop.reason:
-                        for k in active:
-                            trainers[k].stop(f"stopped by {stop.reason} after iteration {trainers[k].state.iteration}")
-                        break
-                    batches = {k: trainers[k].next_batch() for k in active}
-                    for k, terms in ensemble.train_step(batches).items():
-                        trainers[k].after_step(terms)
-                        if not trainers[k].running:  # done: its weights are final now
-                            trainers[k].close()
-                            finish(k, trainers[k].result())
-                    progress.update()
-                    progress.set_postfix(training=f"{len(unfinished)}/{len(jobs)}")
-            except KeyboardInterrupt:
-                for k in active:
-                    if k in unfinished:
-                        trainers[k].interrupted()
-            finally:
-                progress.close()
-                for trainer in trainers.values():
-                    trainer.close()
-    for k in sorted(unfinished):
-        finish(k, trainers[k].result())
+
+        def after_iteration() -> None:
+            progress.update()
+            progress.set_postfix(training=f"{len(unfinished)}/{len(jobs)}")
+
+        try:
+            run_trainers(trainers, ensemble.train_step, finish, after_iteration)
+        finally:
+            progress.close()

@@ -128,20 +128,56 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
+    results: list[TrainResult] = []
     with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
-        run = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
-        with GracefulStop(lambda: run.doing) as stop:
-            try:
-                while run.running:
-                    if stop.reason:
-                        run.stop(f"stopped by {stop.reason} after iteration {run.state.iteration}")
-                        break
-                    run.after_step(steps.train_step(*run.next_batch()))
-            except KeyboardInterrupt:
-                run.interrupted()
-            finally:
-                run.close()
-    return run.result()
+        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
+        run_trainers({0: trainer}, lambda batches: {0: steps.train_step(*batches[0])},
+                     lambda k, result: results.append(result))
+    return results[0]
+
+
+StepFunction = Callable[[dict[int, TrainingBatch]], dict[int, dict[str, float]]]
+
+
+def run_trainers(trainers: dict[int, Trainer], step: StepFunction, finish: Callable[[int, TrainResult], None],
+                 after_iteration: Callable[[], None] = lambda: None) -> None:
+    """The outer training loop, for one run (one trainer) and for an ensemble's members alike.
+
+    Each iteration takes the next batch of every trainer still running, runs ``step`` on them
+    (trainer key -> batch ``(x, y, mask)`` in, trainer key -> loss terms out) and hands each
+    trainer its loss terms. A trainer that ends (its stop rules) is closed and reported to
+    ``finish(key, result)`` at once, while the others go on; the others are reported after the
+    loop. Signals stop every trainer still running (see :class:`GracefulStop`).
+    """
+    reported: set[int] = set()
+
+    def report(k: int) -> None:
+        reported.add(k)
+        trainers[k].close()
+        finish(k, trainers[k].result())
+
+    active: list[int] = []
+    with GracefulStop(lambda: "; ".join(doing for trainer in trainers.values() if (doing := trainer.doing))) as stop:
+        try:
+            while active := [k for k, trainer in trainers.items() if trainer.running]:
+                if stop.reason:
+                    for k in active:
+                        trainers[k].stop(f"stopped by {stop.reason} after iteration {trainers[k].state.iteration}")
+                    break
+                for k, terms in step({k: trainers[k].next_batch() for k in active}).items():
+                    trainers[k].after_step(terms)
+                    if not trainers[k].running:  # done: its weights are final now
+                        report(k)
+                after_iteration()
+        except KeyboardInterrupt:
+            for k in active:
+                if k not in reported:
+                    trainers[k].interrupted()
+        finally:
+            for trainer in trainers.values():
+                trainer.close()
+    for k in sorted(set(trainers) - reported):
+        report(k)
 
 
 class Trainer:
