@@ -161,7 +161,10 @@ def test_analyse_command_needs_an_analysis_and_a_valid_input(trained_run, capsys
 
     assert main([str(trained_run)]) == 2
     assert "choose an analysis" in capsys.readouterr().err
-    assert main([str(trained_run), "--fixed-points", "--input", "1,x", "--no-save"]) == 2
+    with pytest.raises(SystemExit) as info:  # an argparse usage error
+        main([str(trained_run), "--fixed-points", "--input", "1,x", "--no-save"])
+    assert info.value.code == 2 and "--input: expected comma-separated numbers" in capsys.readouterr().err
+    assert main([str(trained_run), "--fixed-points", "--input", "1,2,3", "--no-save"]) == 2
     assert "give 2 comma-separated numbers" in capsys.readouterr().err
 
 

@@ -62,6 +62,9 @@ def main(argv: list[str]) -> int:
         require_finite_weights(run, resolve_run_path(args.run_dir))
         network = network_from_run(run, str(resolve_run_path(args.run_dir)))
         inputs = None if args.input is None else np.array(args.input)
+        if inputs is not None and inputs.shape != (network.N_in,):
+            raise SimulatorError(f"--input {','.join(f'{v:g}' for v in args.input)}: give {network.N_in} "
+                                 f"comma-separated numbers, one per input channel of the network")
         task = task_from_run(run, args.trials, args.seed, [])
         states = simulate(network, task.get_trial_batch(args.trials)[0], seed=args.seed).full_states
         rng = np.random.default_rng(args.seed)
