@@ -305,7 +305,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[
                         _write_tree(f.require_group(name), tree)
                     _write_tree(f, {"attrs": attrs or {}})
         except OSError as err:
-            raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
+            raise RunFileError(f"cannot update {path} (truncated or not a run file?): {_first_line(err)}") from None
     return path
 
 
@@ -408,9 +408,9 @@ def check_model_arrays(model: dict[str, Any], source: str = "run file") -> None:
 
 
 def resolve_run_path(path: Path | str) -> Path:
-    """``path`` itself if it is a file, ``path/run.h5`` if it is a run directory."""
+    """``path/run.h5`` if ``path`` is a directory holding one (a run directory), else ``path`` itself."""
     path = Path(path)
-    return path / RUN_FILE if path.is_dir() else path
+    return path / RUN_FILE if path.is_dir() and (path / RUN_FILE).exists() else path
 
 
 def load_run(path: Path | str) -> dict[str, Any]:
@@ -426,6 +426,9 @@ def load_run(path: Path | str) -> dict[str, Any]:
     path = resolve_run_path(path)
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
+    if not path.is_file():
+        raise RunFileError(f"{path} is a folder, not a run file, and holds no {RUN_FILE}: give a run directory "
+                           f"holding {RUN_FILE}, or the file itself")
     try:
         with h5py.File(path, "r") as f:
             version = f.attrs.get("schema_version")
@@ -439,11 +442,17 @@ def load_run(path: Path | str) -> dict[str, Any]:
                     f"({SCHEMA_VERSION}): upgrade psychrnn-cli"
                 )
             tree = _read_tree(f)
-    except OSError as err:
-        raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {err}") from None
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:  # h5py's errors on damaged files
+        raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {_first_line(err)}") from None
     if "config" in tree:
         tree["config"] = _parse_config(tree["config"], path)
     return tree
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (h5py's may span several)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _parse_config(text: Any, path: Path) -> dict[str, Any]:
