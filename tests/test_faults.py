@@ -416,3 +416,49 @@ def test_a_long_spectral_radius_computation_says_what_it_does(caplog, monkeypatc
     with caplog.at_level("INFO", logger="psychrnn_cli"):
         initializers.gaussian_spectral_radius(np.random.default_rng(0), build_constraints(1, 29, 1, None), 1, 1)
     assert "spectral radius" not in caplog.text
+
+
+# --- second attack round: run file that is a folder, trial counts, fixed task sizes ---------------
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
+                                     ["plot", "--out", "{tmp}/plots"], ["export", "--out", "{tmp}/w.npz"]])
+def test_run_file_that_is_a_folder_is_one_line(tmp_path, command):
+    (tmp_path / "run" / "run.h5").mkdir(parents=True)
+    result = run_cli(command[0], str(tmp_path / "run"), *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
+    assert_one_line_error(result, f"{tmp_path / 'run' / 'run.h5'} is a folder, not a run file")
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
+                                     ["plot", "--out", "{tmp}/plots"]])
+def test_trial_counts_that_do_not_fit_in_memory_are_refused(trained_run, tmp_path, command):
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]]
+    result = run_cli(command[0], str(trained_run), *args, "--trials", "1000000000000")
+    assert_one_line_error(result, "--trials 1000000000000 needs about", "GB", "or fewer")
+    assert list(tmp_path.iterdir()) == []
+    fewer = int(result.stderr.split("use --trials ")[1].split()[0])
+    assert 1 <= fewer < 1000000000000
+
+
+def test_trial_memory_estimate_counts_every_array(trained_run, monkeypatch):
+    from psychrnn_cli import build as build_module
+    from psychrnn_cli.build import task_from_run
+
+    run = load_run(trained_run)
+    task = task_from_run(run, 2, 0)
+    per_trial = task.N_steps * (task.N_in + 3 * task.N_out + 50) * 8 * build_module.ARRAYS_HELD
+    monkeypatch.setattr(build_module, "physical_memory", lambda: 10 * per_trial)
+    task_from_run(run, 10, 0)
+    with pytest.raises(ConfigError, match="--trials 11 needs about .* use --trials 5 or fewer"):
+        task_from_run(run, 11, 0)
+
+
+@pytest.mark.parametrize("key", ["N_in", "N_out", "N_batch"])
+def test_task_sizes_cannot_change_after_training(trained_run, key):
+    result = run_cli("evaluate", str(trained_run), f"task.{key}=3", "--trials", "10")
+    assert_one_line_error(result, f"task.{key}=3", "is fixed by")
+
+
+def test_task_argument_the_task_sets_itself_is_a_config_error(tmp_path):
+    result = run_cli("train", f"hydra.run.dir={tmp_path / 'run'}", "+task.N_in=3", "train.iterations=2", *FAST)
+    assert_one_line_error(result, "task.N_in is set by PerceptualDiscrimination itself", "drop task.N_in")
