@@ -441,12 +441,33 @@ def load_run(path: Path | str) -> dict[str, Any]:
                     f"{path} has run-file schema version {int(version)}, newer than this psychrnn-cli reads "
                     f"({SCHEMA_VERSION}): upgrade psychrnn-cli"
                 )
+            check_layout(f, path)
             tree = _read_tree(f)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:  # h5py's errors on damaged files
         raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {_first_line(err)}") from None
     if "config" in tree:
         tree["config"] = _parse_config(tree["config"], path)
     return tree
+
+
+GROUPS = ("model", "model/weights", "model/effective", "model/constraints", "training", "trials", *RESULT_GROUPS)
+ROOT_ATTR_KINDS = {"status": str, "message": str, "iterations": int, "weights_from_iteration": int}
+
+
+def check_layout(f: h5py.File, path: Path) -> None:
+    """RunFileError naming the first object of the run file ``f`` (read from ``path``) whose kind
+    is wrong: a group of the layout above that is not a group, or a root attribute ``status``,
+    ``message`` (text), ``iterations`` or ``weights_from_iteration`` (a whole number) of another type."""
+    for name in GROUPS:
+        if name in f and not isinstance(f[name], h5py.Group):
+            raise RunFileError(f"{path}: /{name} is a dataset, not a group: a damaged run file")
+    for name, kind in ROOT_ATTR_KINDS.items():
+        value = f.attrs.get(name)
+        value = value.decode() if isinstance(value, bytes) else value
+        ok = isinstance(value, (str, np.str_)) if kind is str else isinstance(value, (int, np.integer))
+        if value is not None and not ok:
+            raise RunFileError(f"{path}: root attribute {name} is {str(value)[:40]!r}, not "
+                               f"{'text' if kind is str else 'a whole number'}: a damaged run file")
 
 
 def _first_line(err: BaseException) -> str:

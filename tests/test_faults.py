@@ -462,3 +462,33 @@ def test_task_sizes_cannot_change_after_training(trained_run, key):
 def test_task_argument_the_task_sets_itself_is_a_config_error(tmp_path):
     result = run_cli("train", f"hydra.run.dir={tmp_path / 'run'}", "+task.N_in=3", "train.iterations=2", *FAST)
     assert_one_line_error(result, "task.N_in is set by PerceptualDiscrimination itself", "drop task.N_in")
+
+
+def model_as_dataset(f: h5py.File) -> None:
+    del f["model"]
+    f["model"] = np.zeros(3)
+
+
+def trials_as_dataset(f: h5py.File) -> None:
+    del f["trials"]
+    f["trials"] = np.zeros(3)
+
+
+def status_not_text(f: h5py.File) -> None:
+    f.attrs["status"] = np.array([1, 2])
+
+
+def iterations_not_a_number(f: h5py.File) -> None:
+    f.attrs["iterations"] = "many"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (model_as_dataset, "/model is a dataset, not a group"), (trials_as_dataset, "/trials is a dataset, not a group"),
+    (status_not_text, "root attribute status is '[1 2]', not text"),
+    (iterations_not_a_number, "root attribute iterations is 'many', not a whole number"),
+])
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["plot", "--out", "{tmp}/plots"]])
+def test_run_file_objects_of_the_wrong_kind_are_one_line(trained_run, tmp_path, damage, message, command):
+    path = damaged_copy(trained_run, tmp_path, damage)
+    result = run_cli(command[0], str(path), "--trials", "10", *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
+    assert_one_line_error(result, str(path), message, "a damaged run file")
