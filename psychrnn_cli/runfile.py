@@ -427,8 +427,7 @@ def load_run(path: Path | str) -> dict[str, Any]:
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     if not path.is_file():
-        raise RunFileError(f"{path} is a folder, not a run file, and holds no {RUN_FILE}: give a run directory "
-                           f"holding {RUN_FILE}, or the file itself")
+        raise RunFileError(f"{path} is a folder, not an HDF5 file (a run directory holds {RUN_FILE})")
     try:
         with h5py.File(path, "r") as f:
             version = f.attrs.get("schema_version")

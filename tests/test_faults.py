@@ -426,7 +426,7 @@ def test_a_long_spectral_radius_computation_says_what_it_does(caplog, monkeypatc
 def test_run_file_that_is_a_folder_is_one_line(tmp_path, command):
     (tmp_path / "run" / "run.h5").mkdir(parents=True)
     result = run_cli(command[0], str(tmp_path / "run"), *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
-    assert_one_line_error(result, f"{tmp_path / 'run' / 'run.h5'} is a folder, not a run file")
+    assert_one_line_error(result, f"{tmp_path / 'run' / 'run.h5'} is a folder, not an HDF5 file")
 
 
 @pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
@@ -492,3 +492,16 @@ def test_run_file_objects_of_the_wrong_kind_are_one_line(trained_run, tmp_path, 
     path = damaged_copy(trained_run, tmp_path, damage)
     result = run_cli(command[0], str(path), "--trials", "10", *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
     assert_one_line_error(result, str(path), message, "a damaged run file")
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_task_is_checked_before_training(tmp_path):
+    with training(tmp_path, "task=custom", "task._target_=tests.test_faults.HangingTask",
+                  "+task.hang_at_once=true") as process:
+        wait_for_log(process, tmp_path / "train.log", "")  # opened just before the config is built and checked
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143
+        stderr = process.stderr.read()
+    assert "Traceback" not in stderr and "Ctrl-C" not in stderr
+    assert stderr.strip().splitlines()[-1] == ("psychrnn train: stopped by SIGTERM before training started; "
+                                               "nothing was trained")
