@@ -505,3 +505,25 @@ def test_sigterm_while_the_task_is_checked_before_training(tmp_path):
     assert "Traceback" not in stderr and "Ctrl-C" not in stderr
     assert stderr.strip().splitlines()[-1] == ("psychrnn train: stopped by SIGTERM before training started; "
                                                "nothing was trained")
+
+
+@pytest.mark.parametrize("values", [np.full((50, 50), "1"), np.ones((50, 50), complex)])
+def test_mask_and_weight_files_of_non_real_arrays_are_refused(trained_run, tmp_path, values):
+    from psychrnn_cli.initializers import load_weights
+    from psychrnn_cli.masks import ConstraintError, read_arrays
+
+    np.save(tmp_path / "mask.npy", values)
+    with pytest.raises(ConstraintError, match=f"rec_connectivity in .*mask.npy is an array of {values.dtype}"):
+        read_arrays(tmp_path / "mask.npy", {"rec_connectivity": (50, 50)}, "constraints.mask_file")
+    assert run_cli("export", str(trained_run), "--out", str(tmp_path / "w.npz")).returncode == 0
+    arrays = dict(np.load(tmp_path / "w.npz"))
+    np.savez(tmp_path / "bad.npz", **{**arrays, "W_rec": values})
+    with pytest.raises(ConstraintError, match=f"W_rec is an array of {values.dtype}, not of real numbers"):
+        load_weights(tmp_path / "bad.npz", "model.load_weights")
+
+
+def test_text_mask_file_is_a_config_error_not_a_failed_run(tmp_path):
+    np.save(tmp_path / "mask.npy", np.full((50, 50), "1"))
+    result = run_cli("train", f"hydra.run.dir={tmp_path / 'run'}", "constraints=from_file",
+                     f"constraints.mask_file={tmp_path / 'mask.npy'}", "train.iterations=2", "task.T=300", *FAST)
+    assert_one_line_error(result, "constraints.mask_file", "is an array of <U1")
