@@ -298,6 +298,34 @@ def _build(cfg: DictConfig) -> Experiment:
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
 
 
+FIXED_TASK_KEYS = ("task.N_in", "task.N_out", "task.N_batch")
+ARRAYS_HELD = 2  # the trials and their simulation are held at once, and the check's copy of the trials
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_trial_memory(task: Task, n_trials: int, N_rec: int) -> None:
+    """ConfigError naming --trials if ``n_trials`` trials of ``task`` would not fit in memory.
+
+    Estimate, in bytes: ``n_trials x N_steps x (N_in + 3 N_out + N_rec) x 8 x ARRAYS_HELD``
+    (inputs ``[n, N_steps, N_in]``; targets, mask and outputs ``[n, N_steps, N_out]``; states
+    ``[n, N_steps, N_rec]``, float64), refused above the physical memory.
+    """
+    memory = physical_memory()
+    per_trial = task.N_steps * (task.N_in + 3 * task.N_out + N_rec) * 8 * ARRAYS_HELD
+    if memory is None or n_trials * per_trial <= memory:
+        return
+    raise ConfigError(f"--trials {n_trials} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more than "
+                      f"this machine's {memory / 1e9:.3g} GB of memory: use --trials {max(1, memory // per_trial // 2)} "
+                      "or fewer")
+
+
 def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:
     """The run's task rebuilt from its stored config, with ``task.KEY=VALUE`` overrides applied.
 
@@ -315,13 +343,20 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
         if not sep or not key.startswith("task."):
             raise ConfigError(f"override {override!r}: only task settings can change, as task.KEY=VALUE "
                               "(for example task.coherence=0.1 or task.T=1500)")
+        if key in FIXED_TASK_KEYS:
+            raise ConfigError(f"override {override!r}: {key} is fixed by the trained network (N_in, N_out) or by "
+                              "--trials (N_batch); drop it")
+    with_overrides = f" with {' '.join(overrides)}" if overrides else ""
     try:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
         np.random.seed(seed)  # for PsychRNN-style tasks that draw from NumPy's global state
         task = build_task(cfg.task, n_trials, np.random.default_rng(seed))
-        check_task(task, n_trials)  # the batch the caller draws first: every trial must be scored
     except (OmegaConfBaseException, TypeError, ValueError) as err:  # (ConfigError is a ValueError)
-        with_overrides = f" with {' '.join(overrides)}" if overrides else ""
+        raise ConfigError(f"cannot build the task{with_overrides}: {err}") from None
+    check_trial_memory(task, n_trials, int(run["model"]["attrs"]["N_rec"]))
+    try:
+        check_task(task, n_trials)  # the batch the caller draws first: every trial must be scored
+    except ConfigError as err:
         raise ConfigError(f"cannot build the task{with_overrides}: {err}") from None
     attrs = run["model"]["attrs"]
     for key in ("N_in", "N_out", "dt", "tau"):

@@ -56,6 +56,9 @@ class PsychRNNWeights:
         return self.arrays["W_rec"].shape[0]
 
 
+REAL_KINDS = "biuf"  # NumPy dtype kinds of real numbers: bool, signed and unsigned integers, floats
+
+
 def read_psychrnn(path: str | Path) -> PsychRNNWeights:
     """Read a PsychRNN ``.npz`` weight file, numeric arrays only (``allow_pickle=False``).
 
@@ -85,6 +88,8 @@ def read_psychrnn(path: str | Path) -> PsychRNNWeights:
                     if key != "dale_ratio":  # PsychRNN pickles only dale_ratio=None
                         raise InteropError(f"{path}: {key} is a pickled object, not a numeric array") from None
                     continue
+                if value.dtype.kind not in REAL_KINDS:
+                    raise InteropError(f"{path}: {key} is an array of {value.dtype}, not of real numbers")
                 if key == "dale_ratio":
                     dale_ratio = float(value)
                 else:

@@ -178,6 +178,8 @@ def read_arrays(path: str | Path, expected: dict[str, tuple[int, ...]], what: st
             raise
         raise ConstraintError(f"{what}: cannot read {path}: {err or type(err).__name__}") from None
     for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":  # bool, integers, floats
+            raise ConstraintError(f"{what}: {key} in {path} is an array of {array.dtype}; a mask holds the numbers 0 and 1")
         if array.shape != expected[key]:
             raise ConstraintError(f"{what}: {key} in {path} has shape {array.shape}, expected {expected[key]}")
         values = np.unique(array[~np.isin(array, (0, 1))])  # NaN and infinities included

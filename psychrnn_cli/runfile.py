@@ -305,7 +305,7 @@ def update_run(path: Path | str, groups: dict[str, dict[str, Any]], attrs: dict[
                         _write_tree(f.require_group(name), tree)
                     _write_tree(f, {"attrs": attrs or {}})
         except OSError as err:
-            raise RunFileError(f"cannot update {path} (truncated or not a run file?): {err}") from None
+            raise RunFileError(f"cannot update {path} (truncated or not a run file?): {_first_line(err)}") from None
     return path
 
 
@@ -408,9 +408,9 @@ def check_model_arrays(model: dict[str, Any], source: str = "run file") -> None:
 
 
 def resolve_run_path(path: Path | str) -> Path:
-    """``path`` itself if it is a file, ``path/run.h5`` if it is a run directory."""
+    """``path/run.h5`` if ``path`` is a directory holding one (a run directory), else ``path`` itself."""
     path = Path(path)
-    return path / RUN_FILE if path.is_dir() else path
+    return path / RUN_FILE if path.is_dir() and (path / RUN_FILE).exists() else path
 
 
 def load_run(path: Path | str) -> dict[str, Any]:
@@ -426,6 +426,8 @@ def load_run(path: Path | str) -> dict[str, Any]:
     path = resolve_run_path(path)
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
+    if not path.is_file():
+        raise RunFileError(f"{path} is a folder, not an HDF5 file (a run directory holds {RUN_FILE})")
     try:
         with h5py.File(path, "r") as f:
             version = f.attrs.get("schema_version")
@@ -438,12 +440,39 @@ def load_run(path: Path | str) -> dict[str, Any]:
                     f"{path} has run-file schema version {int(version)}, newer than this psychrnn-cli reads "
                     f"({SCHEMA_VERSION}): upgrade psychrnn-cli"
                 )
+            check_layout(f, path)
             tree = _read_tree(f)
-    except OSError as err:
-        raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {err}") from None
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:  # h5py's errors on damaged files
+        raise RunFileError(f"cannot read {path} as HDF5 (truncated or not a run file): {_first_line(err)}") from None
     if "config" in tree:
         tree["config"] = _parse_config(tree["config"], path)
     return tree
+
+
+GROUPS = ("model", "model/weights", "model/effective", "model/constraints", "training", "trials", *RESULT_GROUPS)
+ROOT_ATTR_KINDS = {"status": str, "message": str, "iterations": int, "weights_from_iteration": int}
+
+
+def check_layout(f: h5py.File, path: Path) -> None:
+    """RunFileError naming the first object of the run file ``f`` (read from ``path``) whose kind
+    is wrong: a group of the layout above that is not a group, or a root attribute ``status``,
+    ``message`` (text), ``iterations`` or ``weights_from_iteration`` (a whole number) of another type."""
+    for name in GROUPS:
+        if name in f and not isinstance(f[name], h5py.Group):
+            raise RunFileError(f"{path}: /{name} is a dataset, not a group: a damaged run file")
+    for name, kind in ROOT_ATTR_KINDS.items():
+        value = f.attrs.get(name)
+        value = value.decode() if isinstance(value, bytes) else value
+        ok = isinstance(value, (str, np.str_)) if kind is str else isinstance(value, (int, np.integer))
+        if value is not None and not ok:
+            raise RunFileError(f"{path}: root attribute {name} is {str(value)[:40]!r}, not "
+                               f"{'text' if kind is str else 'a whole number'}: a damaged run file")
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (h5py's may span several)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _parse_config(text: Any, path: Path) -> dict[str, Any]:

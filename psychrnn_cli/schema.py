@@ -220,11 +220,16 @@ def not_an_argument(key: str, target: Any, argument: str) -> ConfigError:
 
 
 def unexpected_argument(key: str, target: Any, error: BaseException) -> ConfigError | None:
-    """:func:`not_an_argument` for an ``error`` that refuses a keyword argument, else None.
+    """:func:`not_an_argument` for an ``error`` that refuses a keyword argument (or a ConfigError for
+    one the target sets itself: "got multiple values"), else None.
 
     A target that takes ``**kwargs`` is only known to refuse a key once it is called: Python says
     "unexpected keyword argument 'x'", Keras "Argument(s) not recognized: {'x': ...}".
     """
+    if fixed := re.search(r"got multiple values for (?:keyword )?argument '(\w+)'", str(error)):
+        name = getattr(target, "__qualname__", repr(target))
+        return ConfigError(f"{key}.{fixed.group(1)} is set by {name} itself and cannot be changed: drop "
+                           f"{key}.{fixed.group(1)} from the overrides")
     match = re.search(r"unexpected keyword argument '(\w+)'|Argument\(s\) not recognized: \{'(\w+)'", str(error))
     return not_an_argument(key, target, match.group(1) or match.group(2)) if match else None
 

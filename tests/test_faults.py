@@ -416,3 +416,114 @@ def test_a_long_spectral_radius_computation_says_what_it_does(caplog, monkeypatc
     with caplog.at_level("INFO", logger="psychrnn_cli"):
         initializers.gaussian_spectral_radius(np.random.default_rng(0), build_constraints(1, 29, 1, None), 1, 1)
     assert "spectral radius" not in caplog.text
+
+
+# --- second attack round: run file that is a folder, trial counts, fixed task sizes ---------------
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
+                                     ["plot", "--out", "{tmp}/plots"], ["export", "--out", "{tmp}/w.npz"]])
+def test_run_file_that_is_a_folder_is_one_line(tmp_path, command):
+    (tmp_path / "run" / "run.h5").mkdir(parents=True)
+    result = run_cli(command[0], str(tmp_path / "run"), *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
+    assert_one_line_error(result, f"{tmp_path / 'run' / 'run.h5'} is a folder, not an HDF5 file")
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
+                                     ["plot", "--out", "{tmp}/plots"]])
+def test_trial_counts_that_do_not_fit_in_memory_are_refused(trained_run, tmp_path, command):
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]]
+    result = run_cli(command[0], str(trained_run), *args, "--trials", "1000000000000")
+    assert_one_line_error(result, "--trials 1000000000000 needs about", "GB", "or fewer")
+    assert list(tmp_path.iterdir()) == []
+    fewer = int(result.stderr.split("use --trials ")[1].split()[0])
+    assert 1 <= fewer < 1000000000000
+
+
+def test_trial_memory_estimate_counts_every_array(trained_run, monkeypatch):
+    from psychrnn_cli import build as build_module
+    from psychrnn_cli.build import task_from_run
+
+    run = load_run(trained_run)
+    task = task_from_run(run, 2, 0)
+    per_trial = task.N_steps * (task.N_in + 3 * task.N_out + 50) * 8 * build_module.ARRAYS_HELD
+    monkeypatch.setattr(build_module, "physical_memory", lambda: 10 * per_trial)
+    task_from_run(run, 10, 0)
+    with pytest.raises(ConfigError, match="--trials 11 needs about .* use --trials 5 or fewer"):
+        task_from_run(run, 11, 0)
+
+
+@pytest.mark.parametrize("key", ["N_in", "N_out", "N_batch"])
+def test_task_sizes_cannot_change_after_training(trained_run, key):
+    result = run_cli("evaluate", str(trained_run), f"task.{key}=3", "--trials", "10")
+    assert_one_line_error(result, f"task.{key}=3", "is fixed by")
+
+
+def test_task_argument_the_task_sets_itself_is_a_config_error(tmp_path):
+    result = run_cli("train", f"hydra.run.dir={tmp_path / 'run'}", "+task.N_in=3", "train.iterations=2", *FAST)
+    assert_one_line_error(result, "task.N_in is set by PerceptualDiscrimination itself", "drop task.N_in")
+
+
+def model_as_dataset(f: h5py.File) -> None:
+    del f["model"]
+    f["model"] = np.zeros(3)
+
+
+def trials_as_dataset(f: h5py.File) -> None:
+    del f["trials"]
+    f["trials"] = np.zeros(3)
+
+
+def status_not_text(f: h5py.File) -> None:
+    f.attrs["status"] = np.array([1, 2])
+
+
+def iterations_not_a_number(f: h5py.File) -> None:
+    f.attrs["iterations"] = "many"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (model_as_dataset, "/model is a dataset, not a group"), (trials_as_dataset, "/trials is a dataset, not a group"),
+    (status_not_text, "root attribute status is '[1 2]', not text"),
+    (iterations_not_a_number, "root attribute iterations is 'many', not a whole number"),
+])
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["plot", "--out", "{tmp}/plots"]])
+def test_run_file_objects_of_the_wrong_kind_are_one_line(trained_run, tmp_path, damage, message, command):
+    path = damaged_copy(trained_run, tmp_path, damage)
+    result = run_cli(command[0], str(path), "--trials", "10", *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:]))
+    assert_one_line_error(result, str(path), message, "a damaged run file")
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_task_is_checked_before_training(tmp_path):
+    with training(tmp_path, "task=custom", "task._target_=tests.test_faults.HangingTask",
+                  "+task.hang_at_once=true") as process:
+        wait_for_log(process, tmp_path / "train.log", "")  # opened just before the config is built and checked
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143
+        stderr = process.stderr.read()
+    assert "Traceback" not in stderr and "Ctrl-C" not in stderr
+    assert stderr.strip().splitlines()[-1] == ("psychrnn train: stopped by SIGTERM before training started; "
+                                               "nothing was trained")
+
+
+@pytest.mark.parametrize("values", [np.full((50, 50), "1"), np.ones((50, 50), complex)])
+def test_mask_and_weight_files_of_non_real_arrays_are_refused(trained_run, tmp_path, values):
+    from psychrnn_cli.initializers import load_weights
+    from psychrnn_cli.masks import ConstraintError, read_arrays
+
+    np.save(tmp_path / "mask.npy", values)
+    with pytest.raises(ConstraintError, match=f"rec_connectivity in .*mask.npy is an array of {values.dtype}"):
+        read_arrays(tmp_path / "mask.npy", {"rec_connectivity": (50, 50)}, "constraints.mask_file")
+    assert run_cli("export", str(trained_run), "--out", str(tmp_path / "w.npz")).returncode == 0
+    arrays = dict(np.load(tmp_path / "w.npz"))
+    np.savez(tmp_path / "bad.npz", **{**arrays, "W_rec": values})
+    with pytest.raises(ConstraintError, match=f"W_rec is an array of {values.dtype}, not of real numbers"):
+        load_weights(tmp_path / "bad.npz", "model.load_weights")
+
+
+def test_text_mask_file_is_a_config_error_not_a_failed_run(tmp_path):
+    np.save(tmp_path / "mask.npy", np.full((50, 50), "1"))
+    result = run_cli("train", f"hydra.run.dir={tmp_path / 'run'}", "constraints=from_file",
+                     f"constraints.mask_file={tmp_path / 'mask.npy'}", "train.iterations=2", "task.T=300", *FAST)
+    assert_one_line_error(result, "constraints.mask_file", "is an array of <U1")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 SUMMARY = "train a network; Hydra overrides such as task=delayed_discrimination seed=3; -m sweeps"
+
+
+class Terminated(BaseException):
+    """SIGTERM outside the training loop (which handles it itself): before training started."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def main(argv: list[str]) -> int:
@@ -18,9 +27,13 @@ def main(argv: list[str]) -> int:
         print(f"psychrnn train: error: {err}", file=sys.stderr)
         return 2
     sys.argv = ["psychrnn train", *argv]
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         train_app()
     except KeyboardInterrupt:  # outside the training loop, which handles Ctrl-C itself
         print("psychrnn train: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+    except Terminated:
+        print("psychrnn train: stopped by SIGTERM before training started; nothing was trained", file=sys.stderr)
+        return 143
     return 0
