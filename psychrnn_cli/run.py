@@ -298,8 +298,8 @@ def resume(exp: Experiment, path: Path, config_yaml: str) -> LoopState:
             task.batch_count = count
         exp.curriculum.restore(data["curriculum"])
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"cannot resume: {path} does not fit this run ({type(err).__name__}: {err}); "
-                              f"delete it to start afresh") from None
+        raise CheckpointError(f"cannot resume: {path} does not fit this run ({type(err).__name__}: {err}); train in "
+                              "a new run directory, or add train.overwrite=true to start afresh in this one") from None
     return data["state"]
 
 
