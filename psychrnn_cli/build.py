@@ -251,15 +251,17 @@ def _build(cfg: DictConfig) -> Experiment:
         check_task(stage.task)
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
+    try:
+        definition_class = model_class(str(model_node.get("_target_", BUILTIN["basic"])))
+    except ModelError as err:
+        raise ConfigError(str(err)) from None
     load_weights = model_node.get("load_weights")
     if load_weights:
         initializer = functools.partial(from_file, path=str(load_weights), option="model.load_weights")
     else:
         initializer = _instantiate("initializer", cfg.initializer)
-    try:
-        definition_class = model_class(str(model_node.get("_target_", BUILTIN["basic"])))
-    except ModelError as err:
-        raise ConfigError(str(err)) from None
+    if getattr(initializer, "func", None) is from_file:  # a stored network: all its gate blocks, or an error
+        initializer = functools.partial(initializer, gates=definition_class.gates)
     try:
         check_arguments("model", definition_class,
                         {key: value for key, value in model_node.items() if key not in ENGINE_KEYS})

@@ -172,10 +172,12 @@ def load_weights(path: str | Path, option: str = "weights file") -> Weights:
 
 
 def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_out: int, path: str = "",
-              option: str = "initializer.path") -> Weights:
+              option: str = "initializer.path", gates: int | None = None) -> Weights:
     """The parameters stored in ``path`` (see :func:`load_weights`), checked against the network's sizes.
 
     ``option`` names the setting that gave ``path`` (``initializer.path`` or ``model.load_weights``).
+    ``gates``, when given, is the number of gate blocks of rows the model kind needs in ``W_in``,
+    ``W_rec`` and ``b_rec`` (basic 1, GRU 3, LSTM 4): a file of another model kind is refused.
     """
     if not path:
         raise ConstraintError(f"{option} is empty: give a run.h5 or a PsychRNN .npz, "
@@ -187,5 +189,11 @@ def from_file(rng: np.random.Generator, constraints: Constraints, N_in: int, N_o
             f"{option} {path}: stored network has N_in={weights['W_in'].shape[1]}, "
             f"N_rec={weights['W_rec'].shape[1]}, N_out={weights['W_out'].shape[0]}; this run needs "
             f"N_in={N_in}, N_rec={N_rec}, N_out={N_out}"
+        )
+    if gates is not None and weights["W_rec"].shape[0] != gates * N_rec:
+        raise ConstraintError(
+            f"{option} {path}: stored W_rec has {weights['W_rec'].shape[0]} rows ({weights['W_rec'].shape[0] // N_rec} "
+            f"gate block(s) of N_rec={N_rec}), this model kind needs {gates * N_rec} ({gates}): the file holds "
+            "another model kind's weights; train with the model it was trained with"
         )
     return weights

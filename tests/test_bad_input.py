@@ -481,3 +481,19 @@ def test_task_overrides_that_do_not_parse_are_usage_errors(trained_run, tmp_path
     err = capsys.readouterr().err
     assert exit.value.code == 2 and f"argument task.KEY=VALUE: {override}: " in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru"])
+@pytest.mark.parametrize("option", ["model.load_weights", "initializer=from_file initializer.path"])
+def test_weights_of_another_model_kind_are_refused(trained_run, model, option):
+    """A basic network's file would otherwise fill every gate block of a gated model with copies of itself."""
+    overrides = [f"model={model}", "model.transfer_function=relu", *option.split(" ")]
+    overrides[-1] += f"={trained_run}"
+    message = config_error(*overrides)
+    assert f"{option.split(' ')[-1]} {trained_run}: stored W_rec has 50 rows" in message
+    assert "another model kind's weights" in message
+
+
+def test_weights_of_the_same_model_kind_still_load(trained_run):
+    exp_weights = build(compose_config([f"model.load_weights={trained_run}"])).model.numpy_weights()
+    assert np.array_equal(exp_weights["W_rec"], load_run(trained_run)["model"]["weights"]["W_rec"])
