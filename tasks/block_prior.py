@@ -73,7 +73,7 @@ class BlockPrior(Task):
         if not 0 <= onset < onset + duration <= T - dt:
             raise ValueError(f"block_prior: the stimulus (task.onset={onset:g}, task.duration={duration:g} ms) must "
                              f"be > 0 ms long and end at least one step (dt={dt:g} ms) before task.T={T:g} ms")
-        self.prior = float(prior)
+        self.priors = (round(1 - float(prior), 12), float(prior))  # P(direction 1) in the two kinds of block
         self.block_length = (int(block_length[0]), int(block_length[1]))
         self.onset, self.duration = float(onset), float(duration)
         self.stim_noise = float(stim_noise)
@@ -92,9 +92,9 @@ class BlockPrior(Task):
             prior, block_trial, block_length = last["prior"], last["block_trial"] + 1, last["block_length"]
         else:
             if last is None:
-                prior = self.prior if rng.random() < 0.5 else 1 - self.prior
+                prior = self.priors[int(rng.random() < 0.5)]
             else:
-                prior = 1 - last["prior"]
+                prior = self.priors[int(last["prior"] == self.priors[0])]  # the other block
             block_trial, block_length = 0, int(rng.integers(self.block_length[0], self.block_length[1] + 1))
         return {
             "coherence": float(self.coherences[rng.integers(self.coherences.size)]),
