@@ -235,4 +235,45 @@ def test_evaluate_and_plot_report_choices_by_block(sequence_run, tmp_path):
     assert result["conditions"]["coherence"]["n_trials"].sum() == 60
     assert "P(choose output 1) by block prior" in table(result)
     figures = run_figures(sequence_run[1], n_trials=10)
-    assert "psychometric_blocks" in figures and "accuracy_per_condition" in figures
+    assert set(figures) == {"training", "example_trials", "accuracy_per_condition", "psychometric_blocks", "weights",
+                            "trajectories"}
+    curves = figures["psychometric_blocks"].axes[0].get_legend().get_texts()
+    assert [t.get_text() for t in curves] == ["block P(output 1 correct) = 0.2", "block P(output 1 correct) = 0.8"]
+
+
+@pytest.mark.slow
+def test_block_prior_learns_the_prior_in_sequences_of_20(tmp_path):
+    """Acceptance: ``psychrnn train task=block_prior task.trials_per_sequence=20`` (defaults otherwise)
+    trains until, on fresh sequences at coherence 0, the network chooses the side its block favours
+    in at least 65% of trials, while its accuracy over all coherences is at least 80%.
+
+    The run is checked every 300 iterations: it continues from its checkpoint with more
+    train.iterations (bit-identical to a run without the pauses), up to the default 3000.
+    """
+    from psychrnn_cli.commands.evaluate import evaluate_run
+    from psychrnn_cli.plots import plot_run
+
+    overrides = ["task=block_prior", "task.trials_per_sequence=20", "train.progress=false"]
+    for iterations in range(300, 3001, 300):
+        run = load_run(train([*overrides, f"train.iterations={iterations}"], run_dir=tmp_path))
+        accuracy = evaluate_run(run, 100, 1, [], noise=True)["attrs"]["accuracy"]
+        zero = evaluate_run(run, 100, 2, ["task.coherences=[0.0]"], noise=True)["blocks"]
+        likely = zero["attrs"]["p_likely_side_zero_coherence"]
+        if (accuracy >= 0.8 and likely >= 0.65) or run["attrs"]["status"] != "completed" or \
+                run["attrs"]["iterations"] < iterations:  # (stopped early: stop_accuracy)
+            break
+    print(f"block_prior: {run['attrs']['iterations']} iterations, accuracy {accuracy:.3f}, "
+          f"P(likely side | coherence 0) {likely:.3f}, training time {run['training']['wall_time'][-1] / 60:.1f} min")
+    assert accuracy >= 0.8 and likely >= 0.65
+    paths = plot_run(tmp_path)
+    assert tmp_path / "plots" / "psychometric_blocks.png" in paths
+
+
+def test_block_prior_vectorized_and_per_step_paths_agree():
+    from psychrnn_cli.tasks.block_prior import BlockPrior
+
+    task_a, task_b = BlockPrior(seed=5), BlockPrior(seed=5)
+    params = [task_a.generate_trial_params(1, i) for i in range(20)]
+    assert params == [task_b.generate_trial_params(1, i) for i in range(20)]
+    for fast, slow in zip(task_a.trials(params), Task.trials(task_b, params)):
+        np.testing.assert_array_equal(fast, slow)
