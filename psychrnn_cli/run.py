@@ -388,7 +388,7 @@ class Job:
         evaluation = groups["evaluation"]["attrs"]
         self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
                       result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
-                      self.exp.test_trials, self.path)
+                      self.exp.test_trials * layout(self.exp.test_task)["trials_per_sequence"], self.path)
         return self.path
 
     def fail(self, err: BaseException) -> None:
