@@ -158,6 +158,9 @@ def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_
         overrides = stage.get("task") or {}
         run_task = OmegaConf.create(OmegaConf.to_container(task_node))  # not in struct mode: a stage may add keys
         stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(run_task, overrides)
+        if "_target_" in overrides:  # a whole task runs in the run's sequence mode, unless it sets its own
+            sequence = {key: run_task[key] for key, default in SEQUENCE_KEYS.items() if run_task.get(key, default) != default}
+            stage_task_node = OmegaConf.merge(sequence, overrides)
         metric, threshold = stage.get("metric") or "accuracy", stage.get("threshold", 0.9)
         if not TEXT.accepts(metric):
             raise ConfigError(f"curriculum stage {number}: metric must be {TEXT.allowed}, got {metric!r}")
