@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.task import Batch, Task, TaskError, TrialParams, check_batch, trial_choices
+from psychrnn_cli.task import Batch, Task, TaskError, TrialParams, check_batch, trial_choices, trial_param_arrays
 
 FEEDBACK = ("none", "correct_side")
 SEQUENCE_KEYS = {"trials_per_sequence": 1, "iti": 0.0, "feedback": "none"}  # task config key -> default
@@ -45,8 +45,8 @@ class SequenceTask(Task):
         iti: inter-trial interval before each trial (ms, >= 0; rounded up to whole steps).
         feedback: ``"none"`` or ``"correct_side"`` (needs ``iti > 0``).
 
-    Trial parameters of a batch element: ``{name: [K] array}`` for each numeric parameter, and
-    ``"trials"``: the K parameter dicts themselves.
+    Trial parameters of a batch element: ``{"trials": [K parameter dicts]}`` (numeric ones as
+    arrays ``[B, K]``: :func:`param_arrays`).
     """
 
     def __init__(self, task: Task, trials_per_sequence: int = 1, iti: float = 0.0, feedback: str = "none") -> None:
@@ -106,7 +106,7 @@ class SequenceTask(Task):
         flat = [p for sequence in sequences for p in sequence]
         x, y, mask = self.trial_task.trials(flat)  # [n K, N, C]
         check_batch(self.trial_task, x, y, mask, n * self.K)
-        return (*self._assemble(x, y, mask, n), [sequence_params(sequence) for sequence in sequences])
+        return (*self._assemble(x, y, mask, n), [{"trials": sequence} for sequence in sequences])
 
     def accuracy_function(self, correct_output: np.ndarray, test_output: np.ndarray, output_mask: np.ndarray) -> float:
         """The trial task's accuracy over all trials, each scored on its own segment."""
@@ -160,14 +160,13 @@ def check_trial_params(task: Task, params: Any, first: TrialParams | None, posit
                             f"but {np.shape(first[key])} for its first trial; keep each parameter's shape")
 
 
-def sequence_params(trials: list[TrialParams]) -> TrialParams:
-    """The parameters of one sequence: ``{name: [K] array}`` per numeric parameter, and ``"trials"``."""
-    arrays: TrialParams = {}
-    for key in trials[0]:
-        values = [p[key] for p in trials]
-        if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
-            arrays[key] = np.asarray(values)
-    return {**arrays, "trials": trials}
+def param_arrays(task: Task, params: list[TrialParams]) -> dict[str, np.ndarray]:
+    """One array per numeric trial parameter of a batch (:func:`~psychrnn_cli.task.trial_param_arrays`):
+    ``[B]`` for a task, ``[B, K]`` for the sequences of a :class:`SequenceTask`."""
+    if not isinstance(task, SequenceTask):
+        return trial_param_arrays(params)
+    trials = trial_param_arrays([p for sequence in params for p in sequence["trials"]])
+    return {key: values.reshape(len(params), task.K) for key, values in trials.items()}
 
 
 def per_trial(task: Task, arrays: list[np.ndarray], params: list[TrialParams]

@@ -242,14 +242,10 @@ class DuckTypedTask(Task):
 
 
 def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """One array ``[B]`` per numeric trial parameter, ``[B, K]`` per numeric ``[K]`` array (the
-    parameters of trial sequences); others are skipped."""
+    """One array ``[B]`` per numeric trial parameter (others are skipped)."""
     out = {}
     for key in params[0] if params else []:
         values = [p.get(key) for p in params]
         if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
             out[key] = np.asarray(values)
-        elif all(isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in "biuf" and v.shape == values[0].shape
-                 for v in values):
-            out[key] = np.stack(values)
     return out

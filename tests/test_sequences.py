@@ -15,7 +15,7 @@ from psychrnn_cli import load_run, train
 from psychrnn_cli.analysis import block_choices, choice_by_block, likely_side_choice
 from psychrnn_cli.build import ConfigError, build_task, check_task, check_trial_memory
 from psychrnn_cli.checkpoint import config_changes
-from psychrnn_cli.sequences import SequenceTask, layout, per_trial
+from psychrnn_cli.sequences import SequenceTask, layout, param_arrays, per_trial
 from psychrnn_cli.task import Task
 from tests.conftest import FAST, REPO, run_cli
 
@@ -66,7 +66,7 @@ def test_sequence_builder_places_trials_iti_and_feedback_by_hand():
         np.testing.assert_array_equal(x[b, :, 2], expected_feedback_1)
         np.testing.assert_array_equal(mask[b, :, 0], expected_mask)
         np.testing.assert_array_equal(y[b, :, 1], expected_target_1)
-    np.testing.assert_array_equal(params[0]["value"], [1, 2, 3])
+    np.testing.assert_array_equal(param_arrays(task, params)["value"], [[1, 2, 3], [1, 2, 3]])
     assert [p["side"] for p in params[1]["trials"]] == [1, 0, 1]
     assert layout(task) == {"trials_per_sequence": 3, "iti_steps": 2, "trial_steps": 3}
 
@@ -162,15 +162,13 @@ def test_cli_refuses_trials_per_sequence_below_one(tmp_path):
 def test_block_prior_switches_blocks_and_draws_sides_from_the_prior():
     node = task_node("block_prior", block_length=[2, 2], prior=1.0, trials_per_sequence=7)
     task = build_task(node, 50, np.random.default_rng(0))
-    *_, params = task.get_trial_batch()
-    for sequence in params:
-        first = sequence["prior"][0]
-        assert first in (0.0, 1.0)
-        np.testing.assert_array_equal(sequence["prior"], [first, first, 1 - first, 1 - first, first, first, 1 - first])
-        np.testing.assert_array_equal(sequence["block_trial"], [0, 1, 0, 1, 0, 1, 0])
-        np.testing.assert_array_equal(sequence["direction"], sequence["prior"])  # prior 1: always the likely side
-    firsts = np.array([s["prior"][0] for s in params])
-    assert 0 < firsts.mean() < 1  # both first blocks occur
+    values = param_arrays(task, task.get_trial_batch()[3])  # each [50 sequences, 7 trials]
+    first = values["prior"][:, :1]
+    assert set(np.unique(first)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(values["prior"], np.hstack([first, first, 1 - first, 1 - first, first, first, 1 - first]))
+    np.testing.assert_array_equal(values["block_trial"], np.tile([0, 1, 0, 1, 0, 1, 0], (50, 1)))
+    np.testing.assert_array_equal(values["direction"], values["prior"])  # prior 1: always the likely side
+    assert 0 < first.mean() < 1  # both first blocks occur
 
 
 def test_choice_by_block_by_hand():

@@ -112,9 +112,8 @@ def main(argv: list[str]) -> int:
     from psychrnn_cli.build import ConfigError, task_from_run
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
-    from psychrnn_cli.sequences import layout
+    from psychrnn_cli.sequences import layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
-    from psychrnn_cli.task import trial_param_arrays
 
     try:
         run_file = resolve_run_path(args.run_dir)
@@ -140,7 +139,7 @@ def main(argv: list[str]) -> int:
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,
                   "noise": bool(args.noise and network.rec_noise > 0),
                   "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"]},
-        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **trial_param_arrays(params),
+        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
                    "attrs": layout(task)},
         "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
         "baseline": {"outputs": baseline.outputs, "states": baseline.states},
