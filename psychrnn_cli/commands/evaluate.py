@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("overrides", nargs="*", type=task_override, metavar="task.KEY=VALUE",
                    help="task settings for this evaluation")
-    p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials (default 500)")
+    p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials, or sequences of trials (task.trials_per_sequence > 1) (default 500)")
     p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and the noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="recurrent noise as in training, if the model has any (default on)")

@@ -149,7 +149,9 @@ def main(argv: list[str]) -> int:
     except OSError as err:
         print(f"psychrnn simulate: error: cannot write {out}: {err}", file=sys.stderr)
         return 1
-    print(f"{args.trials} trials of {run_file}; perturbations: {'; '.join(described) or 'none'}")
+    per_sequence = layout(task)["trials_per_sequence"]
+    trials = f"{args.trials} sequences of {per_sequence} trials" if per_sequence > 1 else f"{args.trials} trials"
+    print(f"{trials} of {run_file}; perturbations: {'; '.join(described) or 'none'}")
     print(f"accuracy without perturbation {accuracy['baseline']:.4f}, with perturbation {accuracy['perturbed']:.4f}")
     print(f"wrote {out}")
     return 0
