@@ -30,6 +30,7 @@ from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, mo
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree,
                                  check_arguments, check_config, unexpected_argument)
+from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, make_sequences
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
@@ -89,11 +90,16 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
 
     The node's values are checked by the schema and its keys against the task's signature. A
     class that is not a :class:`Task` subclass but has PsychRNN's members is wrapped in a
-    :class:`DuckTypedTask`.
+    :class:`DuckTypedTask`. The sequence keys (``trials_per_sequence``, ``iti``, ``feedback``) are
+    not the task's arguments: with values other than their defaults, the task is wrapped in a
+    :class:`~psychrnn_cli.sequences.SequenceTask` whose batch elements are ``n_batch`` sequences.
     """
     check_config(OmegaConf.create({"task": node}))
     if node.get("dt") is not None and node.get("tau") is not None and node.dt > node.tau:
         raise ConfigError(f"task.dt ({node.dt} ms) must not exceed task.tau ({node.tau} ms): alpha = dt/tau > 1 is unstable")
+    sequence = {key: node.get(key, default) for key, default in SEQUENCE_KEYS.items()}
+    if set(SEQUENCE_KEYS) & set(node):
+        node = OmegaConf.create({key: value for key, value in as_tree(node).items() if key not in SEQUENCE_KEYS})
     task = _instantiate("task", node, N_batch=n_batch)
     if not isinstance(task, Task):
         try:
@@ -105,7 +111,10 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
             raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
                               f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
-    return task
+    try:
+        return make_sequences(task, **sequence)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def check_task(task: Task, n_trials: int = 2) -> None:
@@ -149,6 +158,9 @@ def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_
         overrides = stage.get("task") or {}
         run_task = OmegaConf.create(OmegaConf.to_container(task_node))  # not in struct mode: a stage may add keys
         stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(run_task, overrides)
+        if "_target_" in overrides:  # a whole task runs in the run's sequence mode, unless it sets its own
+            sequence = {key: run_task[key] for key, default in SEQUENCE_KEYS.items() if run_task.get(key, default) != default}
+            stage_task_node = OmegaConf.merge(sequence, overrides)
         metric, threshold = stage.get("metric") or "accuracy", stage.get("threshold", 0.9)
         if not TEXT.accepts(metric):
             raise ConfigError(f"curriculum stage {number}: metric must be {TEXT.allowed}, got {metric!r}")
@@ -249,6 +261,9 @@ def _build(cfg: DictConfig) -> Experiment:
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     for stage in curriculum.stages:
         check_task(stage.task)
+    if isinstance(task, SequenceTask):  # (a batch of sequences can be long)
+        for key in ("batch_size", "eval_trials", "test_trials"):
+            check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:
@@ -312,8 +327,9 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_trial_memory(task: Task, n_trials: int, N_rec: int) -> None:
-    """ConfigError naming --trials if ``n_trials`` trials of ``task`` would not fit in memory.
+def check_trial_memory(task: Task, n_trials: int, N_rec: int, option: str = "--trials ") -> None:
+    """ConfigError naming ``option`` (``--trials `` or ``train.batch_size=``...) if ``n_trials``
+    trials (or sequences) of ``task`` would not fit in memory.
 
     Estimate, in bytes: ``n_trials x N_steps x (N_in + 3 N_out + N_rec) x 8 x ARRAYS_HELD``
     (inputs ``[n, N_steps, N_in]``; targets, mask and outputs ``[n, N_steps, N_out]``; states
@@ -323,9 +339,11 @@ def check_trial_memory(task: Task, n_trials: int, N_rec: int) -> None:
     per_trial = task.N_steps * (task.N_in + 3 * task.N_out + N_rec) * 8 * ARRAYS_HELD
     if memory is None or n_trials * per_trial <= memory:
         return
-    raise ConfigError(f"--trials {n_trials} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more than "
-                      f"this machine's {memory / 1e9:.3g} GB of memory: use --trials {max(1, memory // per_trial // 2)} "
-                      "or fewer")
+    sequence = isinstance(task, SequenceTask)
+    what = f" (sequences of {task.K} trials, {task.N_steps} steps each)" if sequence else ""
+    raise ConfigError(f"{option}{n_trials}{what} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more "
+                      f"than this machine's {memory / 1e9:.3g} GB of memory: use {option}"
+                      f"{max(1, memory // per_trial // 2)} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}")
 
 
 def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:

@@ -18,6 +18,7 @@ import yaml
 
 from psychrnn_cli.models import ALIASES as MODEL_ALIASES
 from psychrnn_cli.runfile import RunFileError, load_run, write_run
+from psychrnn_cli.sequences import SEQUENCE_KEYS
 
 CHECKPOINT_FILE = "checkpoint.h5"
 # config keys that may change between a checkpoint and its resumption
@@ -91,6 +92,8 @@ def config_changes(old_yaml: str, new_yaml: str) -> list[str]:
     (a model class stored under its name before the current layout counts as unchanged)."""
     old, new = _flatten(yaml.safe_load(old_yaml)), _flatten(yaml.safe_load(new_yaml))
     for values in (old, new):
+        for key, default in SEQUENCE_KEYS.items():  # (runs from before trial sequences: the defaults)
+            values.setdefault(f"task.{key}", default)
         if "model._target_" in values:
             values["model._target_"] = MODEL_ALIASES.get(values["model._target_"], values["model._target_"])
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))

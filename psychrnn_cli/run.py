@@ -27,8 +27,8 @@ from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
+from psychrnn_cli.sequences import layout, param_arrays
 from psychrnn_cli.slurm import requeue_history
-from psychrnn_cli.task import trial_param_arrays
 
 log = logging.getLogger("psychrnn_cli")
 OVERWRITE_ADVICE = "add train.overwrite=true to replace it"
@@ -130,7 +130,8 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
     n = exp.save_trials
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
-              "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
+              "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in param_arrays(exp.test_task, params).items()},
+              "attrs": layout(exp.test_task)}
     groups = {"training": state.curves.arrays(), "trials": trials,
               "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:
@@ -386,7 +387,7 @@ class Job:
         evaluation = groups["evaluation"]["attrs"]
         self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
                       result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
-                      self.exp.test_trials, self.path)
+                      self.exp.test_trials * layout(self.exp.test_task)["trials_per_sequence"], self.path)
         return self.path
 
     def fail(self, err: BaseException) -> None:

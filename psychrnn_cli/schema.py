@@ -93,6 +93,7 @@ SCHEMA: dict[str, Rule] = {
     "regularizer": MAPPING, "optimizer": MAPPING, "schedule": MAPPING, "curriculum": MAPPING, "train": MAPPING,
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
+    "task.trials_per_sequence": POSITIVE_INT, "task.iti": NON_NEGATIVE, "task.feedback": one_of("none", "correct_side"),
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
     **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},

@@ -112,8 +112,8 @@ def main(argv: list[str]) -> int:
     from psychrnn_cli.build import ConfigError, task_from_run
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
+    from psychrnn_cli.sequences import layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
-    from psychrnn_cli.task import trial_param_arrays
 
     try:
         run_file = resolve_run_path(args.run_dir)
@@ -139,7 +139,8 @@ def main(argv: list[str]) -> int:
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,
                   "noise": bool(args.noise and network.rec_noise > 0),
                   "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"]},
-        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **trial_param_arrays(params)},
+        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
+                   "attrs": layout(task)},
         "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
         "baseline": {"outputs": baseline.outputs, "states": baseline.states},
     }
@@ -148,7 +149,9 @@ def main(argv: list[str]) -> int:
     except OSError as err:
         print(f"psychrnn simulate: error: cannot write {out}: {err}", file=sys.stderr)
         return 1
-    print(f"{args.trials} trials of {run_file}; perturbations: {'; '.join(described) or 'none'}")
+    per_sequence = layout(task)["trials_per_sequence"]
+    trials = f"{args.trials} sequences of {per_sequence} trials" if per_sequence > 1 else f"{args.trials} trials"
+    print(f"{trials} of {run_file}; perturbations: {'; '.join(described) or 'none'}")
     print(f"accuracy without perturbation {accuracy['baseline']:.4f}, with perturbation {accuracy['perturbed']:.4f}")
     print(f"wrote {out}")
     return 0
