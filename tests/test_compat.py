@@ -36,7 +36,8 @@ def small_params(task: Task, **extra) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 16-unit network trained for 6 updates (training_iters = 5 batches + 1 trial), loss every
-    2 updates, the last 4 rows of W_rec fixed, printing on; with its initial weights and output."""
+    2 updates, the last 4 rows of W_rec fixed, printing on, written as a run directory ``dir/run``;
+    with its initial weights and printed output."""
     np.random.seed(1)
     task = PerceptualDiscrimination(**SMALL)
     model = Basic(small_params(task))
@@ -44,11 +45,12 @@ def trained(tmp_path_factory):
     fixed = np.zeros((16, 16))
     fixed[-4:] = 1
     printed = io.StringIO()
+    folder = tmp_path_factory.mktemp("compat")
     with contextlib.redirect_stdout(printed):
         result = model.train(task, {"training_iters": 5 * 16 + 1, "loss_epoch": 2, "learning_rate": 0.01,
-                                    "fixed_weights": {"W_rec": fixed}})
+                                    "fixed_weights": {"W_rec": fixed}}, run_dir=folder / "run")
     return {"task": task, "model": model, "initial": initial, "result": result, "printed": printed.getvalue(),
-            "dir": tmp_path_factory.mktemp("compat")}
+            "dir": folder}
 
 
 def test_train_returns_losses_and_times_and_counts_trials(trained):
@@ -168,6 +170,25 @@ def test_tensorflow1_optimizers_are_converted():
     assert type(sgd).__name__ == "SGD" and float(sgd.learning_rate) == pytest.approx(0.5)
     with pytest.raises(CompatError, match="AdagradOptimizer"):
         keras_optimizer(tf.compat.v1.train.AdagradOptimizer(0.1), 0.001)
+
+
+def test_run_dir_is_a_normal_run_directory(trained):
+    from psychrnn_cli.runfile import load_run
+    from tests.conftest import run_cli
+
+    run_dir = trained["dir"] / "run"
+    run = load_run(run_dir / "run.h5")
+    assert run["attrs"]["status"] == "completed" and run["attrs"]["iterations"] == 6
+    assert run["training"]["iteration"].tolist() == [2, 4, 6] and len(run["training"]["accuracy"]) == 3
+    np.testing.assert_allclose(run["training"]["train_loss"], trained["result"][0], rtol=1e-6)
+    np.testing.assert_allclose(run["model"]["effective"]["W_rec"], trained["model"].get_weights()["W_rec"], atol=1e-7)
+    assert run["config"]["task"]["_target_"] == "psychrnn_cli.compat.tasks.perceptual_discrimination.PerceptualDiscrimination"
+    done = run_cli("evaluate", str(run_dir), "--trials", "50")
+    assert done.returncode == 0, done.stderr
+    assert "accuracy" in done.stdout
+    with pytest.raises(CompatError, match="already holds run.h5"):
+        trained["model"].train(trained["task"], {"training_iters": 16, "verbosity": False}, run_dir=run_dir)
+    assert load_run(run_dir / "run.h5")["attrs"]["iterations"] == 6  # untouched
 
 
 # --- tasks -------------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from psychrnn_cli.compat.backend.initializations import CompatError, GaussianSpectralRadius, WeightInitializer
+from psychrnn_cli.compat.backend.run_dir import CurveRecorder, write_run_dir
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import PARAMETER_NAMES, Model, ModelError
+from psychrnn_cli.runfile import RUN_FILE
 
 REQUIRED_PARAMS = ("name", "N_in", "N_rec", "N_out", "N_steps", "dt", "tau", "N_batch")
 TF1_HOOKS = ("forward_pass", "recurrent_timestep", "output_timestep")  # PsychRNN's graph-building methods
@@ -165,7 +167,7 @@ class RNN:
     def _compile(self, train_params: dict[str, Any]) -> None:
         from psychrnn_cli.compat.backend.training import compile_steps
 
-        self._model, self._steps = compile_steps(self, train_params)
+        self._model, self._steps, self._seed = compile_steps(self, train_params)
         self.is_built = True
 
     def destruct(self) -> None:
@@ -214,12 +216,15 @@ class RNN:
         self.build()
         return self._steps.predict(np.asarray(trial_batch, np.float32), noise=self.rec_noise > 0)
 
-    def train(self, trial_batch_generator: Any, train_params: dict[str, Any] | None = None) -> tuple[list[float], float, float]:
+    def train(self, trial_batch_generator: Any, train_params: dict[str, Any] | None = None,
+              run_dir: str | Path | None = None) -> tuple[list[float], float, float]:
         """Train on batches from a task or a generator of ``(x, y, mask, trial_params)``.
 
         ``train_params`` keys and defaults are PsychRNN's (see :data:`TRAIN_DEFAULTS`);
         ``training_iters`` counts trials. Training continues from the current weights (PsychRNN
-        re-initialised them at every call).
+        re-initialised them at every call). With ``run_dir`` (a new directory) the run is also
+        written as a psychrnn-cli run directory (:mod:`psychrnn_cli.compat.backend.run_dir`), with
+        accuracy curves measured every ``loss_epoch`` updates on the task's fresh trials.
 
         Returns:
             ``(losses, training_time, initialization_time)``: the loss recorded every
@@ -230,17 +235,35 @@ class RNN:
         settings = {**TRAIN_DEFAULTS, **(train_params or {})}
         if (settings["performance_cutoff"] is None) != (settings["performance_measure"] is None):
             raise UserWarning("train_params: performance_cutoff and performance_measure must be given together")
+        task = self._run_task(trial_batch_generator, settings, run_dir)
         started = time.time()
         self._compile(settings)
+        recorder = None if run_dir is None else CurveRecorder(self, task, self._seed)
         compiled = time.time()
-        losses = train_loop(self, trial_batch_generator, settings)
+        losses, updates = train_loop(self, trial_batch_generator, settings, recorder)
         self._weights = self._model.numpy_weights()
         finished = time.time()
+        if recorder is not None:
+            write_run_dir(run_dir, self, recorder, settings, self._seed, updates)
         if settings["save_weights_path"] is not None:
             path = self.save(settings["save_weights_path"])
             if settings["verbosity"]:
                 print(f"Model saved in file: {path}")
         return losses, finished - compiled, compiled - started
+
+    @staticmethod
+    def _run_task(source: Any, settings: dict[str, Any], run_dir: str | Path | None) -> Any:
+        """The task a run directory describes (the last curriculum stage's), checked before training."""
+        if run_dir is None:
+            return None
+        if (Path(run_dir) / RUN_FILE).exists():
+            raise CompatError(f"run_dir {run_dir} already holds {RUN_FILE}; give a new directory")
+        curriculum = settings["curriculum"]
+        task = curriculum.tasks[-1] if curriculum is not None else source
+        if not hasattr(task, "get_trial_batch"):
+            raise CompatError("run_dir needs a task to train on (or a curriculum), not a batch generator: the run "
+                              "file stores test trials of the task")
+        return task
 
     def train_curric(self, train_params: dict[str, Any]) -> tuple[list[float], float, float]:
         """Train with ``train_params['curriculum']`` (required)."""

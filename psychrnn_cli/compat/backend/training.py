@@ -11,6 +11,7 @@ updates and ``performance_measure`` after every update, each on a fresh batch.
 from __future__ import annotations
 
 import dataclasses
+import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -21,6 +22,7 @@ from psychrnn_cli.training import run_trainers
 
 if TYPE_CHECKING:
     from psychrnn_cli.compat.backend.rnn import RNN
+    from psychrnn_cli.compat.backend.run_dir import CurveRecorder
 
 _started = False  # TensorFlow's thread settings and seed are set once per process
 
@@ -67,8 +69,9 @@ def objective(params: dict[str, Any]) -> Any:
     return Objective(loss, coefficients)
 
 
-def compile_steps(rnn: RNN, settings: dict[str, Any]) -> tuple[Any, Any]:
-    """The TensorFlow model (from ``rnn``'s current weights) and its compiled steps for ``settings``."""
+def compile_steps(rnn: RNN, settings: dict[str, Any]) -> tuple[Any, Any, int]:
+    """The TensorFlow model (from ``rnn``'s current weights), its compiled steps for ``settings``,
+    and the seed of their noise streams."""
     global _started
     from psychrnn_cli.network import start
     from psychrnn_cli.network.base import RecurrentModel
@@ -82,7 +85,7 @@ def compile_steps(rnn: RNN, settings: dict[str, Any]) -> tuple[Any, Any]:
     model = RecurrentModel(rnn.definition, rnn._weights, constraints, rnn.trainable)
     clip = ("per_tensor", 1.0) if settings["clip_grads"] else ("none", 0.0)
     optimizer = keras_optimizer(settings["optimizer"], float(settings["learning_rate"]))
-    return model, CompiledSteps(model, optimizer, objective(rnn.params), clip, seed)
+    return model, CompiledSteps(model, optimizer, objective(rnn.params), clip, seed), seed
 
 
 def _plastic(rnn: RNN, fixed: dict[str, Any] | None) -> dict[str, np.ndarray]:
@@ -105,10 +108,12 @@ class PsychRNNLoop:
         steps: its compiled steps.
         batches: where training batches come from (``(x, y, mask, trial_params)``).
         settings: the full ``train_params``.
+        recorder: keeps accuracy curves for a run directory, or None.
     """
 
-    def __init__(self, rnn: RNN, batches: Iterator, settings: dict[str, Any]) -> None:
-        self.rnn, self.batches, self.settings = rnn, batches, settings
+    def __init__(self, rnn: RNN, batches: Iterator, settings: dict[str, Any], recorder: CurveRecorder | None = None) -> None:
+        self.rnn, self.batches, self.settings, self.recorder = rnn, batches, settings, recorder
+        self.started = time.perf_counter()
         self.curriculum = settings["curriculum"]
         self.verbose = bool(settings["verbosity"])
         self.state = SimpleNamespace(iteration=0)
@@ -127,6 +132,9 @@ class PsychRNNLoop:
             self.losses.append(float(sum(terms.values())))
             if self.verbose:
                 print(f"Iter {epoch * self.batch_size}, Minibatch Loss= {self.losses[-1]:.6f}")
+            if self.recorder is not None:
+                stage = self.curriculum.stage if self.curriculum is not None else 0
+                self.recorder.record(epoch, stage, self.losses[-1], time.perf_counter() - self.started)
         if self.curriculum is not None and epoch % self.curriculum.metric_epoch == 0 and self._check_curriculum(epoch):
             return self._end()
         path, every = s["training_weights_path"], int(s["save_training_weights_epoch"])
@@ -185,9 +193,10 @@ def batches_of(source: Any, curriculum: Any) -> Iterator:
     return iter(source)
 
 
-def train_loop(rnn: RNN, source: Any, settings: dict[str, Any]) -> list[float]:
-    """Train ``rnn`` (compiled) with PsychRNN's rules; returns the recorded losses."""
-    loop = PsychRNNLoop(rnn, batches_of(source, settings["curriculum"]), settings)
+def train_loop(rnn: RNN, source: Any, settings: dict[str, Any],
+               recorder: CurveRecorder | None = None) -> tuple[list[float], int]:
+    """Train ``rnn`` (compiled) with PsychRNN's rules; returns the recorded losses and the number of updates."""
+    loop = PsychRNNLoop(rnn, batches_of(source, settings["curriculum"]), settings, recorder)
     steps = rnn._steps
     run_trainers({0: loop}, lambda batches: {0: steps.train_step(*batches[0])}, lambda key, result: None)
-    return loop.losses
+    return loop.losses, loop.state.iteration
