@@ -101,6 +101,8 @@ def test_weights_keep_psychrnns_keys_and_load_back_equal(trained):
         np.testing.assert_array_equal(stored[key], weights[key])
     from_file = Basic(small_params(task, load_weights_path=str(path)))
     from_dict = Basic({**small_params(task), **weights})  # PsychRNN's params.update(get_weights())
+    with np.load(path) as data:  # params.update(np.load(file)): dale_ratio comes as a 0-d array when present
+        Basic({**small_params(task), **data, "dale_ratio": np.array(None, dtype=object)})
     x = task.get_trial_batch()[0][:4]
     for other in (from_file, from_dict):
         for key in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state"):
@@ -108,6 +110,17 @@ def test_weights_keep_psychrnns_keys_and_load_back_equal(trained):
         np.testing.assert_allclose(other.test(x)[0], model.test(x)[0], atol=1e-6)
     sim = BasicSimulator(weights_path=str(path), params={"dt": 10, "tau": 100})
     np.testing.assert_allclose(sim.run_trials(x)[0], model.test(x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_simulator_takes_a_numpy_transfer_function_of_ones_own(trained):
+    model, task = trained["model"], trained["task"]
+    x = task.get_trial_batch()[0][:2]
+    weights = model.get_weights()
+    params = {"dt": 10, "tau": 100}
+    mine = BasicSimulator(weights=weights, params=params, transfer_function=lambda v: np.maximum(v, 0))
+    np.testing.assert_allclose(mine.run_trials(x)[0], BasicSimulator(weights=weights, params=params).run_trials(x)[0])
+    with pytest.raises(UserWarning, match="transfer function"):
+        BasicSimulator(rnn_model=model, transfer_function=np.tanh)
 
 
 def test_simulator_lesion_with_t_connectivity(trained):

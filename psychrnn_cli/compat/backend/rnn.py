@@ -42,6 +42,8 @@ def _transfer_name(function: Any) -> str:
 
 def _dale_ratio(params: dict[str, Any]) -> float | None:
     dale_ratio = params.get("dale_ratio")
+    if isinstance(dale_ratio, np.ndarray) and dale_ratio.ndim == 0:  # as np.load gives it from a weight file
+        dale_ratio = dale_ratio.item()
     if dale_ratio is None:
         return None
     dale_ratio = float(dale_ratio)

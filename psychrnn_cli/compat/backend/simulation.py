@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.simulator import Network, NumpyOps, Plan, simulate, transfer_function as numpy_transfer
+from psychrnn_cli.simulator import Network, Plan, SimulatorError, simulate, transfer_function as numpy_transfer
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -34,6 +34,14 @@ class StepMask:
         plan.step_masks["W_rec"] = self.masks
 
 
+def _known(name: str) -> bool:
+    try:
+        numpy_transfer(name)
+    except SimulatorError:
+        return False
+    return True
+
+
 class Simulator:
     """Run a network in NumPy, from exactly one of a compat model, a weight file or a weights dict.
 
@@ -43,7 +51,8 @@ class Simulator:
         params: without ``rnn_model``: ``alpha`` (or ``dt`` and ``tau``) and ``rec_noise``.
         weights_path: a PsychRNN ``.npz`` (what ``save`` writes).
         weights: a dict as ``get_weights`` returns.
-        transfer_function: the unit nonlinearity (a NumPy function such as :func:`relu`).
+        transfer_function: the unit nonlinearity: a NumPy function such as :func:`relu` (one the
+            simulator knows by name, or any function of your own).
     """
 
     kind = "basic"
@@ -56,7 +65,6 @@ class Simulator:
         if given > 1:
             raise UserWarning("Give only one of weights, rnn_model and weights_path.")
         name = getattr(transfer_function, "__name__", str(transfer_function))
-        numpy_transfer(name)  # an unknown name fails here, with the names the simulator knows
         if rnn_model is not None:
             if params is not None:
                 raise UserWarning("params are taken from rnn_model; do not give both.")
@@ -74,8 +82,13 @@ class Simulator:
         self.alpha, self.rec_noise = float(alpha), float(rec_noise)
         arrays = {key: np.asarray(weights[key], np.float64) for key in ("W_in", "W_rec", "W_out", "b_rec", "b_out")}
         arrays["init_state"] = np.asarray(weights["init_state"], np.float64).reshape(-1)
+        known = self.kind != "basic" or _known(name)
         self.network = Network(self.kind, arrays, self.alpha, rec_noise=self.rec_noise,
-                               transfer_function=name if self.kind == "basic" else "tanh")
+                               transfer_function="tanh" if self.kind != "basic" else name if known else "linear")
+        if not known:  # a NumPy function of the user's own, used as given
+            if not callable(transfer_function):
+                numpy_transfer(name)  # raises, naming the functions the simulator knows
+            self.network.ops.f = transfer_function
         for key, value in arrays.items():
             setattr(self, key, value)
 
@@ -94,7 +107,7 @@ class BasicSimulator(Simulator):
     def rnn_step(self, state: np.ndarray, rnn_in: np.ndarray, t_connectivity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of states ``[B, N_rec]`` with inputs ``[B, N_in]`` and ``W_rec`` masked by
         ``t_connectivity [N_rec, N_rec]``: the new outputs ``[B, N_out]`` and states."""
-        model, ops = self.network.model, NumpyOps(self.network.transfer_function)
+        model, ops = self.network.model, self.network.ops
         w = model.prepare(ops, {**self.network.weights, "W_rec": self.network.weights["W_rec"] * t_connectivity})
         drive = model.drive_gain() * (np.asarray(rnn_in) @ w["W_in"].T + w["b_rec"])
         if self.rec_noise > 0:
