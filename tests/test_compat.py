@@ -135,6 +135,20 @@ def test_simulator_lesion_with_t_connectivity(trained):
         BasicSimulator(rnn_model=model).run_trials(x, t_connectivity=np.zeros((3, 16, 16)))
 
 
+def test_lstm_trains_saves_and_loads_back(trained, tmp_path):
+    from psychrnn_cli.compat.backend.models.lstm import LSTM
+    from psychrnn_cli.compat.backend.simulation import LSTMSimulator
+
+    task = trained["task"]
+    model = LSTM(small_params(task))
+    model.train(task, {"training_iters": 32, "verbosity": False})
+    path = model.save(tmp_path / "lstm")
+    loaded = LSTM(small_params(task, load_weights_path=str(path)))
+    x = task.get_trial_batch()[0][:3]
+    np.testing.assert_allclose(loaded.test(x)[0], model.test(x)[0], atol=1e-6)
+    np.testing.assert_allclose(LSTMSimulator(rnn_model=model).run_trials(x)[0], model.test(x)[0], rtol=1e-4, atol=1e-5)
+
+
 def test_dale_ratio(trained):
     task = trained["task"]
     model = Basic(small_params(task, dale_ratio=0.75, autapses=False))

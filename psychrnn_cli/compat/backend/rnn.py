@@ -147,8 +147,13 @@ class RNN:
         from psychrnn_cli.masks import ConstraintError
 
         try:
-            if path.suffix != ".npz" or self.definition.gates > 1:
-                return self._constraints({**self.params, "load_weights_path": None}), load_weights(path, "load_weights_path")
+            if path.suffix != ".npz":
+                return self._constraints(self.params), load_weights(path, "load_weights_path")
+            if self.definition.gates > 1:  # a gated model's own save(): its gate blocks, no PsychRNN layout
+                with np.load(path, allow_pickle=False) as data:
+                    weights = {name: np.asarray(data[name], np.float32) for name in PARAMETER_NAMES if name in data}
+                weights["init_state"] = weights.get("init_state", np.zeros(self.N_rec)).reshape(-1)
+                return self._constraints(self.params), weights
             stored = read_psychrnn(path)
         except (InteropError, ConstraintError) as err:
             raise CompatError(f"load_weights_path: {err}") from None
