@@ -119,9 +119,9 @@ def test_constrained_run_reloads_and_keeps_its_constraints(tmp_path):
 
 
 def test_examples_exist_as_documented():
-    readme = (REPO / "README.md").read_text()
-    for example in ("examples/pulse_sign.py", "examples/adapting_rnn.py"):
-        assert Path(REPO / example).exists() and example in readme
+    for example, page in (("examples/pulse_sign.py", "guides/own-task.md"),
+                          ("examples/adapting_rnn.py", "guides/own-model.md")):
+        assert Path(REPO / example).exists() and example in (REPO / "docs" / page).read_text()
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
