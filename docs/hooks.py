@@ -65,18 +65,21 @@ def configs_page() -> str:
 def run_file_page() -> str:
     from psychrnn_cli import runfile
 
-    layout = (runfile.__doc__ or "").split("\n\n", 1)[1]
-    rows = "\n".join(f"| `{name}` | {units} | {axes} |" for name, (units, axes) in runfile.UNITS.items())
+    groups = "\n".join(f"| `{'/' if name == 'attrs' else '/' + name}` | {what} |"
+                        for name, what in runfile.RUN_GROUPS.items())
+    units = "\n".join(f"| `{name}` | {units} | {axes} |" for name, (units, axes) in runfile.UNITS.items())
     return "\n".join([
         "# Run-file schema\n",
         f"Schema version {runfile.SCHEMA_VERSION}. Generated when the documentation is built from "
-        "`psychrnn_cli/runfile.py`, the module that writes and reads the run file; "
-        "[Run files](../concepts/run-files.md) explains each part.\n",
+        "`psychrnn_cli/runfile.py`, the module that writes and reads the run file (its tables `RUN_GROUPS` "
+        "and `UNITS`; the writer refuses a group the layout does not list). "
+        "[Run files](../concepts/run-files.md) explains each part; `h5dump -H run.h5` shows a file's layout.\n",
         "## Layout\n",
-        _fence(layout.replace("``", "`")),
+        "| group | what it holds |\n| --- | --- |\n" + groups + "\n",
         "## Units and axes of the arrays\n",
-        "Each array of these names carries the attributes `units` and `axes` (axes in order, outermost first).\n",
-        "| dataset | units | axes |\n| --- | --- | --- |\n" + rows + "\n",
+        "Arrays of these names carry the attributes `units` and `axes` (axes in order, outermost first).\n",
+        "| dataset | units | axes |\n| --- | --- | --- |\n" + units + "\n",
+        (runfile.__doc__ or "").split("\n\n")[-1].replace("``", "`") + "\n",
     ])
 
 

@@ -81,3 +81,19 @@ def test_paper_iterations_to_criterion_and_constraint_names():
     assert figures.constraint_name({"config": {"constraints": constraints}}) == "Dale + no autapses"
     constraints.update(dale_ratio=None, autapses=True)
     assert figures.constraint_name({"config": {"constraints": constraints}}) == "none"
+
+
+def test_run_file_layout_is_the_documented_one(trained_run, tmp_path):
+    """The run-file schema page is generated from RUN_GROUPS: a real run writes only groups it lists,
+    and the writer refuses one it does not."""
+    import pytest
+
+    from psychrnn_cli import load_run
+    from psychrnn_cli.runfile import RUN_GROUPS, write_run
+
+    run = load_run(trained_run)
+    assert set(run) - {"path"} <= set(RUN_GROUPS)
+    assert {"attrs", "config", "model", "training", "trials", "evaluation"} <= set(run)
+    with pytest.raises(ValueError, match="perturbed not in the run file's layout"):
+        write_run(tmp_path / "run.h5", {"config": "a: 1", "perturbed": {"x": [1.0]}}, layout=RUN_GROUPS)
+    assert not (tmp_path / "run.h5").exists()
