@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FAST, REPO
 
 DOCS = REPO / "docs"
@@ -23,6 +25,7 @@ def code_blocks(page: Path, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), flags=re.S | re.M)
 
 
+@pytest.mark.slow  # five subprocesses, one of them training: over the fast suite's budget
 def test_getting_started_commands_all_run(tmp_path):
     page = DOCS / "getting-started.md"
     commands = [line.split("#")[0].strip() for block in code_blocks(page, "bash") for line in block.splitlines()]
@@ -86,8 +89,6 @@ def test_paper_iterations_to_criterion_and_constraint_names():
 def test_run_file_layout_is_the_documented_one(trained_run, tmp_path):
     """The run-file schema page is generated from RUN_GROUPS: a real run writes only groups it lists,
     and the writer refuses one it does not."""
-    import pytest
-
     from psychrnn_cli import load_run
     from psychrnn_cli.runfile import RUN_GROUPS, write_run
 
