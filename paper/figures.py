@@ -64,7 +64,13 @@ def read_sweep(sweep_dir: Path) -> list[list[Run]]:
     sweep = []
     for job in jobs:
         files = sorted(job.glob("seed_*/run.h5"), key=lambda p: int(p.parent.name[5:])) or [job / "run.h5"]
-        sweep.append([load_run(f) | {"path": f} for f in files])
+        runs = [load_run(f) | {"path": f} for f in files if f.exists()]
+        unfinished = [str(r["path"]) for r in runs if r["attrs"]["status"] != "completed"]
+        if unfinished or not runs:
+            print(f"paper/figures.py: left out job {job} (not completed: {', '.join(unfinished) or 'no run file'})",
+                  file=sys.stderr)
+            continue
+        sweep.append(runs)
     return sweep
 
 
