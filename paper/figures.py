@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="folder of the sweeps (default: outputs/paper)")
     parser.add_argument("--out", type=Path, help="PNG to write (default: docs/paper/<figure>.png)")
     parser.add_argument("--plot-only", action="store_true", help="draw from sweeps already trained")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     draw, sweeps = FIGURES[args.figure]
     runs = args.runs.resolve()
     if not args.plot_only:
