@@ -39,6 +39,8 @@ from psychrnn_cli.simulator import network_from_run, simulate  # noqa: E402
 from psychrnn_cli.task import trial_param_arrays  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for benchmarks/
+from benchmarks.curriculum_vs_baseline import time_to_criterion  # noqa: E402
 PSYCHRNN = Path(sys.executable).parent / "psychrnn"  # the command installed beside this Python
 COHERENCE_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.7)  # unsigned; each drawn with both directions
 Run = dict[str, Any]
@@ -76,9 +78,8 @@ def read_sweep(sweep_dir: Path) -> list[list[Run]]:
 
 def iterations_to_criterion(run: Run) -> float:
     """Iteration of the first evaluation at or above ``train.stop_accuracy``; NaN if none reached it."""
-    curves = run["training"]
-    reached = np.flatnonzero(np.asarray(curves["accuracy"]) >= run["config"]["train"]["stop_accuracy"])
-    return float(curves["iteration"][reached[0]]) if len(reached) else float("nan")
+    reached = time_to_criterion(run)
+    return reached[0] if reached is not None else float("nan")
 
 
 def test_accuracy(run: Run) -> float:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import FAST, REPO
@@ -75,7 +76,8 @@ def load_figures():
 
 def test_paper_iterations_to_criterion_and_constraint_names():
     figures = load_figures()
-    run = {"training": {"iteration": [10, 20, 30], "accuracy": [0.5, 0.92, 0.95]},
+    run = {"training": {"iteration": np.array([10, 20, 30]), "accuracy": np.array([0.5, 0.92, 0.95]),
+                        "wall_time": np.array([1.0, 2.0, 3.0])},
            "config": {"train": {"stop_accuracy": 0.9}}}
     assert figures.iterations_to_criterion(run) == 20.0
     run["config"]["train"]["stop_accuracy"] = 0.96
