@@ -105,6 +105,7 @@ def seeds_plot(ax: Any, labels: Sequence[str], values: Sequence[Sequence[float]]
             ax.annotate(f"{missing} not\nreached", (k, 0.02), xycoords=("data", "axes fraction"), ha="center",
                         fontsize=7, color="tab:red")
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.set_ylabel(ylabel)
 
 
@@ -224,7 +225,7 @@ def fig4(runs: Path) -> Figure:
     """Constraints: the effective recurrent weights of seed 0 per constraint, accuracy and training time."""
     sweep = read_sweep(runs / "paper_fig4")
     names = [constraint_name(job[0]) for job in sweep]
-    fig = plt.figure(figsize=(3 * len(sweep), 7))
+    fig = plt.figure(figsize=(max(12.0, 3.0 * len(sweep)), 7.5), layout="constrained")
     top = fig.subfigures(2, 1, height_ratios=[1.1, 1])
     mats = top[0].subplots(1, len(sweep))
     for ax, job, name in zip(np.atleast_1d(mats), sweep, names):
@@ -240,6 +241,9 @@ def fig4(runs: Path) -> Figure:
     seeds_plot(bottom[1], names, [[iterations_to_criterion(r) for r in job] for job in sweep],
                "iterations to criterion")
     curves_plot(bottom[2], dict(zip(names, sweep)))
+    criterion = sweep[0][0]["config"]["train"]["stop_accuracy"]
+    for ax, title in zip(bottom, ("test accuracy after training", f"iterations to {criterion:.0%}", "training")):
+        ax.set_title(title, fontsize=9)
     return fig
 
 
