@@ -283,7 +283,7 @@ FIGURES: dict[str, tuple[Callable[[Path], Figure], list[tuple[str, list[str]]]]]
     "fig2": (fig2, [("paper_fig2", [])]),
     "fig3": (fig3, [("paper_fig3_delay", []), ("paper_fig3_category", [])]),
     "fig4": (fig4, [("paper_fig4", [])]),
-    "fig5": (fig5, [("curriculum_vs_baseline", ["curriculum=none,coherence_ramp", "seed=0,1,2,3,4"])]),
+    "fig5": (fig5, [("curriculum_vs_baseline", ["curriculum=none,coherence_ramp", "train.ensemble=5"])]),
 }
 
 
