@@ -228,13 +228,14 @@ def fig4(runs: Path) -> Figure:
     fig = plt.figure(figsize=(max(12.0, 3.0 * len(sweep)), 7.5), layout="constrained")
     top = fig.subfigures(2, 1, height_ratios=[1.1, 1])
     mats = top[0].subplots(1, len(sweep))
-    for ax, job, name in zip(np.atleast_1d(mats), sweep, names):
+    for k, (ax, job, name) in enumerate(zip(np.atleast_1d(mats), sweep, names)):
         w = job[0]["model"]["effective"]["W_rec"]
         bound = float(np.abs(w).max()) or 1.0
         image = ax.imshow(w, cmap="RdBu_r", vmin=-bound, vmax=bound)
         ax.set_title(f"{name}: W_rec (seed 0)", fontsize=9)
         ax.set_xlabel("from unit")
-        ax.set_ylabel("to unit")
+        if k == 0:
+            ax.set_ylabel("to unit")
         top[0].colorbar(image, ax=ax, shrink=0.7)
     bottom = top[1].subplots(1, 3)
     seeds_plot(bottom[0], names, [[test_accuracy(r) for r in job] for job in sweep], "test accuracy")
@@ -267,9 +268,9 @@ def fig5(runs: Path) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     values = [[iterations_to_criterion(r) for r in sorted(rs, key=lambda r: r["attrs"]["seed"])] for rs in arms.values()]
     seeds_plot(axes[0], list(arms), values, "iterations to criterion")
-    if len(values) == 2 and len(values[0]) == len(values[1]):
-        for a, b in zip(*values):
-            axes[0].plot([0, 1], [a, b], color="grey", lw=0.6)
+    if len(values) == 2 and len(values[0]) == len(values[1]) > 1:
+        for shift, a, b in zip(np.linspace(-0.15, 0.15, len(values[0])), *values):  # seeds_plot's jitter
+            axes[0].plot([shift, 1 + shift], [a, b], color="grey", lw=0.6)
     criterion = next(iter(arms.values()))[0]["config"]["train"]["stop_accuracy"]
     axes[0].set_title(f"A  iterations to {criterion:.0%} on coherence 0.1 (lines join seeds)", loc="left", fontsize=9)
     curves_plot(axes[1], arms)
