@@ -8,7 +8,7 @@ from its input (Benda and Herz 2003, "A universal model for spike-frequency adap
     r[t] = f(x[t]),  z[t] = W_out r[t] + b_out
 
 The state is ``(x, a)``: ``x`` is recorded, clamped and read out through ``f``. Written against the
-model contract (README, "Your own model"), it trains and then works in evaluate, simulate (with
+model contract (docs/guides/own-model.md), it trains and then works in evaluate, simulate (with
 perturbations), plot, analyse and the Python simulator. Train it from this folder with
 
     psychrnn train model._target_=adapting_rnn.AdaptingRNN +model.strength=0.5 +model.adapt_rate=0.02

@@ -82,14 +82,14 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 
 def _write_failure(cfg: DictConfig, run_dir: Path, err: Exception, message: str) -> None:
     from psychrnn_cli.run import provenance
-    from psychrnn_cli.runfile import RUN_FILE, write_run
+    from psychrnn_cli.runfile import RUN_FILE, RUN_GROUPS, write_run
 
     _log_failure(run_dir, message, err)
     if not (run_dir / RUN_FILE).exists():
         seed = cfg.get("seed") if "seed" in cfg else None
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
         attrs = {**provenance(seed), "status": "failed", "message": message, "iterations": 0}
-        write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
+        write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)}, layout=RUN_GROUPS)
         save_hydra_config(cfg, run_dir)
 
 

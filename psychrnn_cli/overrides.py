@@ -105,7 +105,7 @@ def check_command_line(argv: Sequence[str]) -> None:
 
     A sweep (``-m``) is composed once per combination of its config group options (other swept
     values take their first value) and checked for keys only: each job checks its own values, so
-    that one bad value fails one job (README, "When a job fails").
+    that one bad value fails one job (docs/guides/sweeps.md, "When a job fails").
     Help, ``--info`` and other special invocations are left to Hydra.
     """
     from hydra._internal.utils import get_args_parser

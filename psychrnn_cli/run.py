@@ -26,6 +26,8 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
+from psychrnn_cli.runfile import (RUN_FILE, RUN_GROUPS, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock,
+                                  write_run)
 from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.sequences import layout, param_arrays
 from psychrnn_cli.slurm import requeue_history
@@ -347,7 +349,8 @@ class Job:
         """
         self.header["attrs"].update(status=status, iterations=iterations, message=message,
                                     weights_from_iteration=iterations if weights_from is None else weights_from)
-        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups}, keep_results=self.keep_results)
+        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups}, keep_results=self.keep_results,
+                  layout=RUN_GROUPS)
 
     def checkpoint(self, state: LoopState) -> None:
         write_checkpoint(self.exp, self.checkpoint_path, self.config_yaml, state)

@@ -1,23 +1,10 @@
 """The HDF5 run file: schema, atomic writer, ``load_run``, and who may write (lock, ``--out``). NumPy, h5py only.
 
-Layout of ``run.h5`` (schema version 1)::
-
-    /                       attrs: schema_version, versions, created (UTC), host, seed, status, ...
-    /config                 the resolved config as a YAML string
-    /model                  attrs: kind, N_in, N_rec, N_out, dt, tau, alpha, rec_noise, ...
-    /model/weights/<name>   raw trainable parameters
-    /model/effective/<name> the parameters the forward pass uses (masks and Dale applied)
-    /model/constraints/<name>  connectivity masks, Dale signs, plastic masks
-    /training/<curve>       1-D curves over evaluations: iteration, loss, accuracy, train_loss, wall_time
-    /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
-                            time_ms, and one dataset per numeric trial parameter
-    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
-    /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
-    /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
-
-The saved results (``/evaluation/<name>``, ``/analysis/<name>``) record the iteration and the
-SHA-256 of the weights they were computed from (attrs ``run_iteration``, ``weights_sha256``), and
-training keeps them when it rewrites the file.
+The run file's layout is :data:`RUN_GROUPS` (its top-level groups; the writer refuses any other)
+and :data:`UNITS` (units and axes of its arrays); the documentation's run-file schema is generated
+from both. The saved results (``/evaluation/<name>``, ``/analysis/<name>``) record the iteration and
+the SHA-256 of the weights they were computed from (attrs ``run_iteration``, ``weights_sha256``),
+and training keeps them when it rewrites the file.
 
 No pickled objects: strings are stored as UTF-8, everything else as numeric arrays.
 """
@@ -62,6 +49,32 @@ UNITS = {  # dataset name -> (units, axis names)
     "wall_time": ("s since training start", "evaluation"),
 }
 
+
+RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and each top-level group -> what it holds
+    "attrs": "schema_version; status (running, completed, stopped, requeued, failed); seed; iterations; "
+             "weights_from_iteration (the iteration the stored weights are from: iterations, except after a "
+             "failure); message (why the run stopped or failed); versions of psychrnn-cli, TensorFlow, NumPy, "
+             "h5py, Hydra and Python; git_commit; created (UTC); host; slurm_job_id; requeues and "
+             "requeue_reasons (SLURM); tf_intra_op_threads (threads per TensorFlow operation)",
+    "config": "the resolved config as a YAML string",
+    "model": "attrs kind, N_in, N_rec, N_out, dt, tau, alpha, rec_noise, transfer_function, dale_ratio and the "
+             "model's own options; weights/<name>: the raw trainable parameters, W_in [N_rec, N_in], "
+             "W_rec [N_rec, N_rec], W_out [N_out, N_rec], b_rec, b_out, init_state (gated models: G*N_rec rows); "
+             "effective/<name>: the same with masks and Dale's principle applied, what the forward pass uses; "
+             "constraints/<name>: input_connectivity, rec_connectivity, output_connectivity, signs (with Dale), "
+             "plastic_<param> (0 = fixed entry)",
+    "training": "1-D curves, one value per evaluation: iteration, loss and accuracy on a fresh batch, train_loss "
+                "(mean since the last evaluation), wall_time (s of training), one column per regularizer term, "
+                "stage (with a curriculum)",
+    "curriculum": "with a curriculum: per stage its task config, metric, threshold and start_iteration; per "
+                  "check check_iteration, check_stage, check_value",
+    "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
+              "states [trial, time, channel or unit], time_ms, and one array per numeric trial parameter",
+    "evaluation": "attrs accuracy, loss, n_trials on train.test_trials fresh trials after training; "
+                  "<name>: saved by psychrnn evaluate (attrs and per-condition tables)",
+    "analysis": "fixed_points: saved by psychrnn analyse --fixed-points (xstar, qstar, J_xstar, eigvals, "
+                "is_stable, inputs)",
+}
 
 RESULT_GROUPS = ("evaluation", "analysis")  # groups whose subgroups hold results saved after training
 
@@ -120,7 +133,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False) -> Path:
+def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False,
+              layout: dict[str, str] | None = None) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
     ``tree`` is nested dicts of arrays and strings; each dict's ``"attrs"`` entry becomes the HDF5
@@ -129,8 +143,13 @@ def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False
     the existing file at ``path`` holds (results of ``psychrnn evaluate`` and ``analyse``) are
     copied into the new file. The HDF5 file is built in memory and written with plain file I/O, so
     a full disk is one clean :class:`WriteError` (HDF5 itself does not recover from failed writes).
+    With ``layout`` (:data:`RUN_GROUPS` for a run file), a top-level entry it does not list is a
+    ValueError: the documented layout and the written one cannot drift apart.
     """
     path = Path(path)
+    undocumented = sorted(set(tree) - set(layout)) if layout is not None else []
+    if undocumented:
+        raise ValueError(f"write_run: {', '.join(undocumented)} not in the run file's layout (RUN_GROUPS)")
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.attrs["schema_version"] = SCHEMA_VERSION

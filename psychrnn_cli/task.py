@@ -1,4 +1,4 @@
-"""The task contract (README, "Write your own task"): NumPy only, no TensorFlow.
+"""The task contract (docs/guides/own-task.md): NumPy only, no TensorFlow.
 
 A task describes trials: random parameters per trial (`generate_trial_params`) and the input,
 target and loss mask at each time (`trial_function`). This is PsychRNN's contract, so a PsychRNN

@@ -162,7 +162,7 @@ def model_class(target: str) -> type[Model]:
                          "working directory?") from None
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ModelError(f"model._target_: {target!r} must be a subclass of psychrnn_cli.models.Model "
-                         "(README, \"Your own model\")")
+                         "(docs/guides/own-model.md)")
     return cls
 
 
