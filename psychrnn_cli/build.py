@@ -285,8 +285,16 @@ def _build(cfg: DictConfig) -> Experiment:
         model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
     except ValueError as err:  # (an unknown transfer function)
         raise ConfigError(f"model: {err}") from None
-    steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
-                          (str(train.clip), float(train.clip_norm)), seed)
+    steps_args = (model, build_optimizer(cfg), build_objective(cfg), (str(train.clip), float(train.clip_norm)), seed)
+    algorithm = cfg.get("algorithm") or {}
+    if algorithm.get("kind", "supervised") == "actor_critic":
+        from psychrnn_cli.network.reinforce import ActorCritic, ActorCriticSteps
+        from psychrnn_cli.rewards import fixation_action
+
+        settings = ActorCritic(**{k: v for k, v in algorithm.items() if k != "kind"})
+        steps = ActorCriticSteps(*steps_args, settings, fixation_action(task))
+    else:
+        steps = CompiledSteps(*steps_args)
     settings = TrainSettings(
         iterations=int(train.iterations),
         batch_size=batch_size,

@@ -11,7 +11,8 @@ Layout of ``run.h5`` (schema version 1)::
     /training/<curve>       1-D curves over evaluations: iteration, loss, accuracy, train_loss, wall_time
     /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
                             time_ms, and one dataset per numeric trial parameter
-    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
+    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training (and
+                            mean_reward, aborted after reward-based training)
     /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
     /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
 
@@ -60,6 +61,14 @@ UNITS = {  # dataset name -> (units, axis names)
     "train_loss": ("1", "evaluation"),
     "accuracy": ("fraction correct", "evaluation"),
     "wall_time": ("s since training start", "evaluation"),
+    # reward-based training (algorithm=actor_critic)
+    "actions": ("action (0 = fixate when the task has no fixation output)", "trial, time"),
+    "reward": ("reward", "trial"),
+    "outcome": ("0 no action, 1 correct, 2 wrong, 3 abort", "trial"),
+    "end_step": ("step of the first non-fixation action (N_steps: none)", "trial"),
+    "mean_reward": ("reward per trial", "evaluation"),
+    "train_reward": ("reward per trial", "evaluation"),
+    "aborted": ("fraction of trials", "evaluation"),
 }
 
 
