@@ -129,6 +129,29 @@ def check_task(task: Task, n_trials: int = 2) -> None:
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
+def check_reward_rule(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
+    """ConfigError unless reward-based training can score trials of (a copy of) ``task``: its
+    fixation output is one of its outputs and its reward rule fits (:mod:`psychrnn_cli.rewards`)."""
+    from psychrnn_cli import rewards
+
+    fixation = rewards.fixation_action(task)
+    if fixation is not None and not 0 <= fixation < task.N_out:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name} has fixation_output={fixation}, not one of its "
+                          f"{task.N_out} outputs (0..{task.N_out - 1}); fix it, or set it to None for an extra "
+                          "fixation action")
+    global_state = np.random.get_state()
+    try:
+        x, y, mask, params = copy.deepcopy(task).get_trial_batch(n_trials)
+        rewards.check_rule(task, rewards.reward_rule(task, y, mask, params, abort_penalty), n_trials)
+    except ValueError as err:
+        raise ConfigError(f"algorithm=actor_critic: {err}") from None
+    except Exception as err:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name}: making a batch with its reward rule failed: "
+                          f"{type(err).__name__}: {err}") from None
+    finally:
+        np.random.set_state(global_state)
+
+
 STAGE_KEYS = {"task", "threshold", "metric"}
 THRESHOLDS = {"accuracy": FRACTION, "loss": NON_NEGATIVE, "iterations": POSITIVE_INT}  # other metrics: NUMBER
 
@@ -249,6 +272,9 @@ def _build(cfg: DictConfig) -> Experiment:
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     for stage in curriculum.stages:
         check_task(stage.task)
+    if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
+        for stage in curriculum.stages:
+            check_reward_rule(stage.task, float(cfg.algorithm.abort_penalty))
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:

@@ -21,7 +21,7 @@ fixate (its logit fixed at 0) and action ``k >= 1`` chooses output channel ``k -
 The rule of a batch comes from the task's targets and loss mask (:func:`choice_rule`): the
 correct choice is the channel with the largest masked time average of the target (the rule
 :func:`psychrnn_cli.task.choice_accuracy` scores), and the response epoch runs from the first to
-the last step with a non-zero mask. A task overrides it with a method
+the last step where the mask scores a non-zero target. A task overrides it with a method
 ``reward_rule(targets, mask, params) -> RewardRule``.
 """
 
@@ -67,10 +67,16 @@ def n_actions(task: Task) -> int:
 
 
 def choice_rule(task: Task, targets: np.ndarray, mask: np.ndarray, abort_penalty: float) -> RewardRule:
-    """The generic rule from targets and mask ``[B, N_steps, N_out]`` (see the module docstring)."""
-    scored = mask.any(axis=2)  # [B, N_steps]
-    start = np.argmax(scored, axis=1)
-    end = scored.shape[1] - np.argmax(scored[:, ::-1], axis=1)
+    """The generic rule from targets and mask ``[B, N_steps, N_out]`` (see the module docstring).
+
+    The response epoch is where the mask scores a non-zero target (a masked target of zeros, as
+    in the anti-saccade task before the go cue, asks to hold fixation); a trial without such a
+    step responds at any time.
+    """
+    responding = (mask > 0).any(axis=2) & (targets != 0).any(axis=2)  # [B, N_steps]
+    start = np.argmax(responding, axis=1)
+    end = np.where(responding.any(axis=1), responding.shape[1] - np.argmax(responding[:, ::-1], axis=1),
+                   responding.shape[1])
     correct = trial_choices(targets, mask) + (fixation_action(task) is None)
     return RewardRule(correct, start, end, {"correct": 1.0, "wrong": 0.0, "abort": -float(abort_penalty)})
 
@@ -131,3 +137,21 @@ def discounted_returns(reward: np.ndarray, end: np.ndarray, n_steps: int, discou
     t = np.arange(n_steps)[None, :]
     alive = t <= end[:, None]
     return np.where(alive, float(discount) ** np.maximum(end[:, None] - t, 0) * reward[:, None], 0.0)
+
+
+def check_rule(task: Task, rule: RewardRule, n_trials: int) -> None:
+    """ValueError naming the task unless ``rule`` fits ``n_trials`` trials of ``task``."""
+    actions = n_actions(task)
+    for name in ("correct", "start", "end"):
+        if np.shape(getattr(rule, name)) != (n_trials,):
+            raise ValueError(f"task {task.name}: reward_rule gave {name} of shape {np.shape(getattr(rule, name))}, "
+                             f"expected ({n_trials},) (one per trial)")
+    if not np.all((rule.correct >= 0) & (rule.correct < actions)):
+        raise ValueError(f"task {task.name}: reward_rule gave correct actions {sorted(set(rule.correct.tolist()))}; "
+                         f"actions are 0..{actions - 1} (0 = fixate when the task has no fixation output)")
+    if not np.all((0 <= rule.start) & (rule.start < rule.end) & (rule.end <= task.N_steps)):
+        raise ValueError(f"task {task.name}: reward_rule gave response epochs outside 0 <= start < end <= N_steps "
+                         f"({task.N_steps})")
+    missing = {"correct", "wrong", "abort"} - set(rule.rewards)
+    if missing:
+        raise ValueError(f"task {task.name}: reward_rule gave no reward for {', '.join(sorted(missing))}")

@@ -94,6 +94,7 @@ SCHEMA: dict[str, Rule] = {
     "algorithm": MAPPING, "algorithm.kind": one_of("supervised", "actor_critic"),
     "algorithm.discount": number(0, 1, low_open=True), "algorithm.entropy_weight": NON_NEGATIVE,
     "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": NON_NEGATIVE,
+    "algorithm.fixation_bias": NUMBER,
     "algorithm.critic": one_of("readout"),
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,

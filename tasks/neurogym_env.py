@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from psychrnn_cli.rewards import RewardRule, choice_rule
 from psychrnn_cli.task import Task, TrialParams
 
 INSTALL_HINT = "NeuroGym is not installed: pip install 'psychrnn-cli[neurogym]'"
@@ -241,6 +242,25 @@ class NeuroGymTask(Task):
             x[b, :n], y[b, :n] = p["_inputs"], p["_targets"]
             mask[b, :n] = p["_response"][:, None]
         return x, y, mask
+
+    # --- reward-based training -------------------------------------------------------------
+
+    @property
+    def fixation_output(self) -> int | None:
+        """Action 0 is NeuroGym's "fixate" (discrete actions only)."""
+        return 0 if self.discrete else None
+
+    def reward_rule(self, targets: np.ndarray, mask: np.ndarray, params: list[TrialParams]) -> RewardRule:
+        """The choice rule of :mod:`psychrnn_cli.rewards` (correct action: the ground truth in the
+        response periods) with the environment's own rewards (``env.rewards``: correct, fail, abort)."""
+        if not self.discrete:
+            raise ValueError(f"neurogym: {self.env_id} has continuous actions; reward-based training "
+                             "(algorithm=actor_critic) samples discrete actions")
+        rule = choice_rule(self, targets, mask, abort_penalty=0.0)
+        own = getattr(self.env, "rewards", {}) or {}
+        rule.rewards = {"correct": float(own.get("correct", 1.0)), "wrong": float(own.get("fail", 0.0)),
+                        "abort": float(own.get("abort", 0.0))}
+        return rule
 
     # --- accuracy ------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ In the style of Song, Yang and Wang (2017, eLife 6:e21492, "Reward-based trainin
 neural networks for cognitive and value-based tasks"): the network's outputs are action logits
 (with a fixation action, see :mod:`psychrnn_cli.rewards`), one action is sampled at every step
 inside the compiled step, and a trial ends at its first non-fixation action. A value readout of
-the network's rates predicts the discounted return ``G_t``; the policy gradient weights
+the network's rates (trained on them, without a gradient into the network) predicts the
+discounted return ``G_t``; the policy gradient weights
 ``log pi(a_t)`` by the advantage ``G_t - V_t``, and an entropy bonus keeps the policy exploring.
 Per batch, with ``alive[b, t]`` = 1 up to and including the step a trial ends, and means taken
 over those steps:
@@ -45,6 +46,8 @@ class ActorCritic:
         entropy_weight: coefficient of the entropy bonus, >= 0.
         value_weight: coefficient of the value (critic) loss, >= 0.
         abort_penalty: a trial that breaks fixation before its response epoch earns ``-abort_penalty``.
+        fixation_bias: added to the fixation action's logit, so that an untrained network fixates
+            long enough to meet the response epoch (5: about 1 action in 75 steps with two choices).
         critic: ``readout``: the value is a linear readout of the network's rates.
     """
 
@@ -52,15 +55,17 @@ class ActorCritic:
     entropy_weight: float = 0.01
     value_weight: float = 0.5
     abort_penalty: float = 1.0
+    fixation_bias: float = 5.0
     critic: str = "readout"
 
 
-def action_logits(outputs: tf.Tensor, fixation: int | None) -> tf.Tensor:
+def action_logits(outputs: tf.Tensor, fixation: int | None, bias: float) -> tf.Tensor:
     """Logits ``[B, N_steps, A]`` of the actions from outputs ``[B, N_steps, N_out]``: the outputs
-    themselves for a task with a fixation output, else a fixation logit 0 in front of them."""
-    if fixation is not None:
-        return outputs
-    return tf.pad(outputs, [[0, 0], [0, 0], [1, 0]])
+    with ``bias`` added to the fixation output, or, for a task without one, a fixation logit
+    ``bias`` in front of them."""
+    if fixation is None:
+        return tf.pad(outputs, [[0, 0], [0, 0], [1, 0]], constant_values=bias)
+    return outputs + bias * tf.one_hot(fixation, outputs.shape[-1])
 
 
 def sample(logits: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor:
@@ -147,9 +152,10 @@ class ActorCriticSteps(CompiledSteps):
         """Loss terms, their total, and what happened (outputs, states, actions, episode)."""
         settings = self.settings
         outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
-        logits = action_logits(outputs, self.fixation)
+        logits = action_logits(outputs, self.fixation, settings.fixation_bias)
         rates = self.model.rates(states)
-        value = dense(rates, self.critic["W_value"], self.critic["b_value"])[..., 0]  # [B, N_steps]
+        # the critic reads the rates without changing them, as Song et al.'s value network does
+        value = dense(tf.stop_gradient(rates), self.critic["W_value"], self.critic["b_value"])[..., 0]  # [B, N_steps]
         actions = sample(tf.stop_gradient(logits), self.actions[stream])
         happened = episode(actions, outcomes, reward_table, settings.discount)
         alive, returns = happened["alive"], happened["returns"]
