@@ -13,7 +13,8 @@ from tests.conftest import FAST, REPO
 # small and quick: 20 steps of 10 ms, a small network, an evaluation every 4 iterations
 SMALL = [*FAST, "task.T=200", "model.N_rec=20", "train.batch_size=16", "train.eval_every=4", "train.eval_trials=32",
          "train.test_trials=32", "train.stop_accuracy=null", "train.checkpoint_every=4"]
-ACTOR_CRITIC = ["algorithm=actor_critic", "algorithm.discount=0.9", "model.rec_noise=0.05", *SMALL]
+ACTOR_CRITIC = ["algorithm=actor_critic", "algorithm.discount=0.9", "model.rec_noise=0.05", *SMALL,
+                "train.eval_every=2", "train.checkpoint_every=2"]
 BUILTIN_TASKS = sorted(p.stem for p in (REPO / "configs" / "task").glob("*.yaml") if p.stem not in ("custom", "neurogym"))
 
 
@@ -117,8 +118,13 @@ def test_changing_the_targets_without_changing_the_reward_rule_leaves_the_gradie
     assert any(np.any(g != 0) for g in first)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    supervised = build(compose_config(SMALL + ["task.T=300"]))
-    grads = [_gradients(supervised.steps, (x, y, mask)) for x, y, mask in ((x1, y1, mask1), (x2, y2, mask2))]
+    import keras
+
+    from psychrnn_cli.network.step import CompiledSteps, Objective
+    from psychrnn_cli.network.losses import mse
+
+    supervised = CompiledSteps(exp.model, keras.optimizers.Adam(), Objective(mse), ("none", 1.0), 0)
+    grads = [_gradients(supervised, (x, y, mask)) for x, y, mask in ((x1, y1, mask1), (x2, y2, mask2))]
     assert any(not np.array_equal(a, b) for a, b in zip(*grads))
 
 
@@ -130,9 +136,8 @@ def test_supervised_step_is_the_step_before_reward_training():
     from psychrnn_cli.network.regularizers import regularization_terms
     from psychrnn_cli.network.step import CompiledSteps
 
-    cfg = [*SMALL, "model.rec_noise=0.1", "regularizer.L2_rate=0.01"]
-    new, old = build(compose_config(cfg)), build(compose_config([*cfg, "algorithm=supervised"]))
-    assert type(new.steps) is CompiledSteps and type(old.steps) is CompiledSteps
+    exp = build(compose_config([*SMALL, "model.rec_noise=0.1", "regularizer.L2_rate=0.01", "algorithm=supervised"]))
+    assert type(exp.steps) is CompiledSteps and type(build(compose_config(SMALL)).steps) is CompiledSteps
 
     def step_before(self, inputs, targets, mask):  # CompiledSteps._train_step before this change
         names, variables = list(self.variables), list(self.variables.values())
@@ -150,19 +155,23 @@ def test_supervised_step_is_the_step_before_reward_training():
         self.optimizer.apply_gradients(zip(self._clip(grads), variables))
         return terms
 
-    old_graph = tf.function(lambda *batch: step_before(old.steps, *batch), autograph=False)
-    for _ in range(3):
-        batch = new.steps.make_batch(new.task)
-        np.testing.assert_array_equal(batch[0], old.steps.make_batch(old.task)[0])
-        new.steps.train_step(*batch)
-        old_graph(*(tf.constant(a) for a in batch))
-    for name, value in new.model.numpy_weights().items():
-        np.testing.assert_array_equal(value, old.model.numpy_weights()[name], err_msg=name)
+    start = exp.steps.snapshot()
+    batches = [exp.steps.make_batch(exp.task) for _ in range(3)]
+    for batch in batches:
+        exp.steps.train_step(*batch)
+    now = exp.model.numpy_weights()
+    exp.steps.restore(start)
+    before = tf.function(lambda *batch: step_before(exp.steps, *batch), autograph=False)
+    for batch in batches:
+        before(*(tf.constant(a) for a in batch))
+    for name, value in exp.model.numpy_weights().items():
+        assert not np.array_equal(value, start["params"][name]) or name == "init_state", name
+        np.testing.assert_array_equal(value, now[name], err_msg=name)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_path(tmp_path_factory):
-    return train([*ACTOR_CRITIC, "train.iterations=8"], run_dir=tmp_path_factory.mktemp("whole"))
+    return train([*ACTOR_CRITIC, "train.iterations=4"], run_dir=tmp_path_factory.mktemp("whole"))
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +182,7 @@ def uninterrupted(uninterrupted_path) -> dict:
 def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
     run = uninterrupted
     curves, trials, evaluation = run["training"], run["trials"], run["evaluation"]["attrs"]
-    np.testing.assert_array_equal(curves["iteration"], [4, 8])
+    np.testing.assert_array_equal(curves["iteration"], [2, 4])
     for name in ("mean_reward", "aborted", "accuracy", "train_reward", "policy", "value", "entropy"):
         assert np.all(np.isfinite(curves[name])), name
     assert {"mean_reward", "aborted", "accuracy"} <= set(evaluation)
@@ -188,8 +197,8 @@ def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
 
 
 def test_actor_critic_resume_is_bit_identical(uninterrupted, tmp_path):
-    train([*ACTOR_CRITIC, "train.iterations=4"], run_dir=tmp_path)
-    resumed = load_run(train([*ACTOR_CRITIC, "train.iterations=8"], run_dir=tmp_path))
+    train([*ACTOR_CRITIC, "train.iterations=2"], run_dir=tmp_path)
+    resumed = load_run(train([*ACTOR_CRITIC, "train.iterations=4"], run_dir=tmp_path))
     assert "resuming from" in (tmp_path / "train.log").read_text()
     for name, value in uninterrupted["model"]["weights"].items():
         np.testing.assert_array_equal(value, resumed["model"]["weights"][name], err_msg=name)
