@@ -213,3 +213,16 @@ def test_summarize_shows_mean_reward_next_to_accuracy(uninterrupted_path, uninte
     header, rows = run_table(collect_runs(uninterrupted_path.parent))
     assert header.index("mean_reward") == header.index("accuracy") + 1
     assert rows[0][header.index("mean_reward")] == uninterrupted["evaluation"]["attrs"]["mean_reward"]
+
+
+@pytest.mark.slow
+def test_actor_critic_learns_perceptual_discrimination_to_80_percent(tmp_path):
+    """The issue's acceptance command, with the preset's defaults (stops at 90% sampled accuracy)."""
+    from tests.conftest import run_cli
+
+    result = run_cli("train", "algorithm=actor_critic", "task=perceptual_discrimination", "train.progress=false",
+                     f"hydra.run.dir={tmp_path}", timeout=3600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = load_run(tmp_path)
+    assert run["evaluation"]["attrs"]["accuracy"] >= 0.8
+    assert run["evaluation"]["attrs"]["mean_reward"] >= 0.7
