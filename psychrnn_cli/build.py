@@ -131,7 +131,7 @@ def check_task(task: Task, n_trials: int = 2) -> None:
 
 def check_reward_rule(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
     """ConfigError unless reward-based training can score trials of (a copy of) ``task``: its
-    fixation output is one of its outputs and its reward rule fits (:mod:`psychrnn_cli.rewards`)."""
+    fixation output is one of its outputs and its reward tables fit (:mod:`psychrnn_cli.rewards`)."""
     from psychrnn_cli import rewards
 
     fixation = rewards.fixation_action(task)
@@ -142,11 +142,11 @@ def check_reward_rule(task: Task, abort_penalty: float, n_trials: int = 2) -> No
     global_state = np.random.get_state()
     try:
         x, y, mask, params = copy.deepcopy(task).get_trial_batch(n_trials)
-        rewards.check_rule(task, rewards.reward_rule(task, y, mask, params, abort_penalty), n_trials)
+        rewards.check_tables(task, *rewards.reward_tables(task, y, mask, params, abort_penalty), n_trials)
     except ValueError as err:
         raise ConfigError(f"algorithm=actor_critic: {err}") from None
     except Exception as err:
-        raise ConfigError(f"algorithm=actor_critic: task {task.name}: making a batch with its reward rule failed: "
+        raise ConfigError(f"algorithm=actor_critic: task {task.name}: making a batch with its reward tables failed: "
                           f"{type(err).__name__}: {err}") from None
     finally:
         np.random.set_state(global_state)

@@ -12,7 +12,9 @@ action is
 A trial without any action gets no reward (0). Because the inputs of the built-in tasks do not
 depend on the actions, every trial is generated in advance and the rule becomes two tables over
 (step, action) that the compiled training step looks the sampled actions up in
-(:func:`outcome_table`): what taking action ``a`` at step ``t`` would mean, and its reward.
+(:func:`outcome_table`): what taking action ``a`` at step ``t`` would do (an outcome code:
+``CONTINUE`` goes on, the others end the trial), and its reward (a ``CONTINUE`` may earn one too,
+as a NeuroGym environment's fixation break that does not end its trial).
 
 Actions: a task whose output channel ``task.fixation_output`` means "fixate" (NeuroGym's action 0)
 has one action per output channel. Any other task gets an extra fixation action: action 0 is
@@ -22,7 +24,8 @@ The rule of a batch comes from the task's targets and loss mask (:func:`choice_r
 correct choice is the channel with the largest masked time average of the target (the rule
 :func:`psychrnn_cli.task.choice_accuracy` scores), and the response epoch runs from the first to
 the last step where the mask scores a non-zero target. A task overrides it with a method
-``reward_rule(targets, mask, params) -> RewardRule``.
+``reward_tables(targets, mask, params) -> (outcomes, rewards)`` returning both tables
+``[B, N_steps, A]`` (as NeuroGym environments do, with their own rewards).
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ import numpy as np
 
 from psychrnn_cli.task import Task, trial_choices
 
-FIXATE, CORRECT, WRONG, ABORT = 0, 1, 2, 3  # outcome codes of taking an action at a step
-OUTCOMES = ("fixate", "correct", "wrong", "abort")
+CONTINUE, CORRECT, WRONG, ABORT = 0, 1, 2, 3  # outcome codes of taking an action at a step
+OUTCOMES = ("continue", "correct", "wrong", "abort")  # (a trial that never ends: "continue" = no response)
 
 
 @dataclass
@@ -81,13 +84,16 @@ def choice_rule(task: Task, targets: np.ndarray, mask: np.ndarray, abort_penalty
     return RewardRule(correct, start, end, {"correct": 1.0, "wrong": 0.0, "abort": -float(abort_penalty)})
 
 
-def reward_rule(task: Task, targets: np.ndarray, mask: np.ndarray, params: list[dict[str, Any]],
-                abort_penalty: float) -> RewardRule:
-    """The task's own ``reward_rule(targets, mask, params)`` if it has one, else :func:`choice_rule`."""
-    own = getattr(task, "reward_rule", None)
+def reward_tables(task: Task, targets: np.ndarray, mask: np.ndarray, params: list[dict[str, Any]],
+                  abort_penalty: float) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome codes and rewards ``[B, N_steps, A]`` of a batch: the task's own
+    ``reward_tables(targets, mask, params)`` if it has one, else those of :func:`choice_rule`."""
+    own = getattr(task, "reward_tables", None)
     if callable(own):
         return own(targets, mask, params)
-    return choice_rule(task, targets, mask, abort_penalty)
+    rule = choice_rule(task, targets, mask, abort_penalty)
+    fixation = fixation_action(task)
+    return outcome_table(rule, task.N_steps, n_actions(task), 0 if fixation is None else fixation)
 
 
 def outcome_table(rule: RewardRule, n_steps: int, n_actions: int, fixation: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,55 +109,18 @@ def outcome_table(rule: RewardRule, n_steps: int, n_actions: int, fixation: int)
     a = np.arange(n_actions)[None, None, :]
     start, end, correct = (rule.start[:, None, None], rule.end[:, None, None], rule.correct[:, None, None])
     outcome = np.where(t < start, ABORT, np.where((t < end) & (a == correct), CORRECT, WRONG))
-    outcome = np.where(a == fixation, FIXATE, outcome)
+    outcome = np.where(a == fixation, CONTINUE, outcome)
     values = np.array([0.0, rule.rewards["correct"], rule.rewards["wrong"], rule.rewards["abort"]])
     return outcome, values[outcome]
 
 
-def episode(actions: np.ndarray, outcomes: np.ndarray, rewards: np.ndarray) -> dict[str, np.ndarray]:
-    """What the sampled ``actions [B, N_steps]`` did in trials with these tables ``[B, N_steps, A]``.
-
-    Returns:
-        ``alive [B, N_steps]`` (1 up to and including the step the trial ended), ``reward [B]``,
-        ``outcome [B]`` (a code of :data:`OUTCOMES`; ``FIXATE`` for a trial without any action) and
-        ``end [B]`` (the step of the first action, ``N_steps`` without one).
-    """
-    taken = np.take_along_axis(outcomes, actions[:, :, None], axis=2)[:, :, 0]  # [B, N_steps]
-    acting = taken != FIXATE
-    n_steps = actions.shape[1]
-    end = np.where(acting.any(axis=1), np.argmax(acting, axis=1), n_steps)
-    alive = (np.arange(n_steps)[None, :] <= end[:, None]).astype(float)
-    rows = np.arange(len(actions))
-    last = np.minimum(end, n_steps - 1)
-    outcome = np.where(end < n_steps, taken[rows, last], FIXATE)
-    reward = np.where(end < n_steps, np.take_along_axis(rewards, actions[:, :, None], axis=2)[rows, last, 0], 0.0)
-    return {"alive": alive, "reward": reward, "outcome": outcome, "end": end}
-
-
-def discounted_returns(reward: np.ndarray, end: np.ndarray, n_steps: int, discount: float) -> np.ndarray:
-    """``G[b, t] = discount ** (end_b - t) * reward_b`` for ``t <= end_b``, else 0: ``[B, n_steps]``.
-
-    The return of each step of a trial whose only reward comes when it ends (step ``end_b``; a trial
-    without an action ends after its last step with reward 0).
-    """
-    t = np.arange(n_steps)[None, :]
-    alive = t <= end[:, None]
-    return np.where(alive, float(discount) ** np.maximum(end[:, None] - t, 0) * reward[:, None], 0.0)
-
-
-def check_rule(task: Task, rule: RewardRule, n_trials: int) -> None:
-    """ValueError naming the task unless ``rule`` fits ``n_trials`` trials of ``task``."""
-    actions = n_actions(task)
-    for name in ("correct", "start", "end"):
-        if np.shape(getattr(rule, name)) != (n_trials,):
-            raise ValueError(f"task {task.name}: reward_rule gave {name} of shape {np.shape(getattr(rule, name))}, "
-                             f"expected ({n_trials},) (one per trial)")
-    if not np.all((rule.correct >= 0) & (rule.correct < actions)):
-        raise ValueError(f"task {task.name}: reward_rule gave correct actions {sorted(set(rule.correct.tolist()))}; "
-                         f"actions are 0..{actions - 1} (0 = fixate when the task has no fixation output)")
-    if not np.all((0 <= rule.start) & (rule.start < rule.end) & (rule.end <= task.N_steps)):
-        raise ValueError(f"task {task.name}: reward_rule gave response epochs outside 0 <= start < end <= N_steps "
-                         f"({task.N_steps})")
-    missing = {"correct", "wrong", "abort"} - set(rule.rewards)
-    if missing:
-        raise ValueError(f"task {task.name}: reward_rule gave no reward for {', '.join(sorted(missing))}")
+def check_tables(task: Task, outcomes: np.ndarray, table: np.ndarray, n_trials: int) -> None:
+    """ValueError naming the task unless the reward tables fit ``n_trials`` trials of ``task``."""
+    shape = (n_trials, task.N_steps, n_actions(task))
+    for name, array in (("outcomes", outcomes), ("rewards", table)):
+        if np.shape(array) != shape:
+            raise ValueError(f"task {task.name}: reward tables gave {name} of shape {np.shape(array)}, expected "
+                             f"{shape} (trials, N_steps, actions: N_out, plus 1 without a fixation output)")
+    if not np.isin(outcomes, (CONTINUE, CORRECT, WRONG, ABORT)).all() or not np.isfinite(table).all():
+        raise ValueError(f"task {task.name}: reward tables hold outcome codes other than 0..3 "
+                         f"({', '.join(OUTCOMES)}) or non-finite rewards")

@@ -7,7 +7,7 @@ import pytest
 
 from psychrnn_cli import compose_config, load_run, train
 from psychrnn_cli.build import ConfigError, build, build_task
-from psychrnn_cli.rewards import ABORT, CORRECT, FIXATE, WRONG, RewardRule, n_actions, outcome_table, reward_rule
+from psychrnn_cli.rewards import ABORT, CONTINUE, CORRECT, WRONG, RewardRule, choice_rule, n_actions, outcome_table
 from tests.conftest import FAST, REPO
 
 # small and quick: 20 steps of 10 ms, a small network, an evaluation every 4 iterations
@@ -23,7 +23,7 @@ def test_outcome_table_by_hand():
     rule = RewardRule(correct=np.array([2]), start=np.array([1]), end=np.array([3]),
                       rewards={"correct": 1.0, "wrong": 0.0, "abort": -0.5})
     outcomes, table = outcome_table(rule, n_steps=4, n_actions=3, fixation=0)
-    F, C, W, A = FIXATE, CORRECT, WRONG, ABORT
+    F, C, W, A = CONTINUE, CORRECT, WRONG, ABORT
     np.testing.assert_array_equal(outcomes[0], [[F, A, A], [F, W, C], [F, W, C], [F, W, W]])
     np.testing.assert_array_equal(table[0], [[0, -0.5, -0.5], [0, 0, 1], [0, 0, 1], [0, 0, 0]])
 
@@ -43,10 +43,25 @@ def test_episode_rewards_termination_and_returns_by_hand():
                                              discount=0.5).items()}
     np.testing.assert_array_equal(out["alive"], [[1, 1, 1, 1, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     np.testing.assert_array_equal(out["reward"], [0, -1, 0, 1])
-    np.testing.assert_array_equal(out["outcome"], [WRONG, ABORT, FIXATE, CORRECT])
+    np.testing.assert_array_equal(out["outcome"], [WRONG, ABORT, CONTINUE, CORRECT])
     np.testing.assert_array_equal(out["end"], [3, 1, 5, 2])
     np.testing.assert_allclose(out["returns"], [[0, 0, 0, 0, 0], [-0.5, -1, 0, 0, 0], [0, 0, 0, 0, 0],
                                                 [0.25, 0.5, 1, 0, 0]])
+
+
+def test_episode_with_rewards_that_do_not_end_the_trial_by_hand():
+    """A fixation break that costs 0.1 and goes on (as in NeuroGym), then a correct choice: returns
+    sum the discounted rewards of the steps ahead."""
+    from psychrnn_cli.network.reinforce import episode
+
+    outcomes = np.array([[[CONTINUE, CONTINUE], [CONTINUE, CONTINUE], [CONTINUE, CORRECT], [CONTINUE, CORRECT]]])
+    table = np.array([[[0, -0.1], [0, -0.1], [0, 1], [0, 1]]])
+    out = {k: v.numpy() for k, v in episode(np.array([[1, 0, 1, 1]]), outcomes.astype(np.float32),
+                                             table.astype(np.float32), discount=0.5).items()}
+    np.testing.assert_array_equal(out["alive"], [[1, 1, 1, 0]])
+    np.testing.assert_allclose(out["reward"], [0.9])
+    np.testing.assert_array_equal(out["outcome"], [CORRECT])
+    np.testing.assert_allclose(out["returns"], [[-0.1 + 0.25, 0.5, 1, 0]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", BUILTIN_TASKS)
@@ -56,7 +71,7 @@ def test_every_builtin_task_has_a_reward_rule(name):
     cfg = compose_config([f"task={name}"])
     task = build_task(cfg.task, 8, np.random.default_rng(0))
     x, y, mask, params = task.get_trial_batch()
-    rule = reward_rule(task, y, mask, params, abort_penalty=1.0)
+    rule = choice_rule(task, y, mask, abort_penalty=1.0)
     choices = np.argmax(np.mean(y * mask, axis=1), axis=1)
     np.testing.assert_array_equal(rule.correct, choices + 1)
     assert np.all((0 <= rule.start) & (rule.start < rule.end) & (rule.end <= task.N_steps))
@@ -68,7 +83,7 @@ def test_perceptual_discrimination_epoch_starts_with_the_target():
     cfg = compose_config(["task=perceptual_discrimination"])
     task = build_task(cfg.task, 4, np.random.default_rng(1))
     x, y, mask, params = task.get_trial_batch()
-    rule = reward_rule(task, y, mask, params, abort_penalty=2.0)
+    rule = choice_rule(task, y, mask, abort_penalty=2.0)
     stim_end = np.array([p["onset"] + p["duration"] for p in params])
     np.testing.assert_array_equal(rule.start, np.floor((stim_end + 20) / task.dt).astype(int) + 1)
     assert rule.rewards["abort"] == -2.0 and list(rule.end) == [task.N_steps] * 4
@@ -112,9 +127,9 @@ def test_changing_the_targets_without_changing_the_reward_rule_leaves_the_gradie
     (x1, (y1, mask1, _), *tables1), (x2, (y2, mask2, _), *tables2) = batches
     np.testing.assert_array_equal(x1, x2)
     assert not np.array_equal(y1, y2)
-    for a, b in zip(tables1[:2], tables2[:2]):
+    for a, b in zip(tables1, tables2):
         np.testing.assert_array_equal(a, b)
-    first, second = (_gradients(exp.steps, (x, table, outcomes)) for x, _, table, outcomes, _ in batches)
+    first, second = (_gradients(exp.steps, (x, table, outcomes)) for x, _, table, outcomes in batches)
     assert any(np.any(g != 0) for g in first)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
@@ -193,7 +208,7 @@ def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
                                              trials["end_step"]):
         acting = np.flatnonzero(actions != 0)
         assert end == (acting[0] if acting.size else n_steps)
-        assert reward == {FIXATE: 0.0, CORRECT: 1.0, WRONG: 0.0, ABORT: -1.0}[int(outcome)]
+        assert reward == {CONTINUE: 0.0, CORRECT: 1.0, WRONG: 0.0, ABORT: -1.0}[int(outcome)]
 
 
 def test_actor_critic_resume_is_bit_identical(uninterrupted, tmp_path):

@@ -3,7 +3,8 @@
 In the style of Song, Yang and Wang (2017, eLife 6:e21492, "Reward-based training of recurrent
 neural networks for cognitive and value-based tasks"): the network's outputs are action logits
 (with a fixation action, see :mod:`psychrnn_cli.rewards`), one action is sampled at every step
-inside the compiled step, and a trial ends at its first non-fixation action. A value readout of
+inside the compiled step, and a trial ends at its first non-fixation action (or, for a task with its
+own reward tables such as a NeuroGym environment, where they say). A value readout of
 the network's rates (trained on them, without a gradient into the network) predicts the
 discounted return ``G_t``; the policy gradient weights
 ``log pi(a_t)`` by the advantage ``G_t - V_t``, and an entropy bonus keeps the policy exploring.
@@ -16,7 +17,7 @@ over those steps:
     loss    = policy + value + entropy (+ regularization terms)
 
 The targets are never seen by the step: a batch is the inputs and the reward tables of
-:func:`psychrnn_cli.rewards.outcome_table`. Actions come from Gumbel-max sampling with seeded
+:func:`psychrnn_cli.rewards.reward_tables`. Actions come from Gumbel-max sampling with seeded
 ``tf.random.Generator`` streams (training, curriculum checks, other tests, as the recurrent noise),
 saved in checkpoints, so runs repeat and resume bit for bit.
 """
@@ -77,25 +78,29 @@ def sample(logits: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor:
 def episode(actions: tf.Tensor, outcomes: tf.Tensor, reward_table: tf.Tensor, discount: float) -> dict[str, tf.Tensor]:
     """What sampled ``actions [B, N_steps]`` did, given the tables ``[B, N_steps, A]``.
 
+    A trial ends at its first action whose outcome is not ``CONTINUE``; every step up to and
+    including that one earns its table reward.
+
     Returns:
-        ``alive [B, N_steps]`` (1 up to and including the step of the first non-fixation action;
-        every step without one), ``reward [B]``, ``outcome [B]`` (a code of
-        :data:`psychrnn_cli.rewards.OUTCOMES`, ``FIXATE`` without an action), ``end [B]`` (the step of
-        the first action, N_steps without one) and ``returns [B, N_steps]``: ``discount ** (end - t)
-        * reward`` while alive, else 0.
+        ``alive [B, N_steps]`` (1 up to and including the step a trial ends; every step of a trial
+        that never ends), ``reward [B]`` (the trial's total), ``outcome [B]`` (the code of
+        :data:`psychrnn_cli.rewards.OUTCOMES` it ended with, ``CONTINUE`` if it never did), ``end [B]``
+        (the step it ended, N_steps if never) and ``returns [B, N_steps]``: ``G_t = sum over k >= t of
+        discount ** (k - t) * r_k`` while alive, else 0.
     """
     taken = tf.gather(outcomes, actions, batch_dims=2)  # [B, N_steps]
-    earned = tf.gather(reward_table, actions, batch_dims=2)
-    acting = tf.cast(tf.not_equal(taken, rewards.FIXATE), tf.float32)
-    alive = tf.cast(tf.equal(tf.cumsum(acting, axis=1, exclusive=True), 0), tf.float32)
-    ending = alive * acting  # one-hot at the step a trial ends, zero for a trial without an action
-    reward = tf.reduce_sum(ending * earned, axis=1)
-    outcome = tf.reduce_sum(ending * taken, axis=1)
-    n_steps = tf.cast(tf.shape(actions)[1], tf.float32)
-    end = tf.where(tf.reduce_sum(ending, axis=1) > 0, tf.reduce_sum(alive, axis=1) - 1.0, n_steps)
-    t = tf.range(n_steps)[None, :]
-    returns = alive * tf.pow(tf.cast(discount, tf.float32), tf.maximum(end[:, None] - t, 0.0)) * reward[:, None]
-    return {"alive": alive, "reward": reward, "outcome": outcome, "end": end, "returns": returns}
+    ending = tf.cast(tf.not_equal(taken, rewards.CONTINUE), tf.float32)
+    alive = tf.cast(tf.equal(tf.cumsum(ending, axis=1, exclusive=True), 0), tf.float32)
+    ending *= alive  # one-hot at the step a trial ends, zero for a trial that never ends
+    earned = alive * tf.gather(reward_table, actions, batch_dims=2)  # [B, N_steps]
+    n_steps = tf.shape(actions)[1]
+    t = tf.range(n_steps, dtype=tf.float32)
+    delay = t[:, None] - t[None, :]  # [k, t]: k - t
+    weights = tf.where(delay >= 0, tf.pow(tf.cast(discount, tf.float32), tf.maximum(delay, 0.0)), 0.0)
+    ended = tf.reduce_sum(ending, axis=1) > 0
+    return {"alive": alive, "reward": tf.reduce_sum(earned, axis=1), "outcome": tf.reduce_sum(ending * taken, axis=1),
+            "end": tf.where(ended, tf.reduce_sum(alive, axis=1) - 1.0, tf.cast(n_steps, tf.float32)),
+            "returns": alive * tf.matmul(earned, weights)}
 
 
 def _masked_mean(values: tf.Tensor, alive: tf.Tensor) -> tf.Tensor:
@@ -136,16 +141,14 @@ class ActorCriticSteps(CompiledSteps):
 
     def make_batch(self, task: Task) -> TrainingBatch:
         """A training batch of ``task``: inputs, reward table and outcome table, float32."""
-        x, _, rewards_table, outcomes, _ = self.reward_batch(task)
+        x, _, rewards_table, outcomes = self.reward_batch(task)
         return x.astype(np.float32, copy=False), rewards_table.astype(np.float32), outcomes.astype(np.float32)
 
     def reward_batch(self, task: Task, n_trials: int | None = None) -> tuple:
-        """A fresh batch ``(x, (y, mask, params), rewards, outcomes, rule)`` with its reward tables."""
+        """A fresh batch ``(x, (y, mask, params), rewards, outcomes)`` with its reward tables ``[B, N_steps, A]``."""
         x, y, mask, params = task.get_trial_batch(n_trials)
-        rule = rewards.reward_rule(task, y, mask, params, self.settings.abort_penalty)
-        fixation = 0 if self.fixation is None else self.fixation
-        outcomes, table = rewards.outcome_table(rule, task.N_steps, rewards.n_actions(task), fixation)
-        return x, (y, mask, params), table, outcomes, rule
+        outcomes, table = rewards.reward_tables(task, y, mask, params, self.settings.abort_penalty)
+        return x, (y, mask, params), table, outcomes
 
     def _objective(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor,
                    stream: str) -> tuple[dict[str, tf.Tensor], tf.Tensor, dict[str, tf.Tensor]]:
@@ -191,7 +194,7 @@ class ActorCriticSteps(CompiledSteps):
             fraction of trials that broke fixation early) with the arrays ``actions [B, N_steps]``
             (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``.
         """
-        x, (y, mask, params), table, outcomes, _ = self.reward_batch(task, n_trials)
+        x, (y, mask, params), table, outcomes = self.reward_batch(task, n_trials)
         loss, happened = self._evaluate_graph(*(tf.constant(a, tf.float32) for a in (x, table, outcomes)))
         outcome = happened["outcome"].numpy().astype(int)
         scores = {"mean_reward": float(np.mean(happened["reward"].numpy())),
