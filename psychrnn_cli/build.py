@@ -129,7 +129,7 @@ def check_task(task: Task, n_trials: int = 2) -> None:
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
-def check_reward_rule(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
+def check_reward_tables(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
     """ConfigError unless reward-based training can score trials of (a copy of) ``task``: its
     fixation output is one of its outputs and its reward tables fit (:mod:`psychrnn_cli.rewards`)."""
     from psychrnn_cli import rewards
@@ -274,7 +274,7 @@ def _build(cfg: DictConfig) -> Experiment:
         check_task(stage.task)
     if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
         for stage in curriculum.stages:
-            check_reward_rule(stage.task, float(cfg.algorithm.abort_penalty))
+            check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:

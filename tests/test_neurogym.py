@@ -218,6 +218,34 @@ def test_train_config_builds_the_adapter(ngym):
     assert np.all(mask.sum(axis=1)[:, 0] == 30)  # 300 ms of decision at dt 10
 
 
+def test_reward_tables_follow_the_environment_s_own_rewards(ngym):
+    """PerceptualDecisionMaking: a fixation break costs rewards['abort'] and goes on (abort=False),
+    the stimulus is free, and in the decision the ground truth earns rewards['correct'] and ends
+    the trial, the other choice rewards['fail']."""
+    from psychrnn_cli.rewards import CONTINUE, CORRECT, WRONG, reward_tables
+
+    task = NeuroGymTask(PDM, seed=0)
+    x, y, mask, params = task.get_trial_batch(3)
+    outcomes, table = reward_tables(task, y, mask, params, abort_penalty=5.0)
+    assert task.fixation_output == 0 and outcomes.shape == table.shape == (3, task.N_steps, 3)
+    env = task.env
+    assert not env.abort and env.rewards["abort"] < 0
+    for b, p in enumerate(params):
+        task._new_trial(p["seed"])
+        fixation, decision = slice(env.start_ind["fixation"], env.end_ind["fixation"]), slice(
+            env.start_ind["decision"], env.end_ind["decision"])
+        stimulus = slice(env.end_ind["fixation"], env.start_ind["decision"])
+        correct = int(env.gt[decision.start])
+        assert np.all(outcomes[b, fixation] == CONTINUE)
+        np.testing.assert_array_equal(table[b, fixation], np.broadcast_to([0, *[env.rewards["abort"]] * 2],
+                                                                          table[b, fixation].shape))
+        assert np.all(outcomes[b, stimulus] == CONTINUE) and np.all(table[b, stimulus] == 0)
+        wanted = [CONTINUE, *(CORRECT if a == correct else WRONG for a in (1, 2))]
+        np.testing.assert_array_equal(outcomes[b, decision], np.broadcast_to(wanted, outcomes[b, decision].shape))
+        assert np.all(table[b, decision, correct] == env.rewards["correct"])
+        assert np.all(table[b, decision, 3 - correct] == env.rewards["fail"])
+
+
 # --- training (slow) -----------------------------------------------------------------------
 
 @pytest.mark.slow
