@@ -11,7 +11,7 @@ builds the run through the normal config path, makes ``--iterations`` batches ah
 inputs, targets, mask; actor-critic: inputs and reward tables), takes 5 untimed steps, then times
 the steps: wall and process CPU time per step. Batch making is timed apart (ms per batch), since
 training makes the next batch in a background thread during the step. Prints the medians and
-writes them, with date, machine and command, as JSON (default benchmarks/results/reward_training.json).
+writes them, with date, machine and command, as JSON (default benchmarks/reward_training.json).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=40)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "reward_training.json")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "reward_training.json")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in ALGORITHMS}
     for _ in range(args.rounds):
