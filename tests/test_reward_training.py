@@ -8,6 +8,7 @@ import pytest
 from psychrnn_cli import compose_config, load_run, train
 from psychrnn_cli.build import ConfigError, build, build_task
 from psychrnn_cli.rewards import ABORT, CONTINUE, CORRECT, WRONG, RewardRule, choice_rule, n_actions, outcome_table
+from psychrnn_cli.tasks.perceptual_discrimination import PerceptualDiscrimination
 from tests.conftest import FAST, REPO
 
 # small and quick: 20 steps of 10 ms, a small network, an evaluation every 4 iterations
@@ -101,6 +102,20 @@ def test_bad_algorithm_settings_are_refused(override, message):
 
     with pytest.raises(ConfigError, match=message):
         check_config(compose_config(["algorithm=actor_critic", override]))
+
+
+class WrongTables(PerceptualDiscrimination):
+    """A task whose own reward tables forget the fixation action."""
+
+    def reward_tables(self, targets, mask, params):
+        return np.zeros(targets.shape, dtype=int), np.zeros(targets.shape)
+
+
+def test_a_task_s_own_reward_tables_of_the_wrong_shape_are_refused_before_training():
+    with pytest.raises(ConfigError, match=r"algorithm=actor_critic: task WrongTables: reward tables gave outcomes of "
+                                          r"shape \(2, 20, 2\), expected \(2, 20, 3\)"):
+        build(compose_config(["algorithm=actor_critic", "task.T=200",
+                              "task._target_=tests.test_reward_training.WrongTables"]))
 
 
 def _gradients(steps, batch) -> list[np.ndarray]:
