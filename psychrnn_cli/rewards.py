@@ -18,7 +18,8 @@ as a NeuroGym environment's fixation break that does not end its trial).
 
 Actions: a task whose output channel ``task.fixation_output`` means "fixate" (NeuroGym's action 0)
 has one action per output channel. Any other task gets an extra fixation action: action 0 is
-fixate (its logit fixed at 0) and action ``k >= 1`` chooses output channel ``k - 1``.
+fixate (its logit a constant, ``algorithm.fixation_bias``) and action ``k >= 1`` chooses output
+channel ``k - 1``.
 
 The rule of a batch comes from the task's targets and loss mask (:func:`choice_rule`): the
 correct choice is the channel with the largest masked time average of the target (the rule
