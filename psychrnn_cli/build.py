@@ -138,6 +138,29 @@ def check_task(task: Task, n_trials: int = 2) -> None:
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
+def check_reward_tables(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
+    """ConfigError unless reward-based training can score trials of (a copy of) ``task``: its
+    fixation output is one of its outputs and its reward tables fit (:mod:`psychrnn_cli.rewards`)."""
+    from psychrnn_cli import rewards
+
+    fixation = rewards.fixation_action(task)
+    if fixation is not None and not 0 <= fixation < task.N_out:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name} has fixation_output={fixation}, not one of its "
+                          f"{task.N_out} outputs (0..{task.N_out - 1}); fix it, or set it to None for an extra "
+                          "fixation action")
+    global_state = np.random.get_state()
+    try:
+        x, y, mask, params = copy.deepcopy(task).get_trial_batch(n_trials)
+        rewards.check_tables(task, *rewards.reward_tables(task, y, mask, params, abort_penalty), n_trials)
+    except ValueError as err:
+        raise ConfigError(f"algorithm=actor_critic: {err}") from None
+    except Exception as err:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name}: making a batch with its reward tables failed: "
+                          f"{type(err).__name__}: {err}") from None
+    finally:
+        np.random.set_state(global_state)
+
+
 STAGE_KEYS = {"task", "threshold", "metric"}
 THRESHOLDS = {"accuracy": FRACTION, "loss": NON_NEGATIVE, "iterations": POSITIVE_INT}  # other metrics: NUMBER
 
@@ -264,6 +287,9 @@ def _build(cfg: DictConfig) -> Experiment:
     if isinstance(task, SequenceTask):  # (a batch of sequences can be long)
         for key in ("batch_size", "eval_trials", "test_trials"):
             check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
+    if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
+        for stage in curriculum.stages:
+            check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:
@@ -300,8 +326,16 @@ def _build(cfg: DictConfig) -> Experiment:
         model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
     except ValueError as err:  # (an unknown transfer function)
         raise ConfigError(f"model: {err}") from None
-    steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
-                          (str(train.clip), float(train.clip_norm)), seed)
+    steps_args = (model, build_optimizer(cfg), build_objective(cfg), (str(train.clip), float(train.clip_norm)), seed)
+    algorithm = cfg.get("algorithm") or {}
+    if algorithm.get("kind", "supervised") == "actor_critic":
+        from psychrnn_cli.network.reinforce import ActorCritic, ActorCriticSteps
+        from psychrnn_cli.rewards import fixation_action
+
+        settings = ActorCritic(**{k: v for k, v in algorithm.items() if k != "kind"})
+        steps = ActorCriticSteps(*steps_args, settings, fixation_action(task))
+    else:
+        steps = CompiledSteps(*steps_args)
     settings = TrainSettings(
         iterations=int(train.iterations),
         batch_size=batch_size,

@@ -170,7 +170,8 @@ def train_members(jobs: list[Job]) -> None:
     ensemble = EnsembleSteps([job.exp.steps for job in jobs])
     with BatchWorker() as executor:
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
-                               replace(jobs[k].exp.settings, progress=False), BatchSource(executor), jobs[k].state,
+                               replace(jobs[k].exp.settings, progress=False),
+                               BatchSource(executor, jobs[k].exp.steps.make_batch), jobs[k].state,
                                jobs[k].checkpoint, jobs[k].log)
                     for k in sorted(unfinished)}
         progress = tqdm(total=max(job.exp.settings.iterations for job in jobs),

@@ -28,7 +28,6 @@ from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState
 from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import (RUN_FILE, RUN_GROUPS, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock,
                                   write_run)
-from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.sequences import layout, param_arrays
 from psychrnn_cli.slurm import requeue_history
 
@@ -129,13 +128,16 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
     from psychrnn_cli.training import evaluate
 
-    accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
+    accuracy, loss, (x, y, mask, params, outputs, states), scores = evaluate(exp.steps, exp.test_task,
+                                                                            exp.test_trials)
     n = exp.save_trials
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in param_arrays(exp.test_task, params).items()},
+              **{k: v[:n] for k, v in scores.items() if isinstance(v, np.ndarray)},  # (reward-based: sampled actions)
               "attrs": layout(exp.test_task)}
+    means = {k: v for k, v in scores.items() if not isinstance(v, np.ndarray)}  # (mean_reward, aborted)
     groups = {"training": state.curves.arrays(), "trials": trials,
-              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
+              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, **means, "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:
         groups["curriculum"] = exp.curriculum.record()
     return groups

@@ -47,6 +47,14 @@ UNITS = {  # dataset name -> (units, axis names)
     "train_loss": ("1", "evaluation"),
     "accuracy": ("fraction correct", "evaluation"),
     "wall_time": ("s since training start", "evaluation"),
+    # reward-based training (algorithm=actor_critic)
+    "actions": ("action (0 = fixate when the task has no fixation output)", "trial, time"),
+    "reward": ("reward", "trial"),
+    "outcome": ("0 no action, 1 correct, 2 wrong, 3 abort", "trial"),
+    "end_step": ("step of the first non-fixation action (N_steps: none)", "trial"),
+    "mean_reward": ("reward per trial", "evaluation"),
+    "train_reward": ("reward per trial", "evaluation"),
+    "aborted": ("fraction of trials", "evaluation"),
 }
 
 
@@ -69,8 +77,11 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
     "curriculum": "with a curriculum: per stage its task config, metric, threshold and start_iteration; per "
                   "check check_iteration, check_stage, check_value",
     "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
-              "states [trial, time, channel or unit], time_ms, and one array per numeric trial parameter",
-    "evaluation": "attrs accuracy, loss, n_trials on train.test_trials fresh trials after training; "
+              "states [trial, time, channel or unit], time_ms, and one array per numeric trial parameter; trial "
+              "sequences: attrs trials_per_sequence, iti_steps, trial_steps and parameters [trial, position]; "
+              "reward-based training: actions, reward, outcome, end_step",
+    "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted) on "
+                  "train.test_trials fresh trials after training; "
                   "<name>: saved by psychrnn evaluate (attrs and per-condition tables)",
     "analysis": "fixed_points: saved by psychrnn analyse --fixed-points (xstar, qstar, J_xstar, eigvals, "
                 "is_stable, inputs)",

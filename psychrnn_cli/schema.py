@@ -91,6 +91,11 @@ SCHEMA: dict[str, Rule] = {
     "seed": integer(0, 2**32 - 1),
     "task": MAPPING, "model": MAPPING, "constraints": MAPPING, "initializer": MAPPING, "loss": MAPPING,
     "regularizer": MAPPING, "optimizer": MAPPING, "schedule": MAPPING, "curriculum": MAPPING, "train": MAPPING,
+    "algorithm": MAPPING, "algorithm.kind": one_of("supervised", "actor_critic"),
+    "algorithm.discount": number(0, 1, low_open=True), "algorithm.entropy_weight": NON_NEGATIVE,
+    "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": NON_NEGATIVE,
+    "algorithm.fixation_bias": NUMBER,
+    "algorithm.critic": one_of("readout"),
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
     "task.trials_per_sequence": POSITIVE_INT, "task.iti": NON_NEGATIVE, "task.feedback": one_of("none", "correct_side"),
@@ -124,7 +129,8 @@ SCHEMA: dict[str, Rule] = {
     "train.progress": BOOL, "train.ensemble": POSITIVE_INT, "train.overwrite": BOOL,
 }
 # Sections whose keys must all be in SCHEMA ("" is the top level).
-CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable")
+CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable",
+          "algorithm")
 # Keys Hydra's instantiate reads itself; never constructor arguments.
 HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 

@@ -105,16 +105,21 @@ class GracefulStop:
             raise slurm.Requeue(self.requeue)
 
 
-def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:
+def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple, dict[str, Any]]:
     """Accuracy and loss on a fresh batch, and the batch with outputs and states.
 
     Returns:
-        accuracy, loss, and ``(x, y, mask, params, outputs, states)`` as NumPy arrays.
+        accuracy, loss, ``(x, y, mask, params, outputs, states)`` as NumPy arrays, and the scores of
+        reward-based training (``mean_reward``, ``aborted`` and the sampled actions: see
+        :meth:`~psychrnn_cli.network.reinforce.ActorCriticSteps.evaluate_policy`; empty for supervised
+        training).
     """
+    if hasattr(steps, "evaluate_policy"):
+        return steps.evaluate_policy(task, n_trials)
     x, y, mask, params = task.get_trial_batch(n_trials)
     outputs, states = steps.predict(x)
     loss = float(np.mean(np.square(mask * (outputs - y))))
-    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states)
+    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states), {}
 
 
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
@@ -130,7 +135,8 @@ def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, setting
     """
     results: list[TrainResult] = []
     with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
-        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
+        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor, steps.make_batch), state,
+                          checkpoint)
         run_trainers({0: trainer}, lambda batches: {0: steps.train_step(*batches[0])},
                      lambda k, result: results.append(result))
     return results[0]
@@ -289,11 +295,13 @@ class Trainer:
     def _evaluate_into_curves(self, wall_time: float) -> float:
         """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, _ = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        accuracy, loss, _, scores = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
                  for k in state.window[0]}
-        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
+        rewards = {k: v for k, v in scores.items() if k in ("mean_reward", "aborted")}
+        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **rewards, **means,
                             wall_time=wall_time)
         state.window = []
-        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
+        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f%s", state.iteration, stage, loss, accuracy,
+                      "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in rewards.items()))
         return accuracy

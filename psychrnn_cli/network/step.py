@@ -10,6 +10,8 @@ import tensorflow as tf
 
 from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
+from psychrnn_cli.prefetch import TrainingBatch, make_batch
+from psychrnn_cli.task import Task
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 NOISE_STREAMS = ("train", "check", "test")  # recurrent noise of training steps, curriculum checks, other tests
@@ -64,7 +66,7 @@ class CompiledSteps:
         self.clip_mode, self.clip_norm = clip
         self.noise = dict(zip(NOISE_STREAMS, [tf.random.Generator.from_seed(seed),
                                               *tf.random.Generator.from_seed(seed).split(2)]))
-        self.variables = model.trainable_params
+        self.variables = {**model.trainable_params, **self._own_variables()}
         self.plastic = {
             name: tf.constant(np.tile(mask, (var.shape[0] // mask.shape[0],) + (1,) * (mask.ndim - 1)) > 0)
             for name, mask in model.constraints.plastic.items()
@@ -91,16 +93,28 @@ class CompiledSteps:
             return tf.clip_by_global_norm(grads, self.clip_norm)[0]
         return grads
 
-    def _train_step(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
-        names, variables = list(self.variables), list(self.variables.values())
+    def _own_variables(self) -> dict[str, tf.Variable]:
+        """Trainable variables of the algorithm beside the model's (none for supervised training)."""
+        return {}
+
+    def make_batch(self, task: Task) -> TrainingBatch:
+        """The next training batch of ``task``, as :meth:`train_step` takes it."""
+        return make_batch(task)
+
+    def _terms(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The loss terms of a batch (:meth:`make_batch`) and the total to minimise."""
         objective = self.objective
+        outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
+        terms = {"loss": objective.loss(outputs, targets, mask)}
+        terms.update(regularization_terms(objective.coefficients, self.model.effective(),
+                                          self.model.rates(states), outputs, objective.custom,
+                                          objective.custom_weight))
+        return terms, tf.add_n(list(terms.values()))
+
+    def _train_step(self, *batch: tf.Tensor) -> dict[str, tf.Tensor]:
+        names, variables = list(self.variables), list(self.variables.values())
         with tf.GradientTape() as tape:
-            outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
-            terms = {"loss": objective.loss(outputs, targets, mask)}
-            terms.update(regularization_terms(objective.coefficients, self.model.effective(),
-                                              self.model.rates(states), outputs, objective.custom,
-                                              objective.custom_weight))
-            total = tf.add_n(list(terms.values()))
+            terms, total = self._terms(*batch)
         grads = tape.gradient(total, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         grads = [g * tf.cast(self.plastic[n], g.dtype) if n in self.plastic else g for n, g in zip(names, grads)]
