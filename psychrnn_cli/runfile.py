@@ -73,7 +73,8 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
              "plastic_<param> (0 = fixed entry)",
     "training": "1-D curves, one value per evaluation: iteration, loss and accuracy on a fresh batch, train_loss "
                 "(mean since the last evaluation), wall_time (s of training), one column per regularizer term, "
-                "stage (with a curriculum)",
+                "stage (with a curriculum); reward-based training: mean_reward, aborted, train_reward, policy, value, "
+                "entropy",
     "curriculum": "with a curriculum: per stage its task config, metric, threshold and start_iteration; per "
                   "check check_iteration, check_stage, check_value",
     "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
