@@ -20,6 +20,7 @@ from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
 from psychrnn_cli.task import Task
+from psychrnn_cli.tasks.multitask import accuracy_by_task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
     from psychrnn_cli.network.step import CompiledSteps
@@ -287,13 +288,18 @@ class Trainer:
         return curriculum.finished and curriculum.after_last == "stop"
 
     def _evaluate_into_curves(self, wall_time: float) -> float:
-        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
+        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy that
+        decides early stopping: a multi-task's lowest accuracy over its tasks (each must reach it)."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, _ = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        accuracy, loss, (x, y, mask, params, outputs, _) = evaluate(self.steps, self.eval_task,
+                                                                    self.settings.eval_trials)
+        per_task = {f"accuracy_{label}": value for label, (value, _) in
+                    accuracy_by_task(self.eval_task, y, outputs, mask, params).items()}
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
                  for k in state.window[0]}
-        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
+        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **per_task, **means,
                             wall_time=wall_time)
         state.window = []
-        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
-        return accuracy
+        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f%s", state.iteration, stage, loss, accuracy,
+                      "".join(f", {k} {v:.3f}" for k, v in per_task.items()))
+        return min((v for v in per_task.values() if not math.isnan(v)), default=accuracy)
