@@ -197,7 +197,7 @@ class MultiTask(Task):
     @staticmethod
     def _build_members(entries: list[Any], dt: float, tau: float, T: float | None, n_batch: int
                        ) -> list[tuple[str, Task]]:
-        from psychrnn_cli.schema import check_arguments
+        from psychrnn_cli.schema import check_arguments, unexpected_argument
 
         built: list[tuple[str, Task]] = []
         for number, entry in enumerate(entries):
@@ -214,7 +214,10 @@ class MultiTask(Task):
             if T is not None:
                 options.setdefault("T", T)
             check_arguments(f"task.tasks[{number}]", target, options)
-            task = target(**options)
+            try:
+                task = target(**options)
+            except TypeError as err:  # (a task taking **kwargs refuses an option only when called)
+                raise unexpected_argument(f"task.tasks[{number}]", target, err) or err from None
             if not isinstance(task, Task):
                 task = DuckTypedTask(task)
             built.append((label, task))
