@@ -182,15 +182,6 @@ def tree(clusters: Clusters, labels: list[str], attrs: dict[str, Any]) -> dict[s
     }
 
 
-def units_of_cluster(result: dict[str, Any], k: int) -> list[int]:
-    """Units of cluster ``k`` in a stored ``/analysis/task_variance`` group; ValueError if there is none."""
-    cluster = np.asarray(result["cluster"])
-    n = int(cluster.max()) + 1
-    if not 0 <= k < n:
-        raise ValueError(f"cluster{k}: the task-variance analysis found clusters cluster0..cluster{n - 1}")
-    return np.flatnonzero(cluster == k).tolist()
-
-
 def parse_epoch(text: str) -> str | tuple[float, float]:
     """``response``, ``all``, or a window ``T0-T1`` in ms (``T0-``: to the end); ValueError otherwise."""
     import re
@@ -248,3 +239,35 @@ def task_variance_from_run(run: dict[str, Any], n_trials: int, seed: int, epoch:
     clusters = cluster_units(variance, k, max_k, seed)
     epoch_text = epoch if isinstance(epoch, str) else f"{epoch[0]:g}-{epoch[1]:g} ms"
     return clusters, task.labels, {"epoch": epoch_text, "n_trials_per_task": n_trials, "seed": seed}
+
+
+def stored_clusters(run: dict[str, Any]) -> np.ndarray | None:
+    """``[N_rec]`` cluster of each unit (-1: none) saved by ``psychrnn analyse --task-variance``, or None."""
+    result = (run.get("analysis") or {}).get("task_variance")
+    return None if result is None else np.asarray(result["cluster"])
+
+
+def task_variance_figure(result: dict[str, Any]) -> Any:
+    """The units-by-tasks map of a stored ``/analysis/task_variance`` group: normalised task variance
+    of the active units (columns, sorted by cluster) in each task (rows), clusters marked."""
+    import json
+
+    from matplotlib.figure import Figure
+
+    labels = json.loads(result["attrs"]["tasks"])
+    order = np.asarray(result["order"], dtype=int)
+    cluster = np.asarray(result["cluster"])[order]
+    fig = Figure(figsize=(max(6.0, 0.04 * len(order) + 3), 0.35 * len(labels) + 2), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(np.asarray(result["normalised"])[order].T, aspect="auto", cmap="hot", vmin=0, vmax=1,
+                      interpolation="nearest")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    starts = np.flatnonzero(np.diff(cluster, prepend=-2))
+    for c, start in zip(cluster[starts], starts):
+        ax.axvline(start - 0.5, color="c", lw=1)
+        ax.text(start, -0.7, str(c), fontsize=7, va="bottom")
+    ax.set(xlabel=f"units, sorted by cluster (numbered at the top; {len(order)} active of {len(result['cluster'])})",
+           xticks=[])
+    fig.colorbar(image, ax=ax, label="normalised task variance")
+    fig.suptitle(f"Task variance ({result['attrs'].get('epoch', '')} epoch; Yang et al. 2019)")
+    return fig
