@@ -125,14 +125,17 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
 
 def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
     from psychrnn_cli.training import evaluate
 
     accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
     n = exp.save_trials
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
+    per_task = {f"accuracy_{label}": value for label, (value, _) in
+                accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks
     groups = {"training": state.curves.arrays(), "trials": trials,
-              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
+              "evaluation": {"attrs": {"accuracy": accuracy, **per_task, "loss": loss, "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:
         groups["curriculum"] = exp.curriculum.record()
     return groups

@@ -198,3 +198,24 @@ def test_multitask_resume_is_bit_identical(multitask_run, tmp_path):
     assert_same_run(multitask_run[1], resumed)
     for name in ("accuracy_perceptual_discrimination", "accuracy_delayed_discrimination"):
         np.testing.assert_array_equal(resumed["training"][name], multitask_run[1]["training"][name])
+
+
+def test_evaluation_and_summary_report_accuracy_per_task(multitask_run):
+    from psychrnn_cli.commands.evaluate import evaluate_run, table
+    from psychrnn_cli.sweep_summary import run_table, summarize_run
+
+    run_dir, run = multitask_run
+    final = run["evaluation"]["attrs"]
+    labels = ("perceptual_discrimination", "delayed_discrimination")
+    assert all(0 <= final[f"accuracy_{label}"] <= 1 for label in labels)
+    header, rows = run_table([summarize_run(run_dir, run_dir.parent)])
+    assert header[header.index("accuracy") + 1:][:2] == [f"accuracy_{label}" for label in labels]
+    assert rows[0][header.index("accuracy_delayed_discrimination")] == final["accuracy_delayed_discrimination"]
+    result = evaluate_run(run, 60, 0, [], noise=False)
+    n = [result["attrs"][f"n_trials_{label}"] for label in labels]
+    assert sum(n) == 60
+    # the overall accuracy is the trial-weighted mean of the tasks'
+    assert result["attrs"]["accuracy"] == pytest.approx(
+        sum(result["attrs"][f"accuracy_{label}"] * k for label, k in zip(labels, n)) / 60)
+    assert f"delayed_discrimination: accuracy {result['attrs']['accuracy_delayed_discrimination']:.4f} on {n[1]} " \
+           "trials" in table(result)

@@ -63,19 +63,22 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     from psychrnn_cli.runfile import result_provenance
     from psychrnn_cli.simulator import network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
     outputs = simulate(network, x, noise=noise, seed=seed).outputs
     accuracy = float(task.accuracy_function(y, outputs, mask))
+    per_task = accuracy_by_task(task, y, outputs, mask, params)  # a multi-task's tasks
     loss = float(np.mean(np.square(mask * (outputs - y))))
     values = trial_param_arrays(params)
     conditions = {}
     for name in condition_parameters(values):
         levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, task.accuracy_function)
         conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
-    attrs = {"accuracy": accuracy, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
+    attrs = {"accuracy": accuracy, **{f"accuracy_{label}": value for label, (value, _) in per_task.items()},
+             **{f"n_trials_{label}": n for label, (_, n) in per_task.items()}, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
              "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
              "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **result_provenance(run)}
     return {"attrs": attrs, "conditions": conditions}
@@ -89,6 +92,8 @@ def table(result: dict[str, Any]) -> str:
         settings += f", {a['overrides']}"
     lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   "
              f"on {a['n_trials']} fresh trials ({settings})"]
+    lines += [f"  {key[len('accuracy_'):]}: accuracy {a[key]:.4f} on {a['n_trials_' + key[len('accuracy_'):]]} trials"
+              for key in a if key.startswith("accuracy_")]
     if result["conditions"]:
         lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
         for name, c in result["conditions"].items():
