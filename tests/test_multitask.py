@@ -209,7 +209,8 @@ def test_evaluation_and_summary_report_accuracy_per_task(multitask_run):
     labels = ("perceptual_discrimination", "delayed_discrimination")
     assert all(0 <= final[f"accuracy_{label}"] <= 1 for label in labels)
     header, rows = run_table([summarize_run(run_dir, run_dir.parent)])
-    assert header[header.index("accuracy") + 1:][:2] == [f"accuracy_{label}" for label in labels]
+    after = header.index("accuracy") + 1
+    assert set(header[after:after + 2]) == {f"accuracy_{label}" for label in labels}
     assert rows[0][header.index("accuracy_delayed_discrimination")] == final["accuracy_delayed_discrimination"]
     result = evaluate_run(run, 60, 0, [], noise=False)
     n = [result["attrs"][f"n_trials_{label}"] for label in labels]
@@ -219,3 +220,22 @@ def test_evaluation_and_summary_report_accuracy_per_task(multitask_run):
         sum(result["attrs"][f"accuracy_{label}"] * k for label, k in zip(labels, n)) / 60)
     assert f"delayed_discrimination: accuracy {result['attrs']['accuracy_delayed_discrimination']:.4f} on {n[1]} " \
            "trials" in table(result)
+
+
+def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, capsys):
+    from psychrnn_cli.commands import analyse, simulate
+    from psychrnn_cli.task_variance import task_variance_figure
+
+    run_dir, _ = multitask_run
+    assert analyse.main([str(run_dir), "--task-variance", "--trials", "30", "--clusters", "2"]) == 0
+    result = load_run(run_dir)["analysis"]["task_variance"]
+    assert result["attrs"]["k"] == 2 and set(result["cluster"]) <= {-1, 0, 1} and (result["cluster"] == 1).any()
+    assert result["variance"].shape == (24, 2) and sorted(result["order"]) == np.flatnonzero(result["cluster"] >= 0).tolist()
+    assert len(task_variance_figure(result).axes[0].images) == 1
+    out = tmp_path / "lesion.h5"
+    assert simulate.main([str(run_dir), "--lesion", "cluster1", "--trials", "40", "--out", str(out)]) == 0
+    attrs = load_run(out)["attrs"]
+    assert {"accuracy_perceptual_discrimination", "baseline_accuracy_delayed_discrimination"} <= set(attrs)
+    assert "perceptual_discrimination: " in capsys.readouterr().out
+    assert simulate.main([str(run_dir), "--lesion", "cluster2", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "clusters are cluster0..cluster1" in capsys.readouterr().err
