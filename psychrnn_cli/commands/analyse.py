@@ -75,7 +75,8 @@ def epoch(text: str) -> str | tuple[float, float]:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.fixed_points == args.task_variance:
-        print("psychrnn analyse: error: choose one analysis: --fixed-points or --task-variance", file=sys.stderr)
+        print("psychrnn analyse: error: choose an analysis: --fixed-points or --task-variance (one at a time)",
+              file=sys.stderr)
         return 2
     if args.task_variance:
         return task_variance(args)

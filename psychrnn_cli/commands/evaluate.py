@@ -93,7 +93,7 @@ def table(result: dict[str, Any]) -> str:
     lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   "
              f"on {a['n_trials']} fresh trials ({settings})"]
     lines += [f"  {key[len('accuracy_'):]}: accuracy {a[key]:.4f} on {a['n_trials_' + key[len('accuracy_'):]]} trials"
-              for key in a if key.startswith("accuracy_")]
+              for key in a if key.startswith("accuracy_") and a["n_trials_" + key[len("accuracy_"):]]]
     if result["conditions"]:
         lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
         for name, c in result["conditions"].items():
