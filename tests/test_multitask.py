@@ -239,3 +239,35 @@ def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, 
     assert "perceptual_discrimination: " in capsys.readouterr().out
     assert simulate.main([str(run_dir), "--lesion", "cluster2", "--out", str(tmp_path / "x.h5")]) == 2
     assert "clusters are cluster0..cluster1" in capsys.readouterr().err
+
+
+# --- acceptance (slow) ----------------------------------------------------------------------------
+
+FOUR_TASKS = ("perceptual_discrimination", "delayed_discrimination", "anti_saccade", "context_dependent_integration")
+
+
+@pytest.mark.slow
+def test_four_tasks_reach_85_percent_each_then_clusters_map_and_lesions(tmp_path, capsys):
+    from psychrnn_cli.commands import analyse, plot, simulate
+    from psychrnn_cli.commands.evaluate import evaluate_run
+
+    run_dir = tmp_path / "four"
+    train(["train.progress=false", "task=multitask", f"task.tasks=[{','.join(FOUR_TASKS)}]", "model.N_rec=128",
+           "train.iterations=4000", "train.eval_every=100", "train.stop_accuracy=0.92"], run_dir=run_dir)
+    run = load_run(run_dir)
+    assert all(len(run["training"][f"accuracy_{label}"]) == len(run["training"]["iteration"]) for label in FOUR_TASKS)
+    for k, label in enumerate(FOUR_TASKS):  # 500 fresh trials of each task
+        only = ",".join("1" if j == k else "0" for j in range(4))
+        result = evaluate_run(run, 500, 1, [f"task.proportions=[{only}]"], noise=True)
+        assert result["attrs"][f"n_trials_{label}"] == 500
+        assert result["attrs"][f"accuracy_{label}"] >= 0.85, (label, result["attrs"])
+    assert analyse.main([str(run_dir), "--task-variance", "--trials", "200"]) == 0
+    clusters = load_run(run_dir)["analysis"]["task_variance"]
+    assert clusters["attrs"]["k"] >= 2
+    assert plot.main([str(run_dir), "--trials", "100"]) == 0 and (run_dir / "plots" / "task_variance.png").exists()
+    for c in range(clusters["attrs"]["k"]):
+        assert simulate.main([str(run_dir), "--lesion", f"cluster{c}", "--trials", "400",
+                              "--out", str(tmp_path / f"lesion{c}.h5")]) == 0
+        attrs = load_run(tmp_path / f"lesion{c}.h5")["attrs"]
+        assert all(f"accuracy_{label}" in attrs for label in FOUR_TASKS)
+    capsys.readouterr()
