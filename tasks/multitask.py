@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.task import DuckTypedTask, Task, TrialParams
+from psychrnn_cli.task import DuckTypedTask, Task, TrialParams, check_batch
 
 NAME = "multitask"
 NEUROGYM_ID = re.compile(r"^[A-Za-z][\w.]*-v\d+$")  # e.g. GoNogo-v0
@@ -61,8 +61,6 @@ def _import(path: str, where: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        if "neurogym" in path:
-            raise ValueError(f"{where}: {err}") from None
         raise ValueError(f"{where}: cannot import {path!r} ({err}); is its module on PYTHONPATH or in the working "
                          "directory?") from None
 
@@ -137,8 +135,6 @@ class MultiTask(Task):
         rule_window: ``[start, end]`` in ms during which the rule input is on (``end`` null: to the
             end of the trial), or ``None`` for the whole trial.
     """
-
-    param_units: dict[str, str] = {}
 
     def __init__(
         self,
@@ -274,6 +270,11 @@ class MultiTask(Task):
             member.task.rng = rng
 
     @property
+    def param_units(self) -> dict[str, str]:
+        """Trial parameter -> units, of all the tasks (for figures)."""
+        return {k: v for m in self.members for k, v in getattr(m.task, "param_units", {}).items()}
+
+    @property
     def labels(self) -> list[str]:
         """The tasks' labels, in order."""
         return [member.label for member in self.members]
@@ -304,6 +305,7 @@ class MultiTask(Task):
             if rows.size == 0:
                 continue
             x_k, y_k, mask_k = member.task.trials([params[i] for i in rows])
+            check_batch(member.task, x_k, y_k, mask_k, rows.size)
             n = member.task.N_steps
             x[rows, :n, member.inputs] = x_k
             y[rows, :n, member.outputs] = y_k
