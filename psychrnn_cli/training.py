@@ -20,7 +20,7 @@ from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
 from psychrnn_cli.task import Task
-from psychrnn_cli.tasks.multitask import accuracy_by_task
+from psychrnn_cli.tasks.multitask import MultiTask, accuracy_by_task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
     from psychrnn_cli.network.step import CompiledSteps
@@ -227,7 +227,8 @@ class Trainer:
             self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
                                  acc=f"{accuracy:.3f}")
             if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
-                return self._end("completed", f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}")
+                every = " on every task (the lowest)" if isinstance(self.eval_task, MultiTask) else ""
+                return self._end("completed", f"reached accuracy {accuracy:.3f}{every} >= {settings.stop_accuracy}")
         if curriculum_done:
             return self._end("completed", f"curriculum finished at iteration {iteration}")
         if iteration >= settings.iterations:

@@ -98,6 +98,42 @@ def test_accuracy_per_task_and_overall():
     assert task.accuracy_function(y, outputs, mask) == pytest.approx(np.mean(k == 0))
 
 
+class AnswersOneTask:
+    """Stands in for the compiled steps: the target on trials of task 0, the other choice on the others."""
+
+    def __init__(self, task: MultiTask) -> None:
+        self.task = task
+
+    def predict(self, x: np.ndarray):
+        on_task_0 = x[:, 0, self.task.rule_channels.start] == 1  # the rule input says the task
+        _, y, _ = self.task.trials(self.params)
+        return np.where(on_task_0[:, None, None], y, y[:, :, [0, 1, 3, 2]]), None
+
+
+def test_early_stop_waits_for_every_task(monkeypatch):
+    from psychrnn_cli.curriculum import Curriculum
+    from psychrnn_cli.prefetch import BatchSource
+    from psychrnn_cli.training import TrainSettings, Trainer
+
+    task = two_tasks()
+    steps = AnswersOneTask(task)
+    original = task.get_trial_batch
+
+    def remember(n=None):  # the fake network answers from the trial parameters
+        batch = original(n)
+        steps.params = batch[3]
+        return batch
+
+    monkeypatch.setattr(task, "get_trial_batch", remember)
+    trainer = Trainer(steps, Curriculum.single(task), task, TrainSettings(eval_trials=40, progress=False),
+                      BatchSource(None))
+    trainer.state.window = [{"loss": 1.0}]
+    assert trainer._evaluate_into_curves(0.0) == 0.0  # task 1 is never right, whatever the overall accuracy
+    columns = trainer.state.curves.columns
+    assert columns["accuracy_perceptual_discrimination"] == [1.0] and columns["accuracy_delayed_discrimination"] == [0.0]
+    assert 0 < columns["accuracy"][0] < 1
+
+
 # --- bad input: a one-line ConfigError before training -------------------------------------------
 
 @pytest.mark.parametrize("override, message", [
