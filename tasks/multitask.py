@@ -232,8 +232,8 @@ class MultiTask(Task):
                             "task.share_channels=false to lay them side by side")
                 if _scoring(task) != _scoring(first):
                     raise ValueError(
-                        f"{NAME}: task.share_channels=true needs one accuracy rule, but {label} and {first_label} score "
-                        "trials differently (their accuracy functions or settings differ); set "
+                        f"{NAME}: task.share_channels=true needs one accuracy rule, but {label} and {first_label} "
+                        "score trials differently (their accuracy functions or settings differ); set "
                         "task.share_channels=false to lay them side by side")
             return [Member(label, task, slice(0, first.N_in), slice(0, first.N_out)) for label, task in built]
         members, n_in, n_out = [], 0, 0
@@ -310,7 +310,8 @@ class MultiTask(Task):
             x[rows, :n, member.inputs] = x_k
             y[rows, :n, member.outputs] = y_k
             mask[rows, :n, member.outputs] = mask_k
-        x[np.arange(B)[:, None], np.flatnonzero(self.rule_steps)[None, :], self.rule_channels.start + index[:, None]] = 1.0
+        rule_steps = np.flatnonzero(self.rule_steps)[None, :]
+        x[np.arange(B)[:, None], rule_steps, self.rule_channels.start + index[:, None]] = 1.0
         return x, y, mask
 
     # --- accuracy ----------------------------------------------------------------------

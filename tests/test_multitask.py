@@ -130,7 +130,8 @@ def test_early_stop_waits_for_every_task(monkeypatch):
     trainer.state.window = [{"loss": 1.0}]
     assert trainer._evaluate_into_curves(0.0) == 0.0  # task 1 is never right, whatever the overall accuracy
     columns = trainer.state.curves.columns
-    assert columns["accuracy_perceptual_discrimination"] == [1.0] and columns["accuracy_delayed_discrimination"] == [0.0]
+    assert columns["accuracy_perceptual_discrimination"] == [1.0]
+    assert columns["accuracy_delayed_discrimination"] == [0.0]
     assert 0 < columns["accuracy"][0] < 1
 
 
@@ -266,7 +267,8 @@ def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, 
     assert analyse.main([str(run_dir), "--task-variance", "--trials", "30", "--clusters", "2"]) == 0
     result = load_run(run_dir)["analysis"]["task_variance"]
     assert result["attrs"]["k"] == 2 and set(result["cluster"]) <= {-1, 0, 1} and (result["cluster"] == 1).any()
-    assert result["variance"].shape == (24, 2) and sorted(result["order"]) == np.flatnonzero(result["cluster"] >= 0).tolist()
+    assert result["variance"].shape == (24, 2)
+    assert sorted(result["order"]) == np.flatnonzero(result["cluster"] >= 0).tolist()
     assert len(task_variance_figure(result).axes[0].images) == 1
     out = tmp_path / "lesion.h5"
     assert simulate.main([str(run_dir), "--lesion", "cluster1", "--trials", "40", "--out", str(out)]) == 0

@@ -78,7 +78,8 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
         levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, task.accuracy_function)
         conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
     attrs = {"accuracy": accuracy, **{f"accuracy_{label}": value for label, (value, _) in per_task.items()},
-             **{f"n_trials_{label}": n for label, (_, n) in per_task.items()}, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
+             **{f"n_trials_{label}": n for label, (_, n) in per_task.items()},
+             "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
              "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
              "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **result_provenance(run)}
     return {"attrs": attrs, "conditions": conditions}
@@ -92,8 +93,9 @@ def table(result: dict[str, Any]) -> str:
         settings += f", {a['overrides']}"
     lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   "
              f"on {a['n_trials']} fresh trials ({settings})"]
-    lines += [f"  {key[len('accuracy_'):]}: accuracy {a[key]:.4f} on {a['n_trials_' + key[len('accuracy_'):]]} trials"
-              for key in a if key.startswith("accuracy_") and a["n_trials_" + key[len("accuracy_"):]]]
+    tasks = [key[len("accuracy_"):] for key in a if key.startswith("accuracy_")]  # a multi-task's
+    lines += [f"  {label}: accuracy {a['accuracy_' + label]:.4f} on {a['n_trials_' + label]} trials"
+              for label in tasks if a["n_trials_" + label]]
     if result["conditions"]:
         lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
         for name, c in result["conditions"].items():

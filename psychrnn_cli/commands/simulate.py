@@ -144,8 +144,8 @@ def main(argv: list[str]) -> int:
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,
                   "noise": bool(args.noise and network.rec_noise > 0),
                   "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"],
-                  **{f"{prefix}accuracy_{label}": value for name, prefix in (("perturbed", ""), ("baseline", "baseline_"))
-                     for label, (value, _) in per_task[name].items()}},
+                  **{f"accuracy_{label}": value for label, (value, _) in per_task["perturbed"].items()},
+                  **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
         "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **trial_param_arrays(params)},
         "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
         "baseline": {"outputs": baseline.outputs, "states": baseline.states},
