@@ -95,7 +95,10 @@ def resolve_entry(entry: Any, number: int) -> tuple[str, Any, dict[str, Any]]:
         hint = f"did you mean {close[0]}? " if close else ""
         raise ValueError(f"{where}: unknown task {name!r}; {hint}use a built-in task ({', '.join(BUILTIN_TASKS)}), "
                          "a NeuroGym id such as GoNogo-v0, or an import path such as my_module.MyTask")
-    return str(label or default_label), target, options
+    label = str(label or default_label)
+    if not label or "/" in label:
+        raise ValueError(f"{where}: label {label!r} must be a non-empty name without '/' (it names curves and results)")
+    return label, target, options
 
 
 def _scoring(task: Task) -> tuple[Any, ...]:
@@ -166,7 +169,7 @@ class MultiTask(Task):
                 raise ValueError(f"{NAME}: task {label} has T = {task.T:g} ms, longer than task.T = {T:g} ms; raise "
                                  "task.T or shorten that task")
         self.members = self._layout(tasks_built)
-        n_in = (self.members[-1].inputs.stop) + len(self.members)
+        n_in = self.members[-1].inputs.stop + len(self.members)
         n_out = self.members[-1].outputs.stop
         super().__init__(n_in, n_out, dt, tau, T, N_batch, **kwargs)
         self.rule_steps = self._rule_steps(rule_window)
