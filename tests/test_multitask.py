@@ -279,6 +279,13 @@ def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, 
     assert "clusters are cluster0..cluster1" in capsys.readouterr().err
 
 
+def test_task_variance_of_a_single_task_run_is_refused(trained_run, capsys):
+    from psychrnn_cli.commands import analyse
+
+    assert analyse.main([str(trained_run), "--task-variance", "--no-save"]) == 2
+    assert "--task-variance needs a multi-task run (task=multitask)" in capsys.readouterr().err
+
+
 # --- acceptance (slow) ----------------------------------------------------------------------------
 
 FOUR_TASKS = ("perceptual_discrimination", "delayed_discrimination", "anti_saccade", "context_dependent_integration")
