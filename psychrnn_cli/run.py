@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -134,6 +135,8 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
     per_task = {f"accuracy_{label}": value for label, (value, _) in
                 accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks
+    if per_task:  # its trials' task_index, by name
+        trials["attrs"] = {"tasks": json.dumps(exp.test_task.labels)}
     groups = {"training": state.curves.arrays(), "trials": trials,
               "evaluation": {"attrs": {"accuracy": accuracy, **per_task, "loss": loss, "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:

@@ -3,6 +3,7 @@ resume), and the task-variance analysis with cluster lesions."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -224,6 +225,7 @@ def test_curves_hold_accuracy_per_task_and_trials_their_task(multitask_run):
     curves = run["training"]
     assert len(curves["accuracy_perceptual_discrimination"]) == len(curves["iteration"]) == 4
     assert set(run["trials"]["task_index"]) <= {0, 1}
+    assert json.loads(run["trials"]["attrs"]["tasks"]) == ["perceptual_discrimination", "delayed_discrimination"]
     assert run["curriculum"]["start_iteration"].tolist() == [0, 10]
 
 
