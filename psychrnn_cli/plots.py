@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from psychrnn_cli.analysis import (block_choices, condition_accuracy, condition_parameters, pca, psychometric,
                                    signed_coherence)
 from psychrnn_cli.simulator import Network
+from psychrnn_cli.task_variance import task_variance_figure
 
 PSYCHOMETRIC_COHERENCES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
 COLOUR_PREFERENCE = ("signed_coherence", "choice", "category", "direction", "interval")
@@ -43,7 +44,13 @@ def training_figure(training: dict[str, np.ndarray], stage_starts: Sequence[int]
     loss_ax.plot(it, training["loss"], color="C0", label="fresh evaluation trials")
     loss_ax.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
     loss_ax.legend(fontsize=8)
-    acc_ax.plot(it, training["accuracy"], color="C1")
+    per_task = [n for n in training if n.startswith("accuracy_")]  # a multi-task's tasks
+    acc_ax.plot(it, training["accuracy"], color="k" if per_task else "C1", lw=2 if per_task else 1.5,
+                label="all trials")
+    for number, name in enumerate(per_task):
+        acc_ax.plot(it, training[name], color=f"C{number}", lw=1, label=name[len("accuracy_"):])
+    if per_task:
+        acc_ax.legend(fontsize=7)
     acc_ax.set(xlabel="iteration", ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
     reached = [(stage, int(start)) for stage, start in enumerate(stage_starts) if start >= 0]
     if len(reached) > 1:
@@ -336,6 +343,8 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
              for name, (index, labels) in condition_groups(values, units, len(params)).items()})
     if (blocks := block_choices(values, outputs, mask)) is not None:
         figures["psychometric_blocks"] = psychometric_blocks_figure(blocks)
+    if "task_variance" in run.get("analysis", {}):
+        figures["task_variance"] = task_variance_figure(run["analysis"]["task_variance"])
     figures["weights"] = weights_figure(network)
     name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(values), None)
     colour = values[name] if name else None

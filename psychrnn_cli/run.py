@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -126,6 +127,7 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
 
 def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
     from psychrnn_cli.training import evaluate
 
     accuracy, loss, (x, y, mask, params, outputs, states), scores = evaluate(exp.steps, exp.test_task,
@@ -136,8 +138,13 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
               **{k: v[:n] for k, v in scores.items() if isinstance(v, np.ndarray)},  # (reward-based: sampled actions)
               "attrs": layout(exp.test_task)}
     means = {k: v for k, v in scores.items() if not isinstance(v, np.ndarray)}  # (mean_reward, aborted)
+    per_task = {f"accuracy_{label}": value for label, (value, _) in
+                accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks
+    if per_task:  # its trials' task_index, by name
+        trials["attrs"]["tasks"] = json.dumps(exp.test_task.labels)
     groups = {"training": state.curves.arrays(), "trials": trials,
-              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, **means, "n_trials": exp.test_trials}}}
+              "evaluation": {"attrs": {"accuracy": accuracy, **per_task, "loss": loss, **means,
+                                       "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:
         groups["curriculum"] = exp.curriculum.record()
     return groups

@@ -84,6 +84,10 @@ FRACTION = number(0, 1)
 INDEX_LIST = Rule("a list of ints", lambda v: isinstance(v, list) and all(_is_int(i) for i in v))
 STAGES = Rule("a list of stages {task: {...}, threshold: 0.9, metric: accuracy}", lambda v: isinstance(v, list) and all(
     isinstance(s, dict) and isinstance(s.get("task") or {}, dict) for s in v))
+TASK_LIST = Rule("a list of tasks (names, or mappings with name: or _target_: and options)", lambda v: isinstance(
+    v, list) and all(isinstance(t, (str, dict)) for t in v))
+WEIGHTS = Rule("a list of numbers >= 0, one per task", lambda v: isinstance(v, list) and all(
+    NON_NEGATIVE.accepts(w) for w in v))
 
 # Every fixed key: its type and range. Keys of the groups built by a constructor are listed when
 # the code itself relies on them; their other keys are checked against the target's signature.
@@ -99,6 +103,8 @@ SCHEMA: dict[str, Rule] = {
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
     "task.trials_per_sequence": POSITIVE_INT, "task.iti": NON_NEGATIVE, "task.feedback": one_of("none", "correct_side"),
+    "task.tasks": TASK_LIST, "task.share_channels": BOOL, "task.mixing": one_of("trial", "batch"),
+    "task.proportions": optional(WEIGHTS),
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
     **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},

@@ -52,6 +52,7 @@ class RunSummary:
         requeues: how many times SLURM requeued the run's job (0 outside SLURM).
         requeued_by: why, one reason per requeue (time limit, preemption, node failure).
         message: the run's message (why it stopped or failed), or why the file could not be read.
+        task_accuracy: a multi-task run's test accuracy per task (``accuracy_<task>`` columns).
     """
 
     path: str
@@ -66,6 +67,7 @@ class RunSummary:
     requeues: int = 0
     requeued_by: str = ""
     message: str = ""
+    task_accuracy: dict[str, float] = field(default_factory=dict)
 
     def param(self, key: str) -> str | None:
         """The run's value of ``key``: its override if it has one, else its config value, else None."""
@@ -177,6 +179,7 @@ def summarize_run(run_dir: Path, sweep_dir: Path) -> RunSummary:
     evaluation = run.get("evaluation", {}).get("attrs", {})
     row.accuracy, row.loss = _attr_float(evaluation, "accuracy"), _attr_float(evaluation, "loss")
     row.mean_reward = _attr_float(evaluation, "mean_reward")
+    row.task_accuracy = {k: _attr_float(evaluation, k) for k in evaluation if k.startswith("accuracy_")}
     wall_time = np.asarray(run.get("training", {}).get("wall_time", []), dtype=float)
     row.time_s = float(wall_time[-1]) if wall_time.size else math.nan
     row.config = _flatten(run.get("config") or {})
@@ -225,8 +228,10 @@ def common_params(runs: Sequence[RunSummary], params: Sequence[str]) -> dict[str
 def run_table(runs: Sequence[RunSummary], params: Sequence[str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of the per-run table: path, ``params`` (default: all), status, metrics, message."""
     params = param_columns(runs) if params is None else params
-    header = ["run", *params, *RUN_COLUMNS]
-    rows = [[r.path, *(r.param(p) or "" for p in params), r.status, r.accuracy, r.mean_reward, r.loss,
+    tasks = list(dict.fromkeys(k for r in runs for k in r.task_accuracy))  # multi-task runs: one column per task
+    header = ["run", *params, *RUN_COLUMNS[:2], *tasks, *RUN_COLUMNS[2:]]
+    rows = [[r.path, *(r.param(p) or "" for p in params), r.status, r.accuracy,
+             *(r.task_accuracy.get(t, math.nan) for t in tasks), r.mean_reward, r.loss,
              int(r.iterations) if math.isfinite(r.iterations) else math.nan, r.time_s, r.requeues, r.requeued_by,
              r.message] for r in runs]
     return header, rows

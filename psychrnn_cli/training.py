@@ -20,6 +20,7 @@ from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
 from psychrnn_cli.task import Task
+from psychrnn_cli.tasks.multitask import MultiTask, accuracy_by_task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
     from psychrnn_cli.network.step import CompiledSteps
@@ -232,7 +233,8 @@ class Trainer:
             self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
                                  acc=f"{accuracy:.3f}")
             if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
-                return self._end("completed", f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}")
+                every = " on every task (the lowest)" if isinstance(self.eval_task, MultiTask) else ""
+                return self._end("completed", f"reached accuracy {accuracy:.3f}{every} >= {settings.stop_accuracy}")
         if curriculum_done:
             return self._end("completed", f"curriculum finished at iteration {iteration}")
         if iteration >= settings.iterations:
@@ -293,15 +295,19 @@ class Trainer:
         return curriculum.finished and curriculum.after_last == "stop"
 
     def _evaluate_into_curves(self, wall_time: float) -> float:
-        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
+        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy that
+        decides early stopping: a multi-task's lowest accuracy over its tasks (each must reach it)."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, _, scores = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        accuracy, loss, (x, y, mask, params, outputs, _), scores = evaluate(self.steps, self.eval_task,
+                                                                            self.settings.eval_trials)
+        per_task = {f"accuracy_{label}": value for label, (value, _) in
+                    accuracy_by_task(self.eval_task, y, outputs, mask, params).items()}
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
                  for k in state.window[0]}
         rewards = {k: v for k, v in scores.items() if k in ("mean_reward", "aborted")}
-        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **rewards, **means,
-                            wall_time=wall_time)
+        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **per_task, **rewards,
+                            **means, wall_time=wall_time)
         state.window = []
         self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f%s", state.iteration, stage, loss, accuracy,
-                      "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in rewards.items()))
-        return accuracy
+                      "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in {**per_task, **rewards}.items()))
+        return min((v for v in per_task.values() if not math.isnan(v)), default=accuracy)

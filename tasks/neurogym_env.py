@@ -51,6 +51,15 @@ def supervised_env_ids() -> list[str]:
     return sorted(all_envs(tag="supervised"))
 
 
+def yang19_env_ids() -> list[str]:
+    """Ids of NeuroGym's collection of the 20 tasks of Yang et al. (2019, Nature Neuroscience), e.g.
+    ``yang19.go-v0``: supervised, with the same inputs (fixation and two rings) and outputs."""
+    import_neurogym()
+    from neurogym.envs.registration import all_envs
+
+    return sorted(e for e in all_envs(collections=True) if e.startswith("yang19."))
+
+
 def neurogym_env_summaries() -> dict[str, str]:
     """Supervised environment id -> the first line of its class docstring."""
     import gymnasium
@@ -80,9 +89,9 @@ def make_env(env_id: str, dt: float, env_kwargs: Mapping[str, Any] | None = None
     if "dt" in kwargs:
         raise ValueError("neurogym: set the step with task.dt, not task.env_kwargs.dt")
     known = supervised_env_ids()
-    if env_id not in known:
+    if env_id not in known and not (env_id.startswith("yang19.") and env_id in yang19_env_ids()):
         raise ValueError(f"neurogym: {env_id!r} is not a supervised NeuroGym environment; choose one of "
-                         f"{', '.join(known)}")
+                         f"{', '.join(known)}, or of the Yang et al. (2019) collection (yang19.go-v0 ...)")
     try:
         with warnings.catch_warnings():  # gymnasium's note that NeuroGym lists no render modes
             warnings.filterwarnings("ignore", message=".*render_modes", category=UserWarning)

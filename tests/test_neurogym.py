@@ -287,3 +287,20 @@ def test_actor_critic_improves_mean_reward_above_chance(ngym, tmp_path):
     run = load_run(path)
     assert run["evaluation"]["attrs"]["mean_reward"] > chance + 0.4, (chance, run["training"]["mean_reward"])
     assert run["trials"]["actions"].shape == run["trials"]["inputs"].shape[:2]
+YANG19 = ("yang19.go-v0", "yang19.anti-v0", "yang19.dm1-v0", "yang19.dlygo-v0")
+
+
+@pytest.mark.slow
+def test_multitask_network_on_four_tasks_of_the_yang_et_al_collection_beats_chance(ngym, tmp_path):
+    from psychrnn_cli import load_run, train
+    from psychrnn_cli.commands.evaluate import evaluate_run
+
+    path = train(["train.progress=false", "task=multitask", f"task.tasks=[{','.join(YANG19)}]", "task.dt=20",
+                  "task.share_channels=true", "model.N_rec=128", "train.iterations=3000", "train.eval_every=100",
+                  "train.stop_accuracy=0.8"], run_dir=tmp_path)
+    run = load_run(path)
+    for k, label in enumerate(YANG19):
+        only = ",".join("1" if j == k else "0" for j in range(len(YANG19)))
+        attrs = evaluate_run(run, 300, 1, [f"task.proportions=[{only}]"], noise=True)["attrs"]
+        # chance: 1 in 16 directions (a choice among 17 outputs with "fixate")
+        assert attrs[f"accuracy_{label}"] > 0.3, (label, attrs)

@@ -64,12 +64,14 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     from psychrnn_cli.sequences import per_trial
     from psychrnn_cli.simulator import network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
     outputs = simulate(network, x, noise=noise, seed=seed).outputs
     accuracy = float(task.accuracy_function(y, outputs, mask))
+    per_task = accuracy_by_task(task, y, outputs, mask, params)  # a multi-task's tasks
     loss = float(np.mean(np.square(mask * (outputs - y))))
     trial_task, (y, outputs, mask), params = per_trial(task, [y, outputs, mask], params)  # sequences: trial by trial
     values = trial_param_arrays(params)
@@ -77,7 +79,9 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     for name in condition_parameters(values):
         levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, trial_task.accuracy_function)
         conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
-    attrs = {"accuracy": accuracy, "loss": loss, "loss_kind": "mse", "n_trials": n_trials,
+    attrs = {"accuracy": accuracy, **{f"accuracy_{label}": value for label, (value, _) in per_task.items()},
+             **{f"n_trials_{label}": n for label, (_, n) in per_task.items()},
+             "loss": loss, "loss_kind": "mse", "n_trials": n_trials,
              "trials_per_sequence": len(params) // n_trials, "seed": seed,
              "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
              "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **result_provenance(run)}
@@ -98,6 +102,9 @@ def table(result: dict[str, Any]) -> str:
     trials = (f"{a['n_trials']} fresh sequences of {per_sequence} trials" if per_sequence > 1
               else f"{a['n_trials']} fresh trials")
     lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   on {trials} ({settings})"]
+    tasks = [key[len("accuracy_"):] for key in a if key.startswith("accuracy_")]  # a multi-task's
+    lines += [f"  {label}: accuracy {a['accuracy_' + label]:.4f} on {a['n_trials_' + label]} trials"
+              for label in tasks if a["n_trials_" + label]]
     if result["conditions"]:
         lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
         for name, c in result["conditions"].items():

@@ -114,6 +114,8 @@ def main(argv: list[str]) -> int:
                                       resolve_run_path, write_run)
     from psychrnn_cli.sequences import layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
+    from psychrnn_cli.task_variance import stored_clusters
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     try:
         run_file = resolve_run_path(args.run_dir)
@@ -121,6 +123,7 @@ def main(argv: list[str]) -> int:
         run = load_run(run_file)
         require_finite_weights(run, run_file)
         network = network_from_run(run, str(run_file))
+        network.clusters = stored_clusters(run)  # for --lesion cluster<k>
         task = task_from_run(run, args.trials, args.seed, args.overrides)
         perturbation_list, described = perturbations(args, network, task.N_steps)
         if not perturbation_list:
@@ -134,11 +137,15 @@ def main(argv: list[str]) -> int:
         return 2
     accuracy = {name: float(task.accuracy_function(y, r.outputs, mask))
                 for name, r in (("baseline", baseline), ("perturbed", perturbed))}
+    per_task = {name: accuracy_by_task(task, y, r.outputs, mask, params)
+                for name, r in (("baseline", baseline), ("perturbed", perturbed))}
     tree = {
         "attrs": {"kind": "simulation", "run_file": str(run_file), "perturbations": "; ".join(described),
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,
                   "noise": bool(args.noise and network.rec_noise > 0),
-                  "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"]},
+                  "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"],
+                  **{f"accuracy_{label}": value for label, (value, _) in per_task["perturbed"].items()},
+                  **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
         "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
                    "attrs": layout(task)},
         "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
@@ -153,5 +160,7 @@ def main(argv: list[str]) -> int:
     trials = f"{args.trials} sequences of {per_sequence} trials" if per_sequence > 1 else f"{args.trials} trials"
     print(f"{trials} of {run_file}; perturbations: {'; '.join(described) or 'none'}")
     print(f"accuracy without perturbation {accuracy['baseline']:.4f}, with perturbation {accuracy['perturbed']:.4f}")
+    for label, (value, n) in per_task["perturbed"].items():
+        print(f"  {label}: {per_task['baseline'][label][0]:.4f} -> {value:.4f} ({n} trials)")
     print(f"wrote {out}")
     return 0
