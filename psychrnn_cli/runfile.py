@@ -10,6 +10,7 @@ Layout of ``run.h5`` (schema version 1)::
     /model/constraints/<name>  connectivity masks, Dale signs, plastic masks
     /training/<curve>       1-D curves over evaluations: iteration, loss, accuracy, train_loss, wall_time
     /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
+                            the state components the model records (``Model.recorded``: stp's u, x),
                             time_ms, and one dataset per numeric trial parameter
     /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
     /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
@@ -48,6 +49,8 @@ UNITS = {  # dataset name -> (units, axis names)
     "mask": ("1", "trial, time, output"),
     "outputs": ("a.u.", "trial, time, output"),
     "states": ("a.u.", "trial, time, unit"),
+    "u": ("1", "trial, time, presynaptic unit"),  # stp: utilisation of synaptic resources
+    "x": ("1", "trial, time, presynaptic unit"),  # stp: available synaptic resources
     "time_ms": ("ms", "time"),
     "W_in": ("1", "unit, input"),
     "W_rec": ("1", "postsynaptic unit, presynaptic unit"),

@@ -109,12 +109,13 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     """Accuracy and loss on a fresh batch, and the batch with outputs and states.
 
     Returns:
-        accuracy, loss, and ``(x, y, mask, params, outputs, states)`` as NumPy arrays.
+        accuracy, loss, and ``(x, y, mask, params, outputs, states, recorded)`` as NumPy arrays
+        (``recorded``: the model's recorded state components by name).
     """
     x, y, mask, params = task.get_trial_batch(n_trials)
-    outputs, states = steps.predict(x)
+    outputs, states, recorded = steps.predict(x)
     loss = float(np.mean(np.square(mask * (outputs - y))))
-    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states)
+    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states, recorded)
 
 
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
@@ -279,7 +280,7 @@ class Trainer:
         stage, iteration = curriculum.index, state.iteration
         if not curriculum.active or iteration % curriculum.metric_every:
             return False
-        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check"), state.metric_losses, iteration)
+        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check")[:2], state.metric_losses, iteration)
         state.metric_losses = []
         if curriculum.index != stage or curriculum.finished:
             self.log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
