@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from psychrnn_cli.models import ModelError, State, Weights
 from psychrnn_cli.models.basic import Basic
 
@@ -51,7 +49,7 @@ class Adapting(Basic):
                              f"({self.dt:g} ms): raise model.tau_adapt or lower task.dt")
 
     def extra_weights(self, rng: Any, N_in: int, N_out: int) -> Weights:
-        return {"strength": np.full(self.N_rec, self.strength, dtype=np.float32)}
+        return {"strength": [self.strength] * self.N_rec}  # [N_rec]; the engines make it an array
 
     def trainable_flags(self) -> dict[str, bool]:
         return {"strength": self.train_strength}

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from psychrnn_cli.models import ModelError, State, Weights
 from psychrnn_cli.models.basic import Basic
 
@@ -76,16 +74,14 @@ class STP(Basic):
                                      f"({self.dt:g} ms)")
             if not 0 < U <= 1:
                 raise ModelError(f"model.{kind}_U must be in (0, 1], got {U:g}")
-        # per presynaptic unit [N_rec]: dt/tau_x, dt/tau_u, U, and 1 where the synapse is plastic
+        # per presynaptic unit: (dt/tau_x, dt/tau_u, U, dt in s where plastic); static: no change, u = x = 1
         n_plastic = self.N_rec if self.dale_ratio is None else int(round(self.dale_ratio * self.N_rec))
-        kinds = ["static"] * self.N_rec
-        for j in range(n_plastic):
-            kinds[j] = ("facilitating", "depressing")[j % 2] if self.synapses == "alternating" else self.synapses
-        static = (np.inf, np.inf, 1.0)  # no relaxation, u = x = 1: a plain synapse
-        tau_x, tau_u, U = np.array([constants.get(k, static) for k in kinds], dtype=np.float64).T
-        self._recover_x, self._recover_u, self._U = self.dt / tau_x, self.dt / tau_u, U
-        self._plastic = np.array([k != "static" for k in kinds], dtype=np.float64)
-        self._dt_s = self.dt / 1000.0
+        kinds = [self.synapses if self.synapses != "alternating" else ("facilitating", "depressing")[j % 2]
+                 for j in range(n_plastic)] + ["static"] * (self.N_rec - n_plastic)
+        per_unit = {kind: (self.dt / tau_x, self.dt / tau_u, U, self.dt / 1000.0)
+                    for kind, (tau_x, tau_u, U) in constants.items()}
+        per_unit["static"] = (0.0, 0.0, 1.0, 0.0)
+        self._constants = list(zip(*(per_unit[kind] for kind in kinds)))
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
         super().check(weights, dale_ratio)
@@ -94,14 +90,19 @@ class STP(Basic):
                              "which decides the static inhibitory synapses: use model=stp, whose preset sets "
                              "dale_ratio: ${constraints.dale_ratio}")
 
+    def prepare(self, ops: Any, w: Weights) -> Weights:
+        one = ops.ones_like(w["init_state"])  # the per-unit constants [N_rec] as the engine's arrays
+        names = ("recover_x", "recover_u", "U", "dt_s")
+        return {**super().prepare(ops, w), **{name: one * list(c) for name, c in zip(names, self._constants)}}
+
     def initial_state(self, ops: Any, w: Weights, x0: Any) -> State:
         ones = ops.ones_like(x0)
-        return x0, ones * self._U, ones
+        return x0, ones * w["U"], ones
 
     def step(self, ops: Any, w: Weights, state: State, drive: Any) -> State:
         h, u, x = state
         r = ops.f(h)
-        release = self._dt_s * self._plastic * r  # dt r in s * 1/s, 0 for static synapses
-        x = ops.minimum(ops.maximum(x + self._recover_x * (1 - x) - release * u * x, 0.0), 1.0)
-        u = ops.minimum(ops.maximum(u + self._recover_u * (self._U - u) + release * self._U * (1 - u), 0.0), 1.0)
+        release = w["dt_s"] * r  # dt (s) times the rate (1/s); 0 for static synapses
+        x = ops.minimum(ops.maximum(x + w["recover_x"] * (1 - x) - release * u * x, 0.0), 1.0)
+        u = ops.minimum(ops.maximum(u + w["recover_u"] * (w["U"] - u) + release * w["U"] * (1 - u), 0.0), 1.0)
         return (1 - self.alpha) * h + ops.matmul(u * x * r, w["rec_kernel"]) + drive, u, x
