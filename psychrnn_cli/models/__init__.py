@@ -145,7 +145,8 @@ class Model:
                                   for _ in range(self.gates - 1)]
             for name in ("W_in", "W_rec", "b_rec"):
                 weights[name] = np.concatenate([b[name] for b in blocks], axis=0)
-        return {**weights, **self.extra_weights(rng, N_in, N_out)}
+        extra = self.extra_weights(rng, N_in, N_out)
+        return {**weights, **{name: np.asarray(value, dtype=np.float32) for name, value in extra.items()}}
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
         """Raise ModelError naming the parameter whose shape does not fit this model, or Dale's

@@ -45,7 +45,7 @@ class Adapting(Basic):
         self.strength = float(strength)
         self.train_strength = bool(train_strength)
         if not self.tau_adapt >= self.dt:
-            raise ModelError(f"model.tau_adapt ({tau_adapt} ms) must be at least the time step task.dt "
+            raise ModelError(f"model.tau_adapt ({self.tau_adapt:g} ms) must be at least the time step task.dt "
                              f"({self.dt:g} ms): raise model.tau_adapt or lower task.dt")
 
     def extra_weights(self, rng: Any, N_in: int, N_out: int) -> Weights:
