@@ -52,8 +52,8 @@ def machine() -> str:
                 if line.startswith("model name")), platform.processor())
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "0")
-    versions = "; ".join(f"{name} {metadata.version(name)}" for name in ("tensorflow", "tensorflow-cpu", "numpy", "psychrnn-cli")
-                         if _installed(name))
+    packages = ("tensorflow", "tensorflow-cpu", "numpy", "psychrnn-cli")
+    versions = "; ".join(f"{name} {metadata.version(name)}" for name in packages if _installed(name))
     return (f"{cpu}, {os.cpu_count()} cores, {int(memory) / 1e6:.0f} GB RAM; {platform.platform()}; "
             f"Python {platform.python_version()}; {versions}; load average {os.getloadavg()[0]:.1f} at the start")
 
