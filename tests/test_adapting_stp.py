@@ -12,6 +12,7 @@ import pytest
 
 from psychrnn_cli import compose_config, load_run, train
 from psychrnn_cli.build import ConfigError, build
+from psychrnn_cli.models import ModelError
 from psychrnn_cli.models.adapting import Adapting
 from psychrnn_cli.models.stp import STP
 from psychrnn_cli.simulator import NumpyOps, load_network, simulate
@@ -179,25 +180,41 @@ def test_simulate_lesion_evaluate_and_plot_work_on_stp(stp_run, tmp_path, capsys
     assert {"training", "example_trials"} <= {p.stem for p in figures.glob("*.png")}
 
 
-def test_trained_adapting_strength_resumes_bit_identically(tmp_path):
+def test_strength_is_a_parameter_trained_only_with_train_strength():
+    from psychrnn_cli.masks import build_constraints
+    from psychrnn_cli.network.base import RecurrentModel
+
+    rng = np.random.default_rng(0)
+    constraints = build_constraints(2, 4, 2, rng)
+    for train_strength in (False, True):
+        definition = Adapting(4, alpha=0.1, strength=0.3, train_strength=train_strength)
+        weights = definition.initial_weights(lambda **_: {
+            "W_in": np.ones((4, 2)), "W_rec": np.eye(4), "W_out": np.ones((2, 4)), "b_rec": np.zeros(4),
+            "b_out": np.zeros(2), "init_state": np.zeros(4)}, rng, constraints, 2, 2)
+        np.testing.assert_array_equal(weights["strength"], np.full(4, 0.3, np.float32))
+        model = RecurrentModel(definition, weights, constraints)
+        assert model.params["strength"].trainable is train_strength
+        assert ("strength" in model.trainable_params) is train_strength
+    with pytest.raises(ModelError, match=r"model=adapting with N_rec=4 needs strength of shape \(4,\), got \(3,\)"):
+        definition.check({**weights, "strength": np.ones(3)})
+
+
+def test_an_ensemble_of_two_adapting_networks_resumes_bit_identically(tmp_path):
     """model.train_strength=true: the per-unit strengths train, are checkpointed and resumed exactly."""
-    run = [*SHORT, "model=adapting", "model.train_strength=true", "model.N_rec=20", "model.strength=0.3"]
-    whole = load_run(train([*run, "train.iterations=6"], run_dir=tmp_path / "whole"))
+    run = [*SHORT, "model=adapting", "model.train_strength=true", "model.N_rec=20", "model.strength=0.3",
+           "train.ensemble=2"]
+    train([*run, "train.iterations=6"], run_dir=tmp_path / "whole")
     train([*run, "train.iterations=3"], run_dir=tmp_path / "resumed")
-    resumed = load_run(train([*run, "train.iterations=6"], run_dir=tmp_path / "resumed"))
-    for name, value in whole["model"]["weights"].items():
-        np.testing.assert_array_equal(resumed["model"]["weights"][name], value, err_msg=name)
-    strength = whole["model"]["weights"]["strength"]
-    assert strength.shape == (20,) and np.all(strength != 0.3) and np.ptp(strength) > 0
-
-
-def test_an_ensemble_of_two_adapting_networks_keeps_fixed_strengths(tmp_path):
-    train([*SHORT, "model=adapting", "model.N_rec=20", "train.iterations=3", "train.ensemble=2"], run_dir=tmp_path)
-    members = [load_run(tmp_path / f"seed_{seed}") for seed in (0, 1)]
-    for member in members:
-        assert member["attrs"]["status"] == "completed"
-        np.testing.assert_array_equal(member["model"]["weights"]["strength"], np.full(20, 0.5, np.float32))
-    assert not np.array_equal(members[0]["model"]["weights"]["W_rec"], members[1]["model"]["weights"]["W_rec"])
+    train([*run, "train.iterations=6"], run_dir=tmp_path / "resumed")
+    strengths = []
+    for seed in (0, 1):
+        whole, resumed = (load_run(tmp_path / name / f"seed_{seed}") for name in ("whole", "resumed"))
+        assert resumed["attrs"]["iterations"] == 6 and resumed["attrs"]["status"] == "completed"
+        for name, value in whole["model"]["weights"].items():
+            np.testing.assert_array_equal(resumed["model"]["weights"][name], value, err_msg=f"seed {seed} {name}")
+        strengths.append(whole["model"]["weights"]["strength"])
+        assert strengths[-1].shape == (20,) and np.all(strengths[-1] != np.float32(0.3))
+    assert not np.array_equal(*strengths)
 
 
 # --- acceptance (slow) -------------------------------------------------------------------------------
