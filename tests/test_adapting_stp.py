@@ -215,6 +215,11 @@ def test_an_ensemble_of_two_adapting_networks_resumes_bit_identically(tmp_path):
         strengths.append(whole["model"]["weights"]["strength"])
         assert strengths[-1].shape == (20,) and np.all(strengths[-1] != np.float32(0.3))
     assert not np.array_equal(*strengths)
+    network = load_network(tmp_path / "whole" / "seed_1")  # the simulator reads the trained strengths
+    np.testing.assert_array_equal(network.weights["strength"], strengths[1])
+    result = simulate(network, whole["trials"]["inputs"])
+    stored = whole["trials"]["outputs"]
+    assert np.max(np.abs(result.outputs - stored)) / np.max(np.abs(stored)) < 1e-5
 
 
 # --- acceptance (slow) -------------------------------------------------------------------------------
