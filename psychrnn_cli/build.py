@@ -306,7 +306,7 @@ def _build(cfg: DictConfig) -> Experiment:
     try:
         check_arguments("model", definition_class,
                         {key: value for key, value in model_node.items() if key not in ENGINE_KEYS})
-        definition = make_model(model_node, task.alpha)
+        definition = make_model(model_node, task.alpha, task.dt)
         weights = definition.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
         definition.check(weights, constraints.dale_ratio)
     except ModelError as err:

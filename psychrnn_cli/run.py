@@ -130,10 +130,12 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     from psychrnn_cli.tasks.multitask import accuracy_by_task
     from psychrnn_cli.training import evaluate
 
-    accuracy, loss, (x, y, mask, params, outputs, states), scores = evaluate(exp.steps, exp.test_task,
-                                                                            exp.test_trials)
+    accuracy, loss, (x, y, mask, params, outputs, states, recorded), scores = evaluate(exp.steps, exp.test_task,
+                                                                                      exp.test_trials)
     n = exp.save_trials
+    dtypes = {name: dtype for name, (_, dtype) in exp.model.definition.recorded.items()}
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
+              **{name: value[:n].astype(dtypes[name]) for name, value in recorded.items()},
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in param_arrays(exp.test_task, params).items()},
               **{k: v[:n] for k, v in scores.items() if isinstance(v, np.ndarray)},  # (reward-based: sampled actions)
               "attrs": layout(exp.test_task)}

@@ -35,6 +35,8 @@ UNITS = {  # dataset name -> (units, axis names)
     "mask": ("1", "trial, time, output"),
     "outputs": ("a.u.", "trial, time, output"),
     "states": ("a.u.", "trial, time, unit"),
+    "u": ("1", "trial, time, presynaptic unit"),  # stp: utilisation of synaptic resources
+    "x": ("1", "trial, time, presynaptic unit"),  # stp: available synaptic resources
     "time_ms": ("ms", "time"),
     "W_in": ("1", "unit, input"),
     "W_rec": ("1", "postsynaptic unit, presynaptic unit"),
@@ -78,7 +80,8 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
     "curriculum": "with a curriculum: per stage its task config, metric, threshold and start_iteration; per "
                   "check check_iteration, check_stage, check_value",
     "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
-              "states [trial, time, channel or unit], time_ms, and one array per numeric trial parameter; trial "
+              "states [trial, time, channel or unit], the state components the model records (Model.recorded: "
+              "stp's u and x, spiking's spikes), time_ms, and one array per numeric trial parameter; trial "
               "sequences: attrs trials_per_sequence, iti_steps, trial_steps and parameters [trial, position]; "
               "reward-based training: actions, reward, outcome, end_step",
     "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted) on "

@@ -108,6 +108,12 @@ SCHEMA: dict[str, Rule] = {
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
     **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},
+    # options of the built-in models adapting and stp (their ranges; dt-relative limits in the models)
+    "model.tau_adapt": POSITIVE, "model.strength": NON_NEGATIVE, "model.train_strength": BOOL,
+    "model.synapses": one_of("alternating", "facilitating", "depressing", "static"),
+    "model.dale_ratio": optional(FRACTION),
+    **{f"model.{kind}_{name}": POSITIVE for kind in ("facilitating", "depressing") for name in ("tau_x", "tau_u")},
+    **{f"model.{kind}_U": number(0, 1, low_open=True) for kind in ("facilitating", "depressing")},
     "constraints.autapses": BOOL, "constraints.dale_ratio": optional(FRACTION),
     "constraints.density": number(0, 1, low_open=True), "constraints.regions": optional(MAPPING),
     "constraints.regions.sizes": Rule("a list of positive ints", lambda v: isinstance(v, list) and all(

@@ -110,7 +110,8 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     """Accuracy and loss on a fresh batch, and the batch with outputs and states.
 
     Returns:
-        accuracy, loss, ``(x, y, mask, params, outputs, states)`` as NumPy arrays, and the scores of
+        accuracy, loss, ``(x, y, mask, params, outputs, states, recorded)`` as NumPy arrays
+        (``recorded``: the model's recorded state components by name), and the scores of
         reward-based training (``mean_reward``, ``aborted`` and the sampled actions: see
         :meth:`~psychrnn_cli.network.reinforce.ActorCriticSteps.evaluate_policy`; empty for supervised
         training).
@@ -118,9 +119,9 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     if hasattr(steps, "evaluate_policy"):
         return steps.evaluate_policy(task, n_trials)
     x, y, mask, params = task.get_trial_batch(n_trials)
-    outputs, states = steps.predict(x)
+    outputs, states, recorded = steps.predict(x)
     loss = float(np.mean(np.square(mask * (outputs - y))))
-    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states), {}
+    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states, recorded), {}
 
 
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
@@ -287,7 +288,7 @@ class Trainer:
         stage, iteration = curriculum.index, state.iteration
         if not curriculum.active or iteration % curriculum.metric_every:
             return False
-        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check"), state.metric_losses, iteration)
+        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check")[:2], state.metric_losses, iteration)
         state.metric_losses = []
         if curriculum.index != stage or curriculum.finished:
             self.log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
@@ -298,7 +299,7 @@ class Trainer:
         """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy that
         decides early stopping: a multi-task's lowest accuracy over its tasks (each must reach it)."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, (x, y, mask, params, outputs, _), scores = evaluate(self.steps, self.eval_task,
+        accuracy, loss, (x, y, mask, params, outputs, *_), scores = evaluate(self.steps, self.eval_task,
                                                                             self.settings.eval_trials)
         per_task = {f"accuracy_{label}": value for label, (value, _) in
                     accuracy_by_task(self.eval_task, y, outputs, mask, params).items()}

@@ -87,15 +87,6 @@ def test_custom_initializer_loss_and_regularizer(tmp_path):
     assert np.all(curves["custom"] > 0) and np.all(curves["L2_rec"] > 0)
 
 
-def test_user_defined_model_from_the_readme_trains(tmp_path, monkeypatch):
-    monkeypatch.chdir(REPO / "examples")
-    path = train([*FAST, "model._target_=adapting_rnn.AdaptingRNN", "+model.strength=0.3", "+model.adapt_rate=0.02",
-                  "train.iterations=300", "train.stop_accuracy=0.9"], run_dir=tmp_path)
-    run = load_run(path)
-    assert run["model"]["attrs"]["kind"] == "adapting"
-    assert run["evaluation"]["attrs"]["accuracy"] >= 0.85
-
-
 def test_constrained_run_reloads_and_keeps_its_constraints(tmp_path):
     constrained = ["constraints=[dale,two_regions]", "constraints.autapses=false", "constraints.fixed_outgoing=0.2"]
     first = load_run(train([*QUICK, *constrained], run_dir=tmp_path / "first"))
@@ -120,7 +111,7 @@ def test_constrained_run_reloads_and_keeps_its_constraints(tmp_path):
 
 def test_examples_exist_as_documented():
     for example, page in (("examples/pulse_sign.py", "guides/own-task.md"),
-                          ("examples/adapting_rnn.py", "guides/own-model.md")):
+                          ("psychrnn_cli/models/adapting.py", "guides/own-model.md")):
         assert Path(REPO / example).exists() and example in (REPO / "docs" / page).read_text()
 
 

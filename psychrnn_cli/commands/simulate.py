@@ -21,9 +21,10 @@ examples:
   psychrnn simulate RUN_DIR --clamp 3,4=0@800- --inject region1=0.5@200-400 task.coherences=[0.1]
 
 The output file holds /trials (inputs, targets, mask, time_ms, trial parameters), /perturbed and
-/baseline (outputs, states), with both accuracies as root attributes; read it with
-psychrnn_cli.load_run(FILE). An existing output file is replaced only if an earlier psychrnn
-simulate wrote it and --overwrite is given; the output folder is created.
+/baseline (outputs, states, and the state components the model records, such as stp's u and x),
+with both accuracies as root attributes; read it with psychrnn_cli.load_run(FILE). An existing
+output file is replaced only if an earlier psychrnn simulate wrote it and --overwrite is given;
+the output folder is created.
 """
 
 
@@ -148,8 +149,9 @@ def main(argv: list[str]) -> int:
                   **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
         "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
                    "attrs": layout(task)},
-        "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
-        "baseline": {"outputs": baseline.outputs, "states": baseline.states},
+        **{name: {"outputs": r.outputs, "states": r.states,
+                  **{k: v.astype(network.model.recorded[k][1]) for k, v in r.recorded.items()}}
+           for name, r in (("perturbed", perturbed), ("baseline", baseline))},
     }
     try:
         write_run(out, tree)

@@ -190,7 +190,8 @@ class ActorCriticSteps(CompiledSteps):
 
         Returns:
             accuracy (fraction of trials that end with the correct choice), the actor-critic loss,
-            ``(x, y, mask, params, outputs, states)`` and ``{"mean_reward", "aborted"}`` (the
+            ``(x, y, mask, params, outputs, states, {})`` (no recorded state components) and
+            ``{"mean_reward", "aborted"}`` (the
             fraction of trials that broke fixation early) with the arrays ``actions [B, N_steps]``
             (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``.
         """
@@ -201,7 +202,7 @@ class ActorCriticSteps(CompiledSteps):
                   "aborted": float(np.mean(outcome == rewards.ABORT)),
                   "actions": happened["actions"].numpy(), "reward": happened["reward"].numpy(),
                   "outcome": outcome, "end_step": happened["end"].numpy().astype(int)}
-        batch = (x, y, mask, params, happened["outputs"].numpy(), happened["states"].numpy())
+        batch = (x, y, mask, params, happened["outputs"].numpy(), happened["states"].numpy(), {})
         return float(np.mean(outcome == rewards.CORRECT)), float(loss), batch, scores
 
     def snapshot(self) -> dict[str, Any]:

@@ -123,8 +123,8 @@ class CompiledSteps:
             self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
         return terms
 
-    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.model(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
+    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        return self.model.forward(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
 
     def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``.
@@ -158,8 +158,10 @@ class CompiledSteps:
             if f"{name}_noise" in snapshot:
                 self.noise[name].state.assign(snapshot[f"{name}_noise"])
 
-    def predict(self, inputs: np.ndarray, noise: bool = True, stream: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` of a batch of inputs.
+    def predict(self, inputs: np.ndarray, noise: bool = True,
+                stream: str = "test") -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Outputs ``[B, N_steps, N_out]``, states ``[B, N_steps, N_rec]`` and the model's recorded
+        state components (name -> ``[B, N_steps, N_rec]``) of a batch of inputs.
 
         ``noise`` comes from the noise stream ``stream`` (``test``, or ``check`` for curriculum
         checks). Traced once per trial length with the batch size left open, so evaluation batches
@@ -170,5 +172,5 @@ class CompiledSteps:
         if key not in self._predict_shapes:
             self._predict_graph.get_concrete_function(tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise)
             self._predict_shapes.add(key)
-        outputs, states = self._predict_graph(tf.constant(inputs, tf.float32), noise)
-        return outputs.numpy(), states.numpy()
+        outputs, states, recorded = self._predict_graph(tf.constant(inputs, tf.float32), noise)
+        return outputs.numpy(), states.numpy(), {name: value.numpy() for name, value in recorded.items()}

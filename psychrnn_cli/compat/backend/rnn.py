@@ -88,7 +88,8 @@ class RNN:
             setattr(self, f"{name}_train", flag)
         try:
             self.definition = self.definition_class(N_rec=self.N_rec, alpha=self.alpha, rec_noise=self.rec_noise,
-                                                    transfer_function=_transfer_name(self.transfer_function))
+                                                    transfer_function=_transfer_name(self.transfer_function),
+                                                    dt=self.dt)
             if self.load_weights_path:
                 self.constraints, self._weights = self._from_file(Path(self.load_weights_path))
             else:
@@ -221,7 +222,7 @@ class RNN:
         """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` for inputs ``[B, N_steps, N_in]``,
         any batch size B, recurrent noise on (as PsychRNN's)."""
         self.build()
-        return self._steps.predict(np.asarray(trial_batch, np.float32), noise=self.rec_noise > 0)
+        return self._steps.predict(np.asarray(trial_batch, np.float32), noise=self.rec_noise > 0)[:2]
 
     def train(self, trial_batch_generator: Any, train_params: dict[str, Any] | None = None,
               run_dir: str | Path | None = None) -> tuple[list[float], float, float]:

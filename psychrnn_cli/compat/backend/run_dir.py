@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from psychrnn_cli.checkpoint import Curves
 from psychrnn_cli.compat.backend.initializations import CompatError
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import RUN_FILE, run_dir_lock, write_run
+from psychrnn_cli.runfile import RUN_FILE, RUN_GROUPS, run_dir_lock, write_run
 from psychrnn_cli.task import trial_param_arrays
 
 if TYPE_CHECKING:
@@ -105,4 +105,4 @@ def write_run_dir(run_dir: Path | str, rnn: RNN, recorder: CurveRecorder, settin
                        **{k: v[:n] for k, v in trial_param_arrays(params).items()}},
             "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": TEST_TRIALS}},
         }
-        return write_run(path, tree)
+        return write_run(path, tree, layout=RUN_GROUPS)
