@@ -16,6 +16,7 @@ writes it once the run directory has accepted the run, so it always records the 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import shlex
 import shutil
@@ -107,11 +108,12 @@ def _log_failure(run_dir: Path, message: str, err: Exception) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
-def train_app(cfg: DictConfig) -> str:
-    """Train one network in Hydra's run directory; returns the run's status (completed, stopped,
-    failed, or refused: the run directory did not accept the run)."""
+def train_app(cfg: DictConfig) -> float:
+    """Train one network in Hydra's run directory; returns its ``train.objective`` for a sweeper
+    (:mod:`psychrnn_cli.objective`; NaN when the job failed or the run directory refused it)."""
     from psychrnn_cli.build import ConfigError
     from psychrnn_cli.ensemble import train_runs
+    from psychrnn_cli.objective import objective_value
     from psychrnn_cli.run import RunDirError, run_outcome
     from psychrnn_cli.slurm import Requeue
 
@@ -120,7 +122,8 @@ def train_app(cfg: DictConfig) -> str:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job = f"job {hydra_cfg.job.num} " if multirun else ""
     try:
-        status, message = run_outcome(train_runs(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
+        path = train_runs(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir))
+        status, message = run_outcome(path)
     except Requeue as requeue:  # SLURM runs this job again: no result now
         requeue.hand_over(run_dir)
     except Exception as err:
@@ -131,7 +134,7 @@ def train_app(cfg: DictConfig) -> str:
         if multirun:
             print(f"psychrnn train: {job}{'refused' if refused else 'failed'}: {message} (in {run_dir}; the other "
                   "jobs go on)", file=sys.stderr)
-            return "refused" if refused else "failed"
+            return math.nan
         if isinstance(err, ConfigError):
             print(f"psychrnn train: error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -145,7 +148,7 @@ def train_app(cfg: DictConfig) -> str:
               f"{run_dir})", file=sys.stderr)
     if not multirun and status != "completed":
         sys.exit(EXIT_CODES[status])
-    return status
+    return objective_value(path, str(cfg.train.get("objective", "final_accuracy")))
 
 
 def launcher_problem(config: DictConfig) -> str | None:

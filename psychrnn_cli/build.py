@@ -275,12 +275,15 @@ def _build(cfg: DictConfig) -> Experiment:
     except TypeError as err:
         raise ConfigError(f"initializer: {err}") from None
 
-    from psychrnn_cli.network import start
+    from psychrnn_cli.network import DeviceError, start
     from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
     from psychrnn_cli.training import TrainSettings
 
-    start(seed)
+    try:
+        start(seed, str(train.get("device", "auto")))
+    except DeviceError as err:
+        raise ConfigError(str(err)) from None
     try:
         model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
     except ValueError as err:  # (an unknown transfer function)

@@ -26,6 +26,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
+from psychrnn_cli.progress import BarSafeHandler
 from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
 from psychrnn_cli.slurm import requeue_history
 from psychrnn_cli.task import trial_param_arrays
@@ -52,7 +53,7 @@ def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = Tru
     """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
     handlers: list[logging.Handler] = [LogFile(log_file)]
     if stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers.append(BarSafeHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
     for handler in handlers:
         handler.setFormatter(formatter)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
+from psychrnn_cli.progress import progress_bar
 from psychrnn_cli.task import Task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
@@ -199,8 +199,7 @@ class Trainer:
         self.at_once = False  # stopped by a second Ctrl-C
         self.start = time.perf_counter() - self.state.elapsed
         self.stage_before = curriculum.index
-        self.bar = tqdm(total=settings.iterations, initial=self.state.iteration, disable=not settings.progress,
-                        unit="it", dynamic_ncols=True)
+        self.bar = progress_bar(settings.iterations, self.state.iteration, settings.progress)
 
     def next_batch(self) -> TrainingBatch:
         """Start the next iteration: its batch ``(x, y, mask)``, float32 ``[B, N_steps, N_in|N_out]``."""
@@ -223,8 +222,8 @@ class Trainer:
         curriculum_done = self._check_curriculum()
         if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
             accuracy = self._evaluate_into_curves(time.perf_counter() - self.start)
-            self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
-                                 acc=f"{accuracy:.3f}")
+            stage = {"stage": self.curriculum.index} if self.curriculum.metric_every else {}  # (a curriculum)
+            self.bar.set_postfix(**stage, loss=f"{state.curves.columns['loss'][-1]:.4f}", acc=f"{accuracy:.3f}")
             if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
                 return self._end("completed", f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}")
         if curriculum_done:

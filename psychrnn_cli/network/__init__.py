@@ -27,20 +27,38 @@ def _import_tensorflow() -> None:
         del sys.modules["matplotlib"]
 
 
-def start(seed: int) -> None:
-    """Prepare TensorFlow for a training run: one thread per operation, global seed ``seed``."""
+class DeviceError(ValueError):
+    """``train.device=gpu`` on a machine where TensorFlow sees no GPU."""
+
+
+def start(seed: int, device: str = "auto") -> None:
+    """Prepare TensorFlow for a training run: one thread per operation, the device, global seed ``seed``.
+
+    ``device`` is ``auto`` (TensorFlow's choice: a GPU when it sees one), ``cpu`` (GPUs hidden)
+    or ``gpu``, which raises :class:`DeviceError` when TensorFlow sees none.
+    """
     import tensorflow as tf
 
     _one_thread_per_op()
+    if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        cuda = "built with CUDA" if tf.test.is_built_with_cuda() else "built without CUDA"
+        raise DeviceError(f"train.device=gpu, but TensorFlow ({tf.__version__}, {cuda}) sees no GPU on this machine: "
+                          "use train.device=auto or cpu, or install the CUDA build with pip install "
+                          "'psychrnn-cli[gpu]' on a machine with an NVIDIA GPU")
+    if device == "cpu":
+        with contextlib.suppress(RuntimeError):  # (raised once TensorFlow has started)
+            tf.config.set_visible_devices([], "GPU")
     tf.random.set_seed(seed)
 
 
 def runtime_info() -> dict[str, str | int]:
-    """TensorFlow's version and threads per operation, for the run file's provenance."""
+    """TensorFlow's version, the devices it computes on and its threads per operation, for the run
+    file's provenance."""
     import tensorflow as tf
 
     return {
         "tensorflow_version": tf.__version__,
+        "devices": ", ".join(device.name for device in tf.config.list_logical_devices()),  # e.g. /device:CPU:0
         # threads per TensorFlow operation (0: TensorFlow's default, all cores); the last bits of results depend on it
         "tf_intra_op_threads": int(os.environ.get("TF_NUM_INTRAOP_THREADS",
                                                   tf.config.threading.get_intra_op_parallelism_threads())),
