@@ -398,6 +398,16 @@ class Job:
             self.log.info("could not record the failure in the run file either: %s", write_err.strerror)
 
 
+def tensorboard(run_dir: Path, exp: Experiment) -> contextlib.AbstractContextManager:
+    """With ``train.tensorboard``, the TensorBoard event writer of ``run_dir``
+    (:func:`psychrnn_cli.network.tensorboard.tensorboard_events`) as an evaluation hook; else None."""
+    if not exp.settings.tensorboard:
+        return contextlib.nullcontext()
+    from psychrnn_cli.network.tensorboard import tensorboard_events
+
+    return tensorboard_events(run_dir, exp.steps, bool(exp.curriculum.metric_every))
+
+
 def write_failure(err: WriteError, run_dir: Path) -> WriteError:
     """``err`` (a file of ``run_dir`` that could not be written) with what to do next: whether the
     last good checkpoint is kept, and how to finish the run elsewhere from it."""
@@ -443,8 +453,9 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
             job = Job(cfg, run_dir, from_checkpoint=plan == "resume")
             exp = job.exp
             try:
-                result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
-                                                        job.state, job.checkpoint)
+                with tensorboard(run_dir, exp) as on_evaluation:
+                    result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
+                                                            job.state, job.checkpoint, on_evaluation)
                 return job.finish(result)
             except Exception as err:
                 job.fail(err)

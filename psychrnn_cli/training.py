@@ -38,6 +38,7 @@ class TrainSettings:
     stop_accuracy: float | None = 0.95
     checkpoint_every: int = 100
     progress: bool = True
+    tensorboard: bool = False  # write TensorBoard events at evaluations (psychrnn_cli.network.tensorboard)
     prefetch: bool = True  # make the next batch in a background thread during the step
 
 
@@ -117,20 +118,26 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states)
 
 
+EvaluationHook = Callable[[LoopState, np.ndarray], None]  # (loop state, evaluation states [B, N_steps, N_rec])
+
+
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
-          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None) -> TrainResult:
+          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None,
+          on_evaluation: EvaluationHook | None = None) -> TrainResult:
     """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
 
     Batches come from the current curriculum stage's task, the next one made in a background
     thread while the step runs (``settings.prefetch``); evaluations (curves, early stop) use
     ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations
-    and when a signal stops training. Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
+    and when a signal stops training; ``on_evaluation(state, states)`` after every evaluation (the
+    TensorBoard events). Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
     results: list[TrainResult] = []
     with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
-        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
+        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint,
+                          on_evaluation=on_evaluation)
         run_trainers({0: trainer}, lambda batches: {0: steps.train_step(*batches[0])},
                      lambda k, result: results.append(result))
     return results[0]
@@ -191,9 +198,10 @@ class Trainer:
 
     def __init__(self, steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
                  batches: BatchSource, state: LoopState | None = None,
-                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log) -> None:
+                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log,
+                 on_evaluation: EvaluationHook | None = None) -> None:
         self.steps, self.curriculum, self.eval_task, self.settings = steps, curriculum, eval_task, settings
-        self.batches, self.checkpoint, self.log = batches, checkpoint, logger
+        self.batches, self.checkpoint, self.log, self.on_evaluation = batches, checkpoint, logger, on_evaluation
         self.state = state or LoopState()
         self.status, self.message, self.running = "completed", "", self.state.iteration < settings.iterations
         self.at_once = False  # stopped by a second Ctrl-C
@@ -288,11 +296,13 @@ class Trainer:
     def _evaluate_into_curves(self, wall_time: float) -> float:
         """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, _ = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        accuracy, loss, batch = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
                  for k in state.window[0]}
         state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
                             wall_time=wall_time)
         state.window = []
         self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
+        if self.on_evaluation is not None:
+            self.on_evaluation(state, batch[5])
         return accuracy
