@@ -152,11 +152,14 @@ def train_app(cfg: DictConfig) -> float:
 
 
 def launcher_problem(config: DictConfig) -> str | None:
-    """Why the sweep's launcher cannot start (a one-line message), or None: invalid time-limit
+    """Why the sweep cannot start (a one-line message), or None: a sweeper optimizing the wrong
+    way (:func:`sweeper_problem`), invalid time-limit
     settings of a submitit launcher, SLURM's commands missing, or SLURM jobs of an earlier run of
     the same sweep still queued or running in its run directories."""
     from psychrnn_cli.slurm import jobs_in_queue, launcher_error
 
+    if error := sweeper_problem(config):
+        return error
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
     settings = {key: OmegaConf.select(config, f"hydra.launcher.{key}")
                 for key in ("timeout_min", "signal_delay_s", "max_num_timeout") if key in config.hydra.launcher}
@@ -172,6 +175,21 @@ def launcher_problem(config: DictConfig) -> str | None:
         return (f"SLURM job {', '.join(queued)} still trains runs of {sweep_dir}: wait until it ends "
                 f"(squeue -j {queued[0]}) or cancel it (scancel {queued[0]}), then run this again")
     return None
+
+
+def sweeper_problem(config: DictConfig) -> str | None:
+    """Why an optimizing sweeper (Optuna's) would search the wrong way: its ``direction`` is not
+    the one of ``train.objective`` (:data:`psychrnn_cli.objective.DIRECTIONS`); or None."""
+    from psychrnn_cli.objective import DIRECTIONS
+
+    direction = OmegaConf.select(config, "hydra.sweeper.direction", default=None)
+    direction = getattr(direction, "name", direction)  # (Optuna's sweeper holds an enum)
+    objective = str(OmegaConf.select(config, "train.objective", default="final_accuracy"))
+    wanted = DIRECTIONS.get(objective)
+    if not isinstance(direction, str) or wanted is None or direction.lower() == wanted:
+        return None
+    return (f"hydra.sweeper.direction={direction}, but train.objective={objective} is to be {wanted}d: add "
+            f"hydra.sweeper.direction={wanted}")
 
 
 def exit_unless_writable(directory: Path, key: str) -> None:

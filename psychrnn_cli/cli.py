@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pkgutil
 import sys
@@ -53,8 +54,18 @@ def shell_completion(args: list[str], available: dict[str, ModuleType]) -> int:
     return 0
 
 
+def quiet_start_up() -> None:
+    """Silence TensorFlow's start-up notices (the absl one and the CPU-instructions one) and the
+    plugin set-up lines of Optuna's database layer, before anything imports them: a Hydra sweeper
+    plugin can import TensorFlow before psychrnn-cli's own import does (``TF_CPP_MIN_LOG_LEVEL`` is
+    read once, at TensorFlow's import). A value the user set is kept."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    quiet_start_up()
     available = commands()
     if args and args[0] in ("-sc", "--shell-completion"):
         return shell_completion(args, available)
