@@ -240,3 +240,23 @@ def test_licence_file_matches_the_declared_licence():
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License") and "2026 psychrnn-cli contributors" in text
     assert metadata.metadata("psychrnn-cli")["License"] == "MIT"
+
+
+def test_log_lines_are_never_glued_to_the_progress_bar():
+    import io
+    import logging
+
+    from tqdm import tqdm
+
+    from psychrnn_cli.progress import BarSafeHandler
+
+    stream = io.StringIO()
+    bar = tqdm(total=10, file=stream, disable=False, ncols=60, mininterval=0)
+    bar.update(3)
+    handler = BarSafeHandler(stream)
+    handler.emit(logging.LogRecord("psychrnn_cli", logging.INFO, __file__, 1, "iteration 3 evaluated", None, None))
+    bar.update(1)
+    bar.close()
+    pieces = re.split(r"[\r\n]", stream.getvalue())
+    assert "iteration 3 evaluated" in pieces  # a line of its own: the bar was cleared before it
+    assert any("3/10" in piece for piece in pieces) and any("4/10" in piece for piece in pieces)  # redrawn after
