@@ -153,9 +153,9 @@ def train_app(cfg: DictConfig) -> float:
 
 def launcher_problem(config: DictConfig) -> str | None:
     """Why the sweep cannot start (a one-line message), or None: a sweeper optimizing the wrong
-    way (:func:`sweeper_problem`), invalid time-limit
-    settings of a submitit launcher, SLURM's commands missing, or SLURM jobs of an earlier run of
-    the same sweep still queued or running in its run directories."""
+    way (:func:`sweeper_problem`), invalid time-limit settings of a submitit launcher, SLURM's
+    commands missing, or SLURM jobs of an earlier run of the same sweep still queued or running in
+    its run directories."""
     from psychrnn_cli.slurm import jobs_in_queue, launcher_error
 
     if error := sweeper_problem(config):
