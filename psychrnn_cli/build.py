@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import importlib.util
 import math
 import os
 import sys
@@ -270,10 +271,22 @@ def build(cfg: DictConfig) -> Experiment:
         raise ConfigError(f"{key} has no value (???): set it on the command line, e.g. {key}=...") from None
 
 
+def check_reporting(train: DictConfig) -> None:
+    """ConfigError for ``train.tensorboard`` without TensorBoard installed, or
+    ``train.objective=neg_iterations_to_criterion`` without a ``train.stop_accuracy`` to reach."""
+    if train.get("tensorboard", False) and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.tensorboard=true needs the tensorboard package, which is not installed: "
+                          "pip install 'psychrnn-cli[tensorboard]', or set train.tensorboard=false")
+    if train.get("objective") == "neg_iterations_to_criterion" and train.stop_accuracy is None:
+        raise ConfigError("train.objective=neg_iterations_to_criterion counts iterations until train.stop_accuracy, "
+                          "which is null: set train.stop_accuracy (e.g. 0.9) or choose another train.objective")
+
+
 def _build(cfg: DictConfig) -> Experiment:
     importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
+    check_reporting(train)
     batch_size, N_rec = train.batch_size, cfg.model.N_rec
 
     train_rng, eval_rng, test_rng, init_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
@@ -316,12 +329,15 @@ def _build(cfg: DictConfig) -> Experiment:
     except TypeError as err:
         raise ConfigError(f"initializer: {err}") from None
 
-    from psychrnn_cli.network import start
+    from psychrnn_cli.network import DeviceError, start
     from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
     from psychrnn_cli.training import TrainSettings
 
-    start(seed)
+    try:
+        start(seed, str(train.get("device", "auto")))
+    except DeviceError as err:
+        raise ConfigError(str(err)) from None
     try:
         model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
     except ValueError as err:  # (an unknown transfer function)
@@ -344,6 +360,7 @@ def _build(cfg: DictConfig) -> Experiment:
         stop_accuracy=None if train.stop_accuracy is None else float(train.stop_accuracy),
         checkpoint_every=int(train.checkpoint_every),
         progress=bool(train.progress),
+        tensorboard=bool(train.get("tensorboard", False)),
     )
     return Experiment(seed, task, curriculum, eval_task, test_task, constraints, model, steps, settings,
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))

@@ -24,7 +24,8 @@ CHECKPOINT_FILE = "checkpoint.h5"
 # config keys that may change between a checkpoint and its resumption
 RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy",
                      "train.ensemble",  # (a member of an ensemble records 1; older checkpoints lack the key)
-                     "train.resume", "train.overwrite"}  # (how to start, not what to train)
+                     "train.resume", "train.overwrite",  # (how to start, not what to train)
+                     "train.device", "train.tensorboard", "train.objective"}  # (where and what is reported)
 ADDED_KEYS = {  # config keys added after runs were written -> their value before they existed
     "algorithm.kind": "supervised", **{f"task.{key}": default for key, default in SEQUENCE_KEYS.items()}}
 

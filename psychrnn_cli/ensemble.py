@@ -26,11 +26,11 @@ from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, global_state_key
-from psychrnn_cli.run import Job, check_layout, check_writable, hold_run_dir, plan_run, run, run_logging
+from psychrnn_cli.progress import progress_bar
+from psychrnn_cli.run import Job, check_layout, check_writable, hold_run_dir, plan_run, run, run_logging, tensorboard
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -168,15 +168,16 @@ def train_members(jobs: list[Job]) -> None:
         if (result := job.previous_result()) is not None:
             finish(k, result)
     ensemble = EnsembleSteps([job.exp.steps for job in jobs])
-    with BatchWorker() as executor:
+    with BatchWorker() as executor, contextlib.ExitStack() as events:
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
                                replace(jobs[k].exp.settings, progress=False),
                                BatchSource(executor, jobs[k].exp.steps.make_batch), jobs[k].state,
-                               jobs[k].checkpoint, jobs[k].log)
+                               jobs[k].checkpoint, jobs[k].log,
+                               events.enter_context(tensorboard(jobs[k].path.parent, jobs[k].exp)))
                     for k in sorted(unfinished)}
-        progress = tqdm(total=max(job.exp.settings.iterations for job in jobs),
-                        initial=min((t.state.iteration for t in trainers.values()), default=0),
-                        disable=not jobs[0].exp.settings.progress, unit="it", dynamic_ncols=True)
+        progress = progress_bar(max(job.exp.settings.iterations for job in jobs),
+                                min((t.state.iteration for t in trainers.values()), default=0),
+                                jobs[0].exp.settings.progress)
 
         def after_iteration() -> None:
             progress.update()

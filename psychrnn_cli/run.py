@@ -27,6 +27,7 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
+from psychrnn_cli.progress import BarSafeHandler
 from psychrnn_cli.runfile import (RUN_FILE, RUN_GROUPS, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock,
                                   write_run)
 from psychrnn_cli.sequences import layout, param_arrays
@@ -54,7 +55,7 @@ def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = Tru
     """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
     handlers: list[logging.Handler] = [LogFile(log_file)]
     if stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers.append(BarSafeHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -412,6 +413,16 @@ class Job:
             self.log.info("could not record the failure in the run file either: %s", write_err.strerror)
 
 
+def tensorboard(run_dir: Path, exp: Experiment) -> contextlib.AbstractContextManager:
+    """With ``train.tensorboard``, the TensorBoard event writer of ``run_dir``
+    (:func:`psychrnn_cli.network.tensorboard.tensorboard_events`) as an evaluation hook; else None."""
+    if not exp.settings.tensorboard:
+        return contextlib.nullcontext()
+    from psychrnn_cli.network.tensorboard import tensorboard_events
+
+    return tensorboard_events(run_dir, exp.steps, bool(exp.curriculum.metric_every))
+
+
 def write_failure(err: WriteError, run_dir: Path) -> WriteError:
     """``err`` (a file of ``run_dir`` that could not be written) with what to do next: whether the
     last good checkpoint is kept, and how to finish the run elsewhere from it."""
@@ -457,8 +468,9 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
             job = Job(cfg, run_dir, from_checkpoint=plan == "resume")
             exp = job.exp
             try:
-                result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
-                                                        job.state, job.checkpoint)
+                with tensorboard(run_dir, exp) as on_evaluation:
+                    result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
+                                                            job.state, job.checkpoint, on_evaluation)
                 return job.finish(result)
             except Exception as err:
                 job.fail(err)

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -57,7 +58,47 @@ UNITS = {  # dataset name -> (units, axis names)
     "mean_reward": ("reward per trial", "evaluation"),
     "train_reward": ("reward per trial", "evaluation"),
     "aborted": ("fraction of trials", "evaluation"),
+    "stage": ("curriculum stage index", "evaluation"),
+    "input_connectivity": ("1", "unit, input"),
+    "rec_connectivity": ("1", "postsynaptic unit, presynaptic unit"),
+    "output_connectivity": ("1", "output, unit"),
+    "signs": ("1", "unit"),
+    "threshold": ("1", "stage"),
+    "start_iteration": ("iterations", "stage"),
+    "check_iteration": ("iterations", "check"),
+    "check_stage": ("curriculum stage index", "check"),
+    "check_value": ("1", "check"),
 }
+RESULT_UNITS = {  # group pattern -> its datasets' (units, axis names), before UNITS
+    r"analysis/fixed_points": {  # psychrnn analyse --fixed-points
+        "xstar": ("a.u.", "fixed point, unit"), "qstar": ("a.u. squared", "fixed point"),
+        "J_xstar": ("1", "fixed point, postsynaptic unit, presynaptic unit"),
+        "eigvals": ("1", "fixed point, eigenvalue"), "is_stable": ("1", "fixed point"), "inputs": ("a.u.", "input"),
+    },
+    r"evaluation/.+/conditions/[^/]+": {  # psychrnn evaluate: a table per trial parameter
+        "values": ("as the task defines it", "condition"), "n_trials": ("trials", "condition"),
+        "accuracy": ("fraction correct", "condition"),
+    },
+}
+GROUP_UNITS = {  # group -> (units, first axis) of its datasets that UNITS does not name
+    "trials": ("as the task defines it", "trial"),  # numeric trial parameters (coherence, onset, ...)
+    "training": ("1", "evaluation"),  # regularization terms (L2_rate, ...)
+}
+TEXT_UNITS = ("YAML text", "")  # string datasets (/config): a scalar
+
+
+def units_and_axes(group: str, name: str, ndim: int) -> tuple[str, str] | None:
+    """``(units, axes)`` of the dataset ``name`` in ``group`` (a path such as ``/trials``), or None."""
+    group = group.strip("/")
+    for pattern, table in RESULT_UNITS.items():
+        if re.fullmatch(pattern, group) and name in table:
+            return table[name]
+    if name.startswith("plastic_") and name.removeprefix("plastic_") in UNITS:  # 0/1 masks shaped as the weight
+        return "1", UNITS[name.removeprefix("plastic_")][1]
+    if name in UNITS:
+        return UNITS[name]
+    units, first = GROUP_UNITS.get(group, (None, ""))
+    return None if units is None else (units, ", ".join([first] + [f"axis {k}" for k in range(1, ndim)]))
 
 
 RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and each top-level group -> what it holds
@@ -111,8 +152,8 @@ def _write_array(group: h5py.Group, name: str, value: np.ndarray) -> None:
     value = np.asarray(value)
     big = value.size >= 4096
     ds = group.create_dataset(name, data=value, compression="gzip" if big else None, chunks=True if big else None)
-    if name in UNITS:
-        ds.attrs["units"], ds.attrs["axes"] = UNITS[name]
+    if (labels := units_and_axes(group.name, name, value.ndim)) is not None:
+        ds.attrs["units"], ds.attrs["axes"] = labels
 
 
 def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
@@ -124,7 +165,8 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
         elif isinstance(value, dict):
             _write_tree(group.require_group(key), value)
         elif isinstance(value, str):
-            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+            ds = group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+            ds.attrs["units"], ds.attrs["axes"] = TEXT_UNITS
         else:
             _write_array(group, key, value)
 

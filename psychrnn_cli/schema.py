@@ -139,6 +139,8 @@ SCHEMA: dict[str, Rule] = {
     "train.save_trials": integer(0), "train.clip": one_of("per_tensor", "global_norm", "none"),
     "train.clip_norm": POSITIVE, "train.checkpoint_every": POSITIVE_INT, "train.resume": BOOL,
     "train.progress": BOOL, "train.ensemble": POSITIVE_INT, "train.overwrite": BOOL,
+    "train.device": one_of("auto", "cpu", "gpu"), "train.tensorboard": BOOL,
+    "train.objective": one_of("final_accuracy", "neg_iterations_to_criterion", "final_loss"),
 }
 # Sections whose keys must all be in SCHEMA ("" is the top level).
 CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable",

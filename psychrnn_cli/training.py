@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
+from psychrnn_cli.progress import progress_bar
 from psychrnn_cli.task import Task
 from psychrnn_cli.tasks.multitask import MultiTask, accuracy_by_task
 
@@ -39,6 +39,7 @@ class TrainSettings:
     stop_accuracy: float | None = 0.95
     checkpoint_every: int = 100
     progress: bool = True
+    tensorboard: bool = False  # write TensorBoard events at evaluations (psychrnn_cli.network.tensorboard)
     prefetch: bool = True  # make the next batch in a background thread during the step
 
 
@@ -124,21 +125,26 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states, recorded), {}
 
 
+EvaluationHook = Callable[[LoopState, np.ndarray], None]  # (loop state, evaluation states [B, N_steps, N_rec])
+
+
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
-          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None) -> TrainResult:
+          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None,
+          on_evaluation: EvaluationHook | None = None) -> TrainResult:
     """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
 
     Batches come from the current curriculum stage's task, the next one made in a background
     thread while the step runs (``settings.prefetch``); evaluations (curves, early stop) use
     ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations
-    and when a signal stops training. Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
+    and when a signal stops training; ``on_evaluation(state, states)`` after every evaluation (the
+    TensorBoard events). Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
     results: list[TrainResult] = []
     with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
         trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor, steps.make_batch), state,
-                          checkpoint)
+                          checkpoint, on_evaluation=on_evaluation)
         run_trainers({0: trainer}, lambda batches: {0: steps.train_step(*batches[0])},
                      lambda k, result: results.append(result))
     return results[0]
@@ -199,16 +205,16 @@ class Trainer:
 
     def __init__(self, steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
                  batches: BatchSource, state: LoopState | None = None,
-                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log) -> None:
+                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log,
+                 on_evaluation: EvaluationHook | None = None) -> None:
         self.steps, self.curriculum, self.eval_task, self.settings = steps, curriculum, eval_task, settings
-        self.batches, self.checkpoint, self.log = batches, checkpoint, logger
+        self.batches, self.checkpoint, self.log, self.on_evaluation = batches, checkpoint, logger, on_evaluation
         self.state = state or LoopState()
         self.status, self.message, self.running = "completed", "", self.state.iteration < settings.iterations
         self.at_once = False  # stopped by a second Ctrl-C
         self.start = time.perf_counter() - self.state.elapsed
         self.stage_before = curriculum.index
-        self.bar = tqdm(total=settings.iterations, initial=self.state.iteration, disable=not settings.progress,
-                        unit="it", dynamic_ncols=True)
+        self.bar = progress_bar(settings.iterations, self.state.iteration, settings.progress)
 
     def next_batch(self) -> TrainingBatch:
         """Start the next iteration: its batch ``(x, y, mask)``, float32 ``[B, N_steps, N_in|N_out]``."""
@@ -231,8 +237,8 @@ class Trainer:
         curriculum_done = self._check_curriculum()
         if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
             accuracy = self._evaluate_into_curves(time.perf_counter() - self.start)
-            self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
-                                 acc=f"{accuracy:.3f}")
+            stage = {"stage": self.curriculum.index} if self.curriculum.metric_every else {}  # (a curriculum)
+            self.bar.set_postfix(**stage, loss=f"{state.curves.columns['loss'][-1]:.4f}", acc=f"{accuracy:.3f}")
             if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
                 every = " on every task (the lowest)" if isinstance(self.eval_task, MultiTask) else ""
                 return self._end("completed", f"reached accuracy {accuracy:.3f}{every} >= {settings.stop_accuracy}")
@@ -299,8 +305,8 @@ class Trainer:
         """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy that
         decides early stopping: a multi-task's lowest accuracy over its tasks (each must reach it)."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, (x, y, mask, params, outputs, *_), scores = evaluate(self.steps, self.eval_task,
-                                                                            self.settings.eval_trials)
+        accuracy, loss, (x, y, mask, params, outputs, states, _), scores = evaluate(self.steps, self.eval_task,
+                                                                                   self.settings.eval_trials)
         per_task = {f"accuracy_{label}": value for label, (value, _) in
                     accuracy_by_task(self.eval_task, y, outputs, mask, params).items()}
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
@@ -311,4 +317,6 @@ class Trainer:
         state.window = []
         self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f%s", state.iteration, stage, loss, accuracy,
                       "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in {**per_task, **rewards}.items()))
+        if self.on_evaluation is not None:
+            self.on_evaluation(state, states)
         return min((v for v in per_task.values() if not math.isnan(v)), default=accuracy)
