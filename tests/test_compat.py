@@ -182,7 +182,7 @@ def test_graph_code_models_are_refused_with_a_pointer_to_the_guide():
     for cls, said in ((WithTimestep, "defines recurrent_timestep"), (FromScratch, "names no model kind")):
         with pytest.raises(CompatError, match=said) as err:
             cls(params)
-        assert "psychrnn_compat.md" in str(err.value)
+        assert "psychrnn-compat.md" in str(err.value)
 
 
 def test_tensorflow1_optimizers_are_converted():

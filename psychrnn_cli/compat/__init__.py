@@ -7,5 +7,5 @@ mirror PsychRNN's (``backend.models.basic.Basic``, ``backend.simulation.BasicSim
 ...). Underneath, training runs the compiled step and outer loop of :mod:`psychrnn_cli.training`,
 simulation runs :mod:`psychrnn_cli.simulator`, and weight files are PsychRNN's ``.npz`` format
 (:mod:`psychrnn_cli.interop`). Where PsychRNN had a known bug the adapters do the right thing;
-the differences are listed in docs/guides/psychrnn_compat.md.
+the differences are listed in docs/guides/psychrnn-compat.md.
 """

@@ -5,7 +5,7 @@ the arithmetic is the engine's: the model kind from :mod:`psychrnn_cli.models`, 
 of :mod:`psychrnn_cli.network.step` and the outer loop :func:`psychrnn_cli.training.run_trainers`
 (driven by :class:`psychrnn_cli.compat.backend.training.PsychRNNLoop` with PsychRNN's stop rules,
 loss records and printing). Differences from PsychRNN 1.0 are listed in
-docs/guides/psychrnn_compat.md.
+docs/guides/psychrnn-compat.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "curriculum": None, "optimizer": None, "clip_grads": True, "fixed_weights": None,
     "performance_cutoff": None, "performance_measure": None,
 }
-MODEL_GUIDE = "see docs/guides/psychrnn_compat.md, section \"Models written for PsychRNN\""
+MODEL_GUIDE = "see docs/guides/psychrnn-compat.md, section \"Models written for PsychRNN\""
 
 
 def _transfer_name(function: Any) -> str:
