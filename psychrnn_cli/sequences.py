@@ -128,17 +128,17 @@ class SequenceTask(Task):
     def _assemble(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Trials ``[n K, N, C]`` -> sequences ``[n, N_steps, C]``: ITIs of zeros, feedback channels."""
-        K, N, I = self.K, self.trial_task.N_steps, self.iti_steps
+        K, N, iti = self.K, self.trial_task.N_steps, self.iti_steps
         shape = (n, K, self.segment_steps)
         x_seq = np.zeros((*shape, self.N_in))
         y_seq, mask_seq = np.zeros((*shape, self.N_out)), np.zeros((*shape, self.N_out))
-        x_seq[:, :, I:, :self.trial_task.N_in] = x.reshape(n, K, N, -1)
-        y_seq[:, :, I:] = y.reshape(n, K, N, -1)
-        mask_seq[:, :, I:] = mask.reshape(n, K, N, -1)
+        x_seq[:, :, iti:, :self.trial_task.N_in] = x.reshape(n, K, N, -1)
+        y_seq[:, :, iti:] = y.reshape(n, K, N, -1)
+        mask_seq[:, :, iti:] = mask.reshape(n, K, N, -1)
         if self.feedback == "correct_side" and K > 1:
             correct = trial_choices(y, mask).reshape(n, K)  # [n, K]
             for k in range(1, K):
-                x_seq[np.arange(n), k, :I, self.trial_task.N_in + correct[:, k - 1]] = 1.0
+                x_seq[np.arange(n), k, :iti, self.trial_task.N_in + correct[:, k - 1]] = 1.0
         return tuple(a.reshape(n, self.N_steps, -1) for a in (x_seq, y_seq, mask_seq))
 
 
