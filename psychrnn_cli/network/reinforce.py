@@ -60,7 +60,7 @@ class ActorCritic:
     """
 
     discount: float = 1.0
-    entropy_weight: float = 0.05
+    entropy_weight: float = 0.005
     value_weight: float = 0.5
     abort_penalty: float = 1.0
     fixation_bias: float = 5.0
