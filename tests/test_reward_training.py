@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -210,7 +211,7 @@ def uninterrupted(uninterrupted_path) -> dict:
     return load_run(uninterrupted_path)
 
 
-def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
+def test_actor_critic_run_records_rewards_and_actions(uninterrupted_path, uninterrupted):
     run = uninterrupted
     curves, trials, evaluation = run["training"], run["trials"], run["evaluation"]["attrs"]
     np.testing.assert_array_equal(curves["iteration"], [2, 4])
@@ -220,6 +221,12 @@ def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
     critic = run["model"]["critic"]  # the value readout's weights, as trained
     assert critic["attrs"]["kind"] == "readout" and critic["W_value"].shape == (1, 20) and critic["b_value"].shape == (1,)
     assert np.any(critic["W_value"] != 0)  # (they start at zero)
+    with h5py.File(uninterrupted_path) as f:  # every array with its units and axes
+        missing: list[str] = []
+        f.visititems(lambda name, item: missing.append(name) if isinstance(item, h5py.Dataset) and not (
+            "units" in item.attrs and "axes" in item.attrs) else None)
+        assert missing == []
+        assert f["model/critic/W_value"].attrs["axes"] == "value, unit"
     n, n_steps = trials["inputs"].shape[:2]
     assert trials["actions"].shape == (n, n_steps) and set(np.unique(trials["actions"])) <= {0, 1, 2}
     # the recorded outcome is what the first non-fixation action did, and the reward follows it
@@ -310,6 +317,9 @@ def test_critic_network_resume_is_bit_identical_and_its_weights_are_in_the_run_f
     assert "resuming from" in (tmp_path / "parts" / "train.log").read_text()
     critic = whole["model"]["critic"]
     assert critic["attrs"]["kind"] == "network" and critic["attrs"]["N_rec"] == 8 and critic["W_in"].shape == (8, 23)
+    with h5py.File(tmp_path / "whole" / "run.h5") as f:
+        assert f["model/critic/W_in"].attrs["axes"] == "critic unit, critic input"
+        assert f["model/critic/W_out"].attrs["axes"] == "value, critic unit"
     for group in ("weights", "critic"):
         for name, value in whole["model"][group].items():
             if name != "attrs":
