@@ -27,7 +27,7 @@ RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_eve
                      "train.resume", "train.overwrite",  # (how to start, not what to train)
                      "train.device", "train.tensorboard", "train.objective"}  # (where and what is reported)
 ADDED_KEYS = {  # config keys added after runs were written -> their value before they existed
-    "algorithm.kind": "supervised", **{f"task.{key}": default for key, default in SEQUENCE_KEYS.items()}}
+    "algorithm.kind": "supervised", "algorithm.critic_N_rec": 50, **{f"task.{key}": default for key, default in SEQUENCE_KEYS.items()}}
 
 
 class CheckpointError(ValueError):

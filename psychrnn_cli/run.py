@@ -118,12 +118,16 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
     from psychrnn_cli.network.base import describe
 
     weights = exp.model.numpy_weights()
-    return {
+    tree = {
         "attrs": {**describe(exp.model), "dt": exp.task.dt, "tau": exp.task.tau},
         "weights": weights,
         "effective": effective_weights(weights, exp.constraints, gates=exp.model.gates),
         "constraints": exp.constraints.arrays(),
     }
+    critic = getattr(exp.steps, "critic", None)  # (reward-based training)
+    if critic is not None:
+        tree["critic"] = {"attrs": critic.attrs(), **exp.steps.critic_weights()}
+    return tree
 
 
 def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:

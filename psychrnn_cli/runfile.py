@@ -75,6 +75,12 @@ RESULT_UNITS = {  # group pattern -> its datasets' (units, axis names), before U
         "J_xstar": ("1", "fixed point, postsynaptic unit, presynaptic unit"),
         "eigvals": ("1", "fixed point, eigenvalue"), "is_stable": ("1", "fixed point"), "inputs": ("a.u.", "input"),
     },
+    r"model/critic": {  # reward-based training: the critic's weights (readout or network)
+        "W_value": ("1", "value, unit"), "b_value": ("reward", "value"),
+        "W_in": ("1", "critic unit, critic input"), "W_rec": ("1", "postsynaptic critic unit, presynaptic critic unit"),
+        "W_out": ("1", "value, critic unit"), "b_rec": ("1", "critic unit"), "b_out": ("reward", "value"),
+        "init_state": ("a.u.", "critic unit"),
+    },
     r"evaluation/.+/conditions/[^/]+": {  # psychrnn evaluate: a table per trial parameter
         "values": ("as the task defines it", "condition"), "n_trials": ("trials", "condition"),
         "accuracy": ("fraction correct", "condition"),
@@ -113,7 +119,9 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
              "W_rec [N_rec, N_rec], W_out [N_out, N_rec], b_rec, b_out, init_state (gated models: G*N_rec rows); "
              "effective/<name>: the same with masks and Dale's principle applied, what the forward pass uses; "
              "constraints/<name>: input_connectivity, rec_connectivity, output_connectivity, signs (with Dale), "
-             "plastic_<param> (0 = fixed entry)",
+             "plastic_<param> (0 = fixed entry); reward-based training: critic/ the critic's weights, attrs kind (readout: "
+             "W_value [1, N_rec], b_value [1]; network: its N_rec, N_in, alpha, transfer_function, inputs and the "
+             "six parameters of a basic model, W_out [1, N_rec] reading out the value)",
     "training": "1-D curves, one value per evaluation: iteration, loss and accuracy on a fresh batch, train_loss "
                 "(mean since the last evaluation), wall_time (s of training), one column per regularizer term, "
                 "stage (with a curriculum); reward-based training: mean_reward, aborted, train_reward, policy, value, "

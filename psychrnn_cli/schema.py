@@ -99,7 +99,7 @@ SCHEMA: dict[str, Rule] = {
     "algorithm.discount": number(0, 1, low_open=True), "algorithm.entropy_weight": NON_NEGATIVE,
     "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": NON_NEGATIVE,
     "algorithm.fixation_bias": NUMBER,
-    "algorithm.critic": one_of("readout"),
+    "algorithm.critic": one_of("readout", "network"), "algorithm.critic_N_rec": POSITIVE_INT,
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
     "task.trials_per_sequence": POSITIVE_INT, "task.iti": NON_NEGATIVE, "task.feedback": one_of("none", "correct_side"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -94,7 +95,8 @@ def test_perceptual_discrimination_epoch_starts_with_the_target():
     ("algorithm.discount=0", r"algorithm.discount must be a number in \(0, 1\], got 0"),
     ("algorithm.discount=1.5", r"algorithm.discount must be a number in \(0, 1\], got 1.5"),
     ("algorithm.entropy_weight=-0.1", r"algorithm.entropy_weight must be a number >= 0, got -0.1"),
-    ("algorithm.critic=network", r"algorithm.critic must be one of readout, got 'network'"),
+    ("algorithm.critic=gru", r"algorithm.critic must be one of readout, network, got 'gru'"),
+    ("algorithm.critic_N_rec=0", r"algorithm.critic_N_rec must be a positive int, got 0"),
     ("+algorithm.gamma=0.9", r"unknown config key algorithm.gamma"),
 ])
 def test_bad_algorithm_settings_are_refused(override, message):
@@ -209,13 +211,22 @@ def uninterrupted(uninterrupted_path) -> dict:
     return load_run(uninterrupted_path)
 
 
-def test_actor_critic_run_records_rewards_and_actions(uninterrupted):
+def test_actor_critic_run_records_rewards_and_actions(uninterrupted_path, uninterrupted):
     run = uninterrupted
     curves, trials, evaluation = run["training"], run["trials"], run["evaluation"]["attrs"]
     np.testing.assert_array_equal(curves["iteration"], [2, 4])
     for name in ("mean_reward", "aborted", "accuracy", "train_reward", "policy", "value", "entropy"):
         assert np.all(np.isfinite(curves[name])), name
     assert {"mean_reward", "aborted", "accuracy"} <= set(evaluation)
+    critic = run["model"]["critic"]  # the value readout's weights, as trained
+    assert critic["attrs"]["kind"] == "readout" and critic["W_value"].shape == (1, 20) and critic["b_value"].shape == (1,)
+    assert np.any(critic["W_value"] != 0)  # (they start at zero)
+    with h5py.File(uninterrupted_path) as f:  # every array with its units and axes
+        missing: list[str] = []
+        f.visititems(lambda name, item: missing.append(name) if isinstance(item, h5py.Dataset) and not (
+            "units" in item.attrs and "axes" in item.attrs) else None)
+        assert missing == []
+        assert f["model/critic/W_value"].attrs["axes"] == "value, unit"
     n, n_steps = trials["inputs"].shape[:2]
     assert trials["actions"].shape == (n, n_steps) and set(np.unique(trials["actions"])) <= {0, 1, 2}
     # the recorded outcome is what the first non-fixation action did, and the reward follows it
@@ -245,6 +256,82 @@ def test_summarize_shows_mean_reward_next_to_accuracy(uninterrupted_path, uninte
     assert rows[0][header.index("mean_reward")] == uninterrupted["evaluation"]["attrs"]["mean_reward"]
 
 
+# critic=network: a separate critic network of 8 units
+NETWORK = [*ACTOR_CRITIC, "algorithm.critic=network", "algorithm.critic_N_rec=8"]
+
+
+def test_critic_network_reads_the_rates_and_the_action_before():
+    """The critic network's inputs are the policy's rates and the one-hot action of the step before:
+    changing the action of step 5 changes the values from step 6 on, not before."""
+    import tensorflow as tf
+
+    steps = build(compose_config(NETWORK)).steps
+    critic = steps.critic
+    params = {name: v.shape for name, v in critic.params.items()}
+    assert params == {"W_in": (8, 20 + 3), "W_rec": (8, 8), "W_out": (1, 8), "b_rec": (8,), "b_out": (1,),
+                      "init_state": (8,)}
+    assert set(steps.variables) >= {f"critic/{name}" for name in params}
+    rates = tf.random.stateless_uniform([2, 20, 20], seed=[1, 2])
+    actions = np.zeros((2, 20), dtype=np.int32)
+    changed = actions.copy()
+    changed[:, 5] = 2
+    value, other = critic(rates, actions).numpy(), critic(rates, changed).numpy()
+    assert value.shape == (2, 20)
+    np.testing.assert_array_equal(value[:, :6], other[:, :6])
+    assert np.all(value[:, 6] != other[:, 6])
+    other_rates = critic(rates + 0.5, actions).numpy()
+    assert np.all(other_rates != value)
+
+
+def test_critic_network_learns_from_the_value_loss_only():
+    """The value loss sends no gradient into the policy network, and the critic network gets its
+    whole gradient from the value loss (none from the policy and entropy terms)."""
+    import tensorflow as tf
+
+    steps = build(compose_config(NETWORK)).steps
+    batch = [tf.constant(a, tf.float32) for a in steps.make_batch(build_task(compose_config(NETWORK).task, 16,
+                                                                            np.random.default_rng(3)))]
+    policy = list(steps.model.trainable_params.values())
+    critic = list(steps.critic.params.values())
+    seeds = [g.state.numpy() for g in (*steps.noise.values(), *steps.actions.values())]
+
+    def grads(term: str | None):
+        for generator, state in zip((*steps.noise.values(), *steps.actions.values()), seeds):
+            generator.state.assign(state)  # the same noise and actions every time
+        with tf.GradientTape() as tape:
+            terms, total, _ = steps._objective(*batch, "train")
+        return tape.gradient(total if term is None else terms[term], policy + critic)
+
+    value, total = grads("value"), grads(None)
+    assert all(g is None for g in value[:len(policy)])
+    assert all(g is not None and np.any(g.numpy() != 0) for g in value[len(policy):])
+    for name, from_value, from_total in zip(steps.critic.params, value[len(policy):], total[len(policy):]):
+        np.testing.assert_array_equal(from_value.numpy(), from_total.numpy(), err_msg=name)
+    assert any(np.any(g.numpy() != 0) for g in total[:len(policy)] if g is not None)
+
+
+def test_critic_network_resume_is_bit_identical_and_its_weights_are_in_the_run_file(tmp_path):
+    whole = load_run(train([*NETWORK, "train.iterations=4"], run_dir=tmp_path / "whole"))
+    train([*NETWORK, "train.iterations=2"], run_dir=tmp_path / "parts")
+    resumed = load_run(train([*NETWORK, "train.iterations=4"], run_dir=tmp_path / "parts"))
+    assert "resuming from" in (tmp_path / "parts" / "train.log").read_text()
+    critic = whole["model"]["critic"]
+    assert critic["attrs"]["kind"] == "network" and critic["attrs"]["N_rec"] == 8 and critic["W_in"].shape == (8, 23)
+    with h5py.File(tmp_path / "whole" / "run.h5") as f:
+        assert f["model/critic/W_in"].attrs["axes"] == "critic unit, critic input"
+        assert f["model/critic/W_out"].attrs["axes"] == "value, critic unit"
+    for group in ("weights", "critic"):
+        for name, value in whole["model"][group].items():
+            if name != "attrs":
+                np.testing.assert_array_equal(value, resumed["model"][group][name], err_msg=f"{group}/{name}")
+    np.testing.assert_array_equal(whole["training"]["value"], resumed["training"]["value"])
+    np.testing.assert_array_equal(whole["trials"]["actions"], resumed["trials"]["actions"])
+    # trained: the critic network moved from its initial weights, which depend only on the seed
+    initial = build(compose_config(NETWORK)).steps.critic_weights()
+    assert not np.array_equal(initial["W_rec"], critic["W_rec"])
+    np.testing.assert_array_equal(initial["W_rec"], build(compose_config(NETWORK)).steps.critic_weights()["W_rec"])
+
+
 @pytest.mark.slow
 def test_actor_critic_learns_perceptual_discrimination_to_80_percent(tmp_path):
     """The issue's acceptance command, with the preset's defaults (stops at 90% sampled accuracy)."""
@@ -254,5 +341,19 @@ def test_actor_critic_learns_perceptual_discrimination_to_80_percent(tmp_path):
                      f"hydra.run.dir={tmp_path}", timeout=3600)
     assert result.returncode == 0, result.stderr[-2000:]
     run = load_run(tmp_path)
+    assert run["evaluation"]["attrs"]["accuracy"] >= 0.8
+    assert run["evaluation"]["attrs"]["mean_reward"] >= 0.7
+
+
+@pytest.mark.slow
+def test_actor_critic_with_a_critic_network_learns_perceptual_discrimination_to_80_percent(tmp_path):
+    """As above with the separate critic network of Song, Yang and Wang (2017)."""
+    from tests.conftest import run_cli
+
+    result = run_cli("train", "algorithm=actor_critic", "algorithm.critic=network", "task=perceptual_discrimination",
+                     "train.progress=false", f"hydra.run.dir={tmp_path}", timeout=3600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = load_run(tmp_path)
+    assert run["model"]["critic"]["attrs"]["kind"] == "network"
     assert run["evaluation"]["attrs"]["accuracy"] >= 0.8
     assert run["evaluation"]["attrs"]["mean_reward"] >= 0.7

@@ -4,9 +4,10 @@ In the style of Song, Yang and Wang (2017, eLife 6:e21492, "Reward-based trainin
 neural networks for cognitive and value-based tasks"): the network's outputs are action logits
 (with a fixation action, see :mod:`psychrnn_cli.rewards`), one action is sampled at every step
 inside the compiled step, and a trial ends at its first non-fixation action (or, for a task with its
-own reward tables such as a NeuroGym environment, where they say). A value readout of
-the network's rates (trained on them, without a gradient into the network) predicts the
-discounted return ``G_t``; the policy gradient weights
+own reward tables such as a NeuroGym environment, where they say). A critic predicts the
+discounted return ``G_t`` (:class:`Critic`): a linear readout of the network's rates
+(``critic=readout``) or, as in Song et al., a separate recurrent network (``critic=network``); it
+is trained on the value loss alone, without a gradient into the network. The policy gradient weights
 ``log pi(a_t)`` by the advantage ``G_t - V_t``, and an entropy bonus keeps the policy exploring.
 Per batch, with ``alive[b, t]`` = 1 up to and including the step a trial ends, and means taken
 over those steps:
@@ -24,6 +25,7 @@ saved in checkpoints, so runs repeat and resume bit for bit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,9 @@ import numpy as np
 import tensorflow as tf
 
 from psychrnn_cli import rewards
+from psychrnn_cli.initializers import gaussian_spectral_radius
+from psychrnn_cli.masks import Constraints
+from psychrnn_cli.models.basic import Basic
 from psychrnn_cli.network.base import RecurrentModel, dense
 from psychrnn_cli.network.regularizers import regularization_terms
 from psychrnn_cli.network.step import NOISE_STREAMS, CompiledSteps, Objective
@@ -49,15 +54,18 @@ class ActorCritic:
         abort_penalty: a trial that breaks fixation before its response epoch earns ``-abort_penalty``.
         fixation_bias: added to the fixation action's logit, so that an untrained network fixates
             long enough to meet the response epoch (5: about 1 action in 75 steps with two choices).
-        critic: ``readout``: the value is a linear readout of the network's rates.
+        critic: ``readout``: the value is a linear readout of the network's rates; ``network``: the
+            output of a separate basic RNN (:class:`Critic`).
+        critic_N_rec: number of recurrent units of the critic network (``critic=network`` only).
     """
 
     discount: float = 1.0
-    entropy_weight: float = 0.05
+    entropy_weight: float = 0.005
     value_weight: float = 0.5
     abort_penalty: float = 1.0
     fixation_bias: float = 5.0
     critic: str = "readout"
+    critic_N_rec: int = 50
 
 
 def action_logits(outputs: tf.Tensor, fixation: int | None, bias: float) -> tf.Tensor:
@@ -112,6 +120,65 @@ def _stream_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 1]).generate_state(1, np.uint32)[0])
 
 
+class Critic:
+    """The value ``V_t`` of every step, ``[B, N_steps]``, from the policy network's rates.
+
+    ``readout``: ``V_t = W_value . rate_t + b_value`` (``W_value [1, N_rec]``, ``b_value [1]``).
+
+    ``network``: a separate basic rate network (:class:`~psychrnn_cli.models.basic.Basic`, relu,
+    the policy's alpha, no recurrent noise) with ``N_rec`` units and one linear output, the value,
+    as the value network of Song, Yang and Wang (2017, eLife 6:e21492). Following them, its inputs
+    are the policy network's rates and its chosen actions: at step ``t`` the rates ``rate_t
+    [N_rec_policy]`` and the one-hot action of the step before, ``a_(t-1) [A]`` (zeros at the first
+    step), so ``N_in = N_rec_policy + A``. The action of step ``t`` itself is left out: a value
+    that depended on it would bias the policy gradient. Its weights start as PsychRNN's default
+    initializer makes them (spectral radius 1.1) from their own seed.
+
+    Neither critic sends a gradient into the policy network: both read ``stop_gradient(rates)``.
+
+    Args:
+        kind: ``readout`` or ``network``.
+        policy: the policy network.
+        n_actions: A, the number of actions.
+        N_rec: units of the critic network.
+        seed: the run's seed (the critic network's initial weights draw from a stream of their own).
+    """
+
+    def __init__(self, kind: str, policy: RecurrentModel, n_actions: int, N_rec: int, seed: int) -> None:
+        self.kind, self.n_actions = kind, n_actions
+        self.network: RecurrentModel | None = None
+        if kind == "readout":
+            self.params = {"W_value": tf.Variable(tf.zeros([1, policy.N_rec]), name="W_value"),
+                           "b_value": tf.Variable(tf.zeros([1]), name="b_value")}
+            return
+        N_in = policy.N_rec + n_actions
+        ones = functools.partial(np.ones, dtype=np.float32)
+        constraints = Constraints(ones((N_rec, N_in)), ones((N_rec, N_rec)), ones((1, N_rec)))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        weights = gaussian_spectral_radius(rng, constraints, N_in, 1)
+        self.network = RecurrentModel(Basic(N_rec, policy.definition.alpha), weights, constraints)
+        self.params = self.network.params
+
+    def __call__(self, rates: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        """``V [B, N_steps]`` from the policy's rates ``[B, N_steps, N_rec]`` and sampled actions
+        ``[B, N_steps]`` (int)."""
+        rates = tf.stop_gradient(rates)
+        if self.network is None:
+            return dense(rates, self.params["W_value"], self.params["b_value"])[..., 0]
+        before = tf.pad(tf.one_hot(actions, self.n_actions)[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        value, _ = self.network(tf.concat([rates, before], axis=-1))
+        return value[..., 0]
+
+    def attrs(self) -> dict[str, Any]:
+        """What the run file records about the critic (``/model/critic`` attributes)."""
+        if self.network is None:
+            return {"kind": "readout", "inputs": "policy rates"}
+        return {"kind": "network", "model": "basic", "N_rec": self.network.N_rec, "N_in": self.network.N_in,
+                "alpha": self.network.definition.alpha, "transfer_function": self.network.definition.transfer_function,
+                "inputs": f"policy rates [0, {self.network.N_in - self.n_actions}), then the one-hot action of the "
+                          f"step before [{self.network.N_in - self.n_actions}, {self.network.N_in})"}
+
+
 class ActorCriticSteps(CompiledSteps):
     """The compiled training step of ``algorithm=actor_critic`` (see the module docstring).
 
@@ -129,15 +196,15 @@ class ActorCriticSteps(CompiledSteps):
     def __init__(self, model: RecurrentModel, optimizer, objective: Objective, clip: tuple[str, float], seed: int,
                  settings: ActorCritic, fixation: int | None) -> None:
         self.settings, self.fixation = settings, fixation
-        self.critic = {"W_value": tf.Variable(tf.zeros([1, model.N_rec]), name="W_value"),
-                       "b_value": tf.Variable(tf.zeros([1]), name="b_value")}
+        n_actions = model.N_out + (fixation is None)
+        self.critic = Critic(settings.critic, model, n_actions, settings.critic_N_rec, seed)
         root = tf.random.Generator.from_seed(_stream_seed(seed))
         self.actions = dict(zip(NOISE_STREAMS, [root, *tf.random.Generator.from_seed(_stream_seed(seed)).split(2)]))
         super().__init__(model, optimizer, objective, clip, seed)
         self._evaluate_graph = tf.function(self._evaluate, autograph=False)
 
     def _own_variables(self) -> dict[str, tf.Variable]:
-        return self.critic
+        return {f"critic/{name}": v for name, v in self.critic.params.items()}
 
     def make_batch(self, task: Task) -> TrainingBatch:
         """A training batch of ``task``: inputs, reward table and outcome table, float32."""
@@ -157,9 +224,8 @@ class ActorCriticSteps(CompiledSteps):
         outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
         logits = action_logits(outputs, self.fixation, settings.fixation_bias)
         rates = self.model.rates(states)
-        # the critic reads the rates without changing them, as Song et al.'s value network does
-        value = dense(tf.stop_gradient(rates), self.critic["W_value"], self.critic["b_value"])[..., 0]  # [B, N_steps]
         actions = sample(tf.stop_gradient(logits), self.actions[stream])
+        value = self.critic(rates, actions)  # [B, N_steps]
         happened = episode(actions, outcomes, reward_table, settings.discount)
         alive, returns = happened["alive"], happened["returns"]
         log_pi = tf.nn.log_softmax(logits)
@@ -205,13 +271,17 @@ class ActorCriticSteps(CompiledSteps):
         batch = (x, y, mask, params, happened["outputs"].numpy(), happened["states"].numpy(), {})
         return float(np.mean(outcome == rewards.CORRECT)), float(loss), batch, scores
 
+    def critic_weights(self) -> dict[str, np.ndarray]:
+        """The critic's parameters by name (readout: ``W_value``, ``b_value``; network: as a model's)."""
+        return {name: v.numpy() for name, v in self.critic.params.items()}
+
     def snapshot(self) -> dict[str, Any]:
-        return {**super().snapshot(), "critic": {name: v.numpy() for name, v in self.critic.items()},
+        return {**super().snapshot(), "critic": self.critic_weights(),
                 **{f"{name}_actions": self.actions[name].state.numpy() for name in NOISE_STREAMS}}
 
     def restore(self, snapshot: dict) -> None:
         super().restore(snapshot)
         for name, value in snapshot["critic"].items():
-            self.critic[name].assign(value)
+            self.critic.params[name].assign(value)
         for name in NOISE_STREAMS:
             self.actions[name].state.assign(snapshot[f"{name}_actions"])
