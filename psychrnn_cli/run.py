@@ -127,12 +127,17 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
     from psychrnn_cli.training import evaluate
 
-    accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
+    accuracy, loss, (x, y, mask, params, outputs, states, recorded) = evaluate(exp.steps, exp.test_task,
+                                                                                exp.test_trials)
     n = exp.save_trials
+    dtypes = {name: dtype for name, (_, dtype) in exp.model.definition.recorded.items()}
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
+              **{name: value[:n].astype(dtypes[name]) for name, value in recorded.items()},
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
-    groups = {"training": state.curves.arrays(), "trials": trials,
-              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
+    evaluation = {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}
+    if "spikes" in recorded:  # spiking models: mean over all test trials, steps and units
+        evaluation["mean_firing_rate_hz"] = float(np.mean(recorded["spikes"]) * 1000.0 / exp.test_task.dt)
+    groups = {"training": state.curves.arrays(), "trials": trials, "evaluation": {"attrs": evaluation}}
     if exp.curriculum.metric_every:
         groups["curriculum"] = exp.curriculum.record()
     return groups

@@ -10,8 +10,10 @@ Layout of ``run.h5`` (schema version 1)::
     /model/constraints/<name>  connectivity masks, Dale signs, plastic masks
     /training/<curve>       1-D curves over evaluations: iteration, loss, accuracy, train_loss, wall_time
     /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
-                            time_ms, and one dataset per numeric trial parameter
-    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
+                            time_ms, the model's recorded components (spiking: spikes, uint8), and one
+                            dataset per numeric trial parameter
+    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training (spiking
+                            models also mean_firing_rate_hz: spikes per unit and second over those trials)
     /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
     /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
 
@@ -48,6 +50,7 @@ UNITS = {  # dataset name -> (units, axis names)
     "mask": ("1", "trial, time, output"),
     "outputs": ("a.u.", "trial, time, output"),
     "states": ("a.u.", "trial, time, unit"),
+    "spikes": ("spikes per time step (0 or 1)", "trial, time, unit"),
     "time_ms": ("ms", "time"),
     "W_in": ("1", "unit, input"),
     "W_rec": ("1", "postsynaptic unit, presynaptic unit"),

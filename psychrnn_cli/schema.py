@@ -95,7 +95,10 @@ SCHEMA: dict[str, Rule] = {
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
-    **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},
+    **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state",
+                                                     "A", "eta_logit")},
+    "model.eta_init": Rule("a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1),
+    **{f"model.{name}": POSITIVE for name in ("dt", "tau_mem", "tau_syn", "tau_out", "theta", "surrogate_slope")},
     "constraints.autapses": BOOL, "constraints.dale_ratio": optional(FRACTION),
     "constraints.density": number(0, 1, low_open=True), "constraints.regions": optional(MAPPING),
     "constraints.regions.sizes": Rule("a list of positive ints", lambda v: isinstance(v, list) and all(

@@ -109,12 +109,13 @@ def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, fl
     """Accuracy and loss on a fresh batch, and the batch with outputs and states.
 
     Returns:
-        accuracy, loss, and ``(x, y, mask, params, outputs, states)`` as NumPy arrays.
+        accuracy, loss, and ``(x, y, mask, params, outputs, states, recorded)`` as NumPy arrays
+        (``recorded``: the model's extra recorded components by name, see ``Model.recorded``).
     """
     x, y, mask, params = task.get_trial_batch(n_trials)
-    outputs, states = steps.predict(x)
+    outputs, states, recorded = steps.predict_recorded(x)
     loss = float(np.mean(np.square(mask * (outputs - y))))
-    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states)
+    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states, recorded)
 
 
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,

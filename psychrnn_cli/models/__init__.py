@@ -8,7 +8,11 @@ NumPy simulator (:mod:`psychrnn_cli.simulator`, float64); a model module imports
 
 ``ops`` provides ``f`` (the configured transfer function), ``matmul``, ``transpose`` (of a
 matrix), ``sigmoid``, ``tanh``, ``exp``, ``maximum``, ``minimum``, ``zeros_like``, ``ones_like``,
-``concat(list)`` and ``split(x, n)`` (both along the last axis).
+``concat(list)`` and ``split(x, n)`` (both along the last axis), ``nonzero(x)`` (1.0 where ``x``
+is not 0, else 0.0; no gradient) and ``spike(x, slope)``: the Heaviside step ``x > 0`` as 1.0 or
+0.0, whose derivative in the TensorFlow engine is the fast-sigmoid surrogate
+``1 / (1 + slope |x|)^2`` (Zenke and Ganguli 2018, Neural Computation). Arrays support NumPy-style
+indexing with ``None`` (``r[:, :, None]``), so models may use batched ``[B, n, m]`` states.
 
 Parameters are named as the run file stores them: ``W_in [G*N_rec, N_in]``, ``W_rec
 [G*N_rec, N_rec]``, ``W_out [N_out, N_rec]``, ``b_rec [G*N_rec]``, ``b_out [N_out]``,
@@ -25,7 +29,9 @@ The engines run, for inputs ``u [B, N_steps, N_in]``::
 
 with gain = :meth:`Model.drive_gain`. The first state component ``[B, N_rec]`` is what is
 recorded, clamped and read out (through :meth:`Model.rates`); perturbations act on it and on the
-named weight matrices, so every model takes every perturbation.
+named weight matrices, so every model takes every perturbation. Other components may have any
+shape (``[B, N_rec, N_rec]`` for a matrix per trial); those named in :attr:`Model.recorded` are
+``[B, N_rec]`` and recorded beside the unit states, as ``/trials/<name>`` in the run file.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ import sys
 from typing import Any, Callable
 
 BUILTIN = {"basic": "psychrnn_cli.models.basic.Basic", "lstm": "psychrnn_cli.models.lstm.LSTM",
-           "gru": "psychrnn_cli.models.gru.GRU"}
+           "gru": "psychrnn_cli.models.gru.GRU", "plastic": "psychrnn_cli.models.plastic.Plastic",
+           "spiking": "psychrnn_cli.models.spiking.Spiking"}
 ALIASES = {  # model classes stored in run files and checkpoints written before this layout
     "psychrnn_cli.network.basic.BasicRNN": BUILTIN["basic"],
     "psychrnn_cli.network.gated.LSTM": BUILTIN["lstm"],
@@ -72,6 +79,11 @@ class Model:
     gates = 1  # blocks of N_rec rows in W_in, W_rec and b_rec
     noise_gate = 0  # the block that receives recurrent noise and injected current
     supports_dale = False
+    # dataset name under /trials -> (index of a [B, N_rec] state component, storage dtype "float32" or "uint8")
+    recorded: dict[str, tuple[int, str]] = {}
+    # True: the TensorFlow engine keeps only the state between pieces of the loop for the backward
+    # pass and computes each piece again there (for large states such as a matrix per trial)
+    recompute = False
 
     def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu") -> None:
         self.N_rec = int(N_rec)
@@ -131,7 +143,7 @@ class Model:
         return {**weights, **self.extra_weights(rng, N_in, N_out)}
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
-        """Raise ModelError naming the parameter whose shape does not fit this model, or Dale's
+        """Raise ModelError naming the parameter (extra ones included) whose shape does not fit this model, or Dale's
         principle (``dale_ratio`` not None) on a model that does not support it."""
         if dale_ratio is not None and not self.supports_dale:
             raise ModelError(f"Dale's principle (constraints.dale_ratio={dale_ratio}) applies only to model=basic "
@@ -143,6 +155,10 @@ class Model:
         N_in, N_out = weights["W_in"].shape[-1], weights["W_out"].shape[0]
         expected = {"W_in": (G * N, N_in), "W_rec": (G * N, N), "W_out": (N_out, N), "b_rec": (G * N,),
                     "b_out": (N_out,), "init_state": (N,)}
+        import numpy as np
+
+        expected.update({name: np.shape(value) for name, value in
+                         self.extra_weights(np.random.default_rng(0), N_in, N_out).items()})
         for name, shape in expected.items():
             found = tuple(weights[name].shape) if name in weights else "missing"
             if found != shape:

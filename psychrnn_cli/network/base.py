@@ -101,14 +101,18 @@ class RecurrentModel(tf.Module):
             drive += noise
         return drive
 
-    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
+    def run_steps(self, w: dict[str, tf.Tensor], state: State,
+                  drive: tf.Tensor) -> tuple[State, tuple[tf.Tensor, ...]]:
         """Step through one piece of the trial: time-major ``drive [n, B, G*N_rec]`` -> the state
-        after the last step and the recorded states ``[n, B, N_rec]``. Compiled as :attr:`loop`."""
-        recorded = []
+        after the last step and the recorded components ``[n, B, N_rec]`` each: the first state
+        component, then those named in the model's ``recorded``. Compiled as :attr:`loop`."""
+        indices = (0, *(i for i, _ in self.definition.recorded.values()))
+        recorded: list[list[tf.Tensor]] = [[] for _ in indices]
         for drive_t in tf.unstack(drive):
             state = self.definition.step(self.ops, w, state, drive_t)
-            recorded.append(state[0])
-        return state, tf.stack(recorded)
+            for series, i in zip(recorded, indices):
+                series.append(state[i])
+        return state, tuple(tf.stack(series) for series in recorded)
 
     def compiled_loop(self) -> Callable:
         """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`, called (not inlined)
@@ -139,17 +143,25 @@ class RecurrentModel(tf.Module):
             outputs ``[B, N_steps, N_out]`` (z[1..T]) and states ``[B, N_steps, N_rec]``
             (the first state component after each step).
         """
+        outputs, states, _ = self.run(inputs, noise)
+        return outputs, states
+
+    def run(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, dict]:
+        """:meth:`__call__`'s outputs and states, and the model's recorded components by name
+        (its ``recorded``), each ``[B, N_steps, N_rec]``."""
         w = self.definition.prepare(self.ops, self.effective())
         x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
         state = self.definition.initial_state(self.ops, w, x0)
         drive = self.drive(w, time_major(inputs), None if noise is None else time_major(noise))
+        loop = recomputing(self.loop) if self.definition.recompute else self.loop
         recorded = []
         for piece in tf.split(drive, pieces(inputs.shape[1])):
-            state, states = self.loop(w, state, piece)
-            recorded.append(states)
-        states = tf.concat(recorded, axis=0)
+            state, series = loop(w, state, piece)
+            recorded.append(series)
+        states, *extra = (tf.concat(parts, axis=0) for parts in zip(*recorded))
         outputs = dense(self.rates(states), w["W_out"], w["b_out"])
-        return time_major(outputs), time_major(states)
+        extra = {name: time_major(series) for name, series in zip(self.definition.recorded, extra)}
+        return time_major(outputs), time_major(states), extra
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:
@@ -160,6 +172,24 @@ def describe(model: RecurrentModel) -> dict[str, Any]:
             "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out, "alpha": definition.alpha,
             "rec_noise": definition.rec_noise, "transfer_function": definition.transfer_function,
             "dale_ratio": model.constraints.dale_ratio}
+
+
+def recomputing(loop: Callable) -> Callable:
+    """``loop(w, state, piece)`` that keeps only its inputs for the backward pass and runs the
+    piece again there (``tf.recompute_grad``): memory for the state at each piece's start instead
+    of every step's intermediate tensors, for about one more forward pass."""
+
+    def call(w: dict[str, tf.Tensor], state: State, piece: tf.Tensor) -> tuple[State, tuple[tf.Tensor, ...]]:
+        names, n = list(w), len(state)
+
+        def flat(*args: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            end, recorded = loop(dict(zip(names, args)), tuple(args[len(names):len(names) + n]), args[-1])
+            return (*end, *recorded)
+
+        out = tf.recompute_grad(flat)(*(tf.convert_to_tensor(v) for v in w.values()), *state, piece)
+        return tuple(out[:n]), tuple(out[n:])
+
+    return call
 
 
 def time_major(x: tf.Tensor) -> tf.Tensor:

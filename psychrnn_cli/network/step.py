@@ -109,8 +109,8 @@ class CompiledSteps:
             self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
         return terms
 
-    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.model(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
+    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        return self.model.run(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
 
     def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``.
@@ -151,10 +151,17 @@ class CompiledSteps:
         checks). Traced once per trial length with the batch size left open, so evaluation batches
         of any size share one graph.
         """
+        outputs, states, _ = self.predict_recorded(inputs, noise, stream)
+        return outputs, states
+
+    def predict_recorded(self, inputs: np.ndarray, noise: bool = True,
+                         stream: str = "test") -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`predict`'s outputs and states, and the model's recorded components by name
+        (``Model.recorded``, e.g. ``spikes``), each ``[B, N_steps, N_rec]``."""
         noise = stream if noise else None
         key = (inputs.shape[1:], noise)
         if key not in self._predict_shapes:
             self._predict_graph.get_concrete_function(tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise)
             self._predict_shapes.add(key)
-        outputs, states = self._predict_graph(tf.constant(inputs, tf.float32), noise)
-        return outputs.numpy(), states.numpy()
+        outputs, states, recorded = self._predict_graph(tf.constant(inputs, tf.float32), noise)
+        return outputs.numpy(), states.numpy(), {name: value.numpy() for name, value in recorded.items()}
