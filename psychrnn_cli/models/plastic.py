@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from psychrnn_cli.models import ModelError, State, Weights
 from psychrnn_cli.models.basic import Basic
 
@@ -46,6 +44,8 @@ class Plastic(Basic):
         self.eta_init = float(eta_init)
 
     def extra_weights(self, rng: Any, N_in: int, N_out: int) -> Weights:
+        import numpy as np
+
         return {"A": np.zeros((self.N_rec, self.N_rec), np.float32),
                 "eta_logit": np.float32(math.log(self.eta_init / (1 - self.eta_init)))}
 
