@@ -18,6 +18,7 @@ figures (RUN_DIR/plots/):
   accuracy_per_condition.png  accuracy per trial condition (other tasks)
   weights.png             effective W_rec with W_in and W_out; E/I and regions marked
   trajectories.png        states on the first principal components, coloured by condition
+  spikes.png              spiking models: spike raster of one trial and population rates (Hz)
 
 The psychometric curve and trajectories use fresh trials simulated with NumPy. Existing figures
 are replaced only with --overwrite, and only if they are PNG files; the folder is created.
@@ -25,7 +26,8 @@ are replaced only with --overwrite, and only if they are PNG files; the folder i
 example:
   psychrnn plot outputs/2026-01-01/12-00-00 --trials 800
 """
-FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "weights", "trajectories")
+FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "weights", "trajectories",
+           "spikes")
 MAX_DPI = 600  # a figure of about 12 x 8 inches is then about 7200 x 4800 pixels
 
 
