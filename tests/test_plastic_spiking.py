@@ -149,7 +149,38 @@ def test_the_spiking_preset_steps_finer_than_the_tasks():
     assert compose_config(["model=spiking", "task.dt=2"]).model.dt == 2
 
 
-# --- trained runs: simulator against TensorFlow, post-training commands ------------------------------
+# --- the NumPy simulator against the TensorFlow engine -------------------------------------------------
+
+
+@pytest.mark.parametrize("definition,scale", [
+    (Plastic(20, alpha=0.2, transfer_function="tanh"), 1.0),
+    (Spiking(20, alpha=0.05, dt=2.0, theta=0.2), 3.0),  # inputs scaled up so that most units fire
+], ids=["plastic", "spiking"])
+def test_simulator_reproduces_the_tensorflow_forward_pass(definition, scale):
+    import tensorflow as tf
+
+    from psychrnn_cli.initializers import gaussian_spectral_radius
+    from psychrnn_cli.network.base import RecurrentModel
+
+    rng = np.random.default_rng(1)
+    constraints = build_constraints(3, 20, 2, rng, density=0.8)
+    weights = definition.initial_weights(gaussian_spectral_radius, rng, constraints, 3, 2)
+    if "A" in weights:  # a trained network's plastic coefficients
+        weights["A"] = rng.normal(0, 0.5, (20, 20)).astype(np.float32)
+    inputs = (scale * rng.random((8, 60, 3))).astype(np.float32)
+    outputs, states, recorded = RecurrentModel(definition, weights, constraints).run(tf.constant(inputs))
+    result = simulate(Network.from_weights(definition, weights, constraints), inputs)
+    if definition.kind == "plastic":
+        assert np.max(np.abs(result.outputs - outputs.numpy())) / np.max(np.abs(result.outputs)) < 1e-5
+        np.testing.assert_allclose(result.states, states.numpy(), rtol=1e-5, atol=1e-5)
+        return
+    spikes = recorded["spikes"].numpy()
+    assert 0.02 < spikes.mean() < 0.5  # the comparison sees spikes and silences
+    assert np.mean(result.recorded["spikes"] == spikes) >= 0.999
+    assert np.max(np.abs(result.outputs - outputs.numpy())) < 1e-4
+
+
+# --- trained runs: simulator against TensorFlow, post-training commands (slow) ------------------------
 
 
 @pytest.fixture(scope="module", params=["plastic", "spiking"])
@@ -157,6 +188,7 @@ def trained(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, train([*QUICK, f"model={request.param}"], run_dir=tmp_path_factory.mktemp(request.param))
 
 
+@pytest.mark.slow
 def test_simulator_reproduces_the_tensorflow_trials(trained):
     kind, run_dir = trained
     run = load_run(run_dir)
@@ -174,6 +206,7 @@ def test_simulator_reproduces_the_tensorflow_trials(trained):
     assert rate > 0 and np.isfinite(rate)
 
 
+@pytest.mark.slow
 def test_lesion_evaluate_and_plot_work(trained, tmp_path, capsys):
     from psychrnn_cli.commands import evaluate, plot
     from psychrnn_cli.commands import simulate as simulate_command
@@ -187,3 +220,40 @@ def test_lesion_evaluate_and_plot_work(trained, tmp_path, capsys):
     assert plot.main([str(run_dir), "--out", str(figures), "--trials", "20"]) == 0, capsys.readouterr().err
     if kind == "spiking":
         assert (figures / "spikes.png").is_file()
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run_and_ensembles_train(trained, tmp_path):
+    kind = trained[0]
+    overrides = [*QUICK, f"model={kind}"]
+    first = load_run(train([*overrides, "train.iterations=2"], run_dir=tmp_path / "resumed"))
+    assert first["attrs"]["iterations"] == 2
+    resumed = load_run(train(overrides, run_dir=tmp_path / "resumed"))
+    whole = load_run(trained[1])
+    assert resumed["attrs"]["iterations"] == whole["attrs"]["iterations"] == 4
+    for name, value in whole["model"]["weights"].items():  # A and eta_logit (plastic) included
+        np.testing.assert_array_equal(resumed["model"]["weights"][name], value, err_msg=name)
+    np.testing.assert_array_equal(resumed["training"]["loss"], whole["training"]["loss"])
+
+    train([*overrides, "train.iterations=2", "train.ensemble=2"], run_dir=tmp_path / "ensemble")
+    members = [load_run(tmp_path / "ensemble" / f"seed_{seed}") for seed in (0, 1)]
+    assert all(m["attrs"]["status"] == "completed" and m["model"]["attrs"]["kind"] == kind for m in members)
+    assert not np.array_equal(members[0]["model"]["weights"]["W_rec"], members[1]["model"]["weights"]["W_rec"])
+
+
+# --- acceptance (slow) -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_plastic_network_learns_delayed_discrimination(tmp_path):
+    run = load_run(train(["train.progress=false", "model=plastic", "task=delayed_discrimination"], run_dir=tmp_path))
+    assert run["evaluation"]["attrs"]["accuracy"] >= 0.85 and run["evaluation"]["attrs"]["n_trials"] == 500
+    assert np.any(run["model"]["weights"]["A"] != 0)
+
+
+@pytest.mark.slow
+def test_spiking_network_learns_perceptual_discrimination_at_a_plausible_rate(tmp_path):
+    run = load_run(train(["train.progress=false", "model=spiking", "task=perceptual_discrimination"],
+                         run_dir=tmp_path))
+    assert run["evaluation"]["attrs"]["accuracy"] >= 0.85 and run["evaluation"]["attrs"]["n_trials"] == 500
+    assert 1.0 <= run["evaluation"]["attrs"]["mean_firing_rate_hz"] <= 50.0

@@ -48,7 +48,7 @@ class Spiking(Model):
     recorded = {"spikes": (3, "uint8")}
 
     def __init__(self, *args: Any, dt: float = 1.0, tau_mem: float = 20.0, tau_syn: float = 10.0,
-                 tau_out: float = 50.0, theta: float = 1.0, surrogate_slope: float = 10.0, **kwargs: Any) -> None:
+                 tau_out: float = 50.0, theta: float = 0.2, surrogate_slope: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, value in (("dt", dt), ("tau_mem", tau_mem), ("tau_syn", tau_syn), ("tau_out", tau_out),
                             ("theta", theta), ("surrogate_slope", surrogate_slope)):
