@@ -15,6 +15,7 @@ from psychrnn_cli.build import ConfigError, build
 from psychrnn_cli.masks import build_constraints
 from psychrnn_cli.models.plastic import Plastic
 from psychrnn_cli.models.spiking import Spiking
+from psychrnn_cli.perturbations import Silence
 from psychrnn_cli.simulator import Network, load_network, simulate
 from tests.conftest import FAST
 
@@ -77,6 +78,9 @@ def test_plastic_term_follows_the_recurrent_mask_and_lesions():
     H2 = 0.5 * np.outer(x1, [1.0, 2.0])
     x3_0 = 0.5 * x2[0] + 0.5 * (0.5 + 1.0 * H2[0, 0]) * x2[0]
     np.testing.assert_allclose(result.states[0, :, 0], [x1[0], x2[0], x3_0], rtol=1e-12)
+    # a lesion of unit 1 removes its synapses onto unit 0 in the same way, plastic part included
+    lesioned = simulate(Network(Plastic(2, alpha=0.5), PLASTIC_WEIGHTS), np.zeros((1, 3, 1)), perturbations=[Silence([1])])
+    np.testing.assert_allclose(lesioned.states[0, :, 0], [x1[0], x2[0], x3_0], rtol=1e-12)
 
 
 # --- spiking ---------------------------------------------------------------------------------------
