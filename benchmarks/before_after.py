@@ -16,27 +16,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-SIZES = [(50, 50), (256, 128)]
+from models import SIZES, measure  # (this folder: the script's own, first on sys.path)
+
 ITERATIONS = {50: 60, 256: 15}
-
-
-def measure(N_rec: int, batch: int) -> dict[str, float]:
-    """Milliseconds of wall and CPU time per training step of the installed psychrnn_cli."""
-    from psychrnn_cli import compose_config
-    from psychrnn_cli.build import build
-
-    exp = build(compose_config(["task.T=2000", f"model.N_rec={N_rec}", f"train.batch_size={batch}"]))
-    batches = [exp.task.get_trial_batch()[:3] for _ in range(4)]
-    for i in range(5):
-        exp.steps.train_step(*batches[i % 4])
-    n = ITERATIONS[N_rec]
-    wall, cpu = time.perf_counter(), time.process_time()
-    for i in range(n):
-        exp.steps.train_step(*batches[i % 4])
-    return {"wall_ms": 1e3 * (time.perf_counter() - wall) / n, "cpu_ms": 1e3 * (time.process_time() - cpu) / n}
 
 
 def run_in(checkout: Path, N_rec: int, batch: int) -> dict[str, float]:
@@ -63,6 +47,7 @@ def compare(old: str, new: str, rounds: int = 5) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "measure":
-        print(json.dumps(measure(int(sys.argv[2]), int(sys.argv[3]))))
+        N_rec, batch = int(sys.argv[2]), int(sys.argv[3])
+        print(json.dumps(measure("basic", N_rec, batch, ITERATIONS[N_rec])))
     else:
         compare(sys.argv[1], sys.argv[2], *(int(a) for a in sys.argv[3:]))

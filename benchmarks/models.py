@@ -30,8 +30,9 @@ SIZES = [(50, 50), (256, 128)]
 ITERATIONS = {50: 20, 256: 5}
 
 
-def measure(kind: str, N_rec: int, batch: int) -> dict[str, float]:
-    """Milliseconds of wall and CPU time per training step of ``model=kind``."""
+def measure(kind: str, N_rec: int, batch: int, iterations: int | None = None) -> dict[str, float]:
+    """Milliseconds of wall and CPU time per training step of ``model=kind``, timed over
+    ``iterations`` steps (default ``ITERATIONS[N_rec]``) after 5 warm-up steps."""
     from psychrnn_cli import compose_config
     from psychrnn_cli.build import build
 
@@ -39,7 +40,7 @@ def measure(kind: str, N_rec: int, batch: int) -> dict[str, float]:
     batches = [exp.task.get_trial_batch()[:3] for _ in range(4)]
     for i in range(5):
         exp.steps.train_step(*batches[i % 4])
-    n = ITERATIONS[N_rec]
+    n = iterations or ITERATIONS[N_rec]
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         exp.steps.train_step(*batches[i % 4])

@@ -13,6 +13,7 @@ Randomness: every draw comes from ``self.rng`` (a seeded ``numpy.random.Generato
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
 import numpy as np
@@ -249,3 +250,13 @@ def trial_param_arrays(params: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         if all(isinstance(v, (int, float, np.integer, np.floating, bool)) for v in values):
             out[key] = np.asarray(values)
     return out
+
+
+def plain(value: Any) -> Any:
+    """Mappings and lists from a config (OmegaConf nodes, as a task's options arrive) as plain
+    dicts and lists, recursively; anything else as it is."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [plain(v) for v in value]
+    return value

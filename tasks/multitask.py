@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.task import DuckTypedTask, Task, TrialParams, check_batch
+from psychrnn_cli.task import DuckTypedTask, Task, TrialParams, check_batch, plain
 
 NAME = "multitask"
 NEUROGYM_ID = re.compile(r"^[A-Za-z][\w.]*-v\d+$")  # e.g. GoNogo-v0
@@ -46,14 +46,6 @@ class Member:
     inputs: slice
     outputs: slice
 
-
-def _plain(value: Any) -> Any:
-    """Mappings and lists from a config (OmegaConf nodes) as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _import(path: str, where: str) -> Any:
@@ -152,7 +144,7 @@ class MultiTask(Task):
         rule_window: Sequence[float | None] | None = None,
         **kwargs,
     ) -> None:
-        entries = _plain(tasks)
+        entries = plain(tasks)
         if not isinstance(entries, list) or len(entries) < 2:
             raise ValueError(f"{NAME}: task.tasks must list at least two tasks, e.g. "
                              f"[perceptual_discrimination, anti_saccade]; got {entries!r}")
@@ -182,7 +174,7 @@ class MultiTask(Task):
         """Probabilities ``[n]`` from the weights (uniform for ``None``)."""
         if proportions is None:
             return np.full(n, 1.0 / n)
-        values = _plain(proportions)
+        values = plain(proportions)
         if not isinstance(values, list) or len(values) != n:
             raise ValueError(f"{NAME}: task.proportions must list {n} weights, one per task, got {values!r}")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
@@ -249,7 +241,7 @@ class MultiTask(Task):
         """``[N_steps]`` bool: the steps with the rule input on."""
         if window is None:
             return np.ones(self.N_steps, dtype=bool)
-        window = _plain(window)
+        window = plain(window)
         if not isinstance(window, list) or len(window) != 2 or not isinstance(window[0], (int, float)) \
                 or not (window[1] is None or isinstance(window[1], (int, float))):
             raise ValueError(f"{NAME}: task.rule_window must be [start, end] in ms (end null: to the end of the "

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from psychrnn_cli.rewards import ABORT, CORRECT, WRONG
-from psychrnn_cli.task import Task, TrialParams
+from psychrnn_cli.task import Task, TrialParams, plain
 
 INSTALL_HINT = "NeuroGym is not installed: pip install 'psychrnn-cli[neurogym]'"
 RESPONSE_PERIOD_NAMES = ("decision", "test", "test1", "test2", "test3", "production", "response")
@@ -73,19 +73,11 @@ def neurogym_env_summaries() -> dict[str, str]:
     return summaries
 
 
-def _plain(value: Any) -> Any:
-    """Mappings and lists from a config (e.g. OmegaConf nodes) as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_plain(v) for v in value]
-    return value
-
 
 def make_env(env_id: str, dt: float, env_kwargs: Mapping[str, Any] | None = None) -> Any:
     """The unwrapped NeuroGym environment ``env_id`` with our ``dt`` (ms) and its own arguments."""
     ngym = import_neurogym()
-    kwargs = _plain(env_kwargs or {})
+    kwargs = plain(env_kwargs or {})
     if "dt" in kwargs:
         raise ValueError("neurogym: set the step with task.dt, not task.env_kwargs.dt")
     known = supervised_env_ids()
