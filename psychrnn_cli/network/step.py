@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
+from psychrnn_cli.network.shared import SharedFunction, describe, handles, shared
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 NOISE_STREAMS = ("train", "check", "test")  # recurrent noise of training steps, curriculum checks, other tests
@@ -43,6 +44,10 @@ class Objective:
 class CompiledSteps:
     """A model's training step and forward pass as ``tf.function`` graphs.
 
+    The graphs are traced once per :meth:`graph_key` in the process and shared by every network
+    with that key (:mod:`psychrnn_cli.network.shared`), each reading and updating its own
+    :attr:`state`: the members of an ensemble and the runs of an in-process sweep trace once.
+
     Fixed (non-plastic) entries get zero gradient and are reset to their initial value after
     every optimizer step, so no optimizer (momentum, weight decay) can move them.
 
@@ -74,9 +79,12 @@ class CompiledSteps:
         # optimizer slots made now, not on the first call: creating variables inside the traced
         # step would make tf.function trace it twice
         self.optimizer.build(list(self.variables.values()))
-        self._train_graph = tf.function(self._train_step, autograph=False)
-        self._predict_graph = tf.function(self._predict, autograph=False)
-        self._predict_shapes: set[tuple] = set()
+        # everything the traced step reads besides its arguments, in an order equal for equal keys
+        self.state = [*model.params.values(), *self.optimizer.variables,
+                      *(self.noise[name].state for name in NOISE_STREAMS), *self.plastic.values(),
+                      *self.fixed_values.values()]
+        self._handles = handles(self.state)
+        self._functions: dict[tuple, Any] = {}
 
     def _noise(self, inputs: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor | None:
         if self.model.rec_noise == 0:
@@ -117,8 +125,39 @@ class CompiledSteps:
 
         Returns the batch's task ``loss`` and each active regularization term.
         """
-        terms = self._train_graph(*(tf.constant(a, tf.float32) for a in (inputs, targets, mask)))
+        terms = self.call_train([tf.constant(a, tf.float32) for a in (inputs, targets, mask)])
         return {name: float(value) for name, value in terms.items()}
+
+    def call_train(self, arrays: list[tf.Tensor]) -> dict[str, tf.Tensor]:
+        """:meth:`train_step` on float32 tensors ``(inputs, targets, mask)``, eagerly or while
+        another ``tf.function`` traces (an ensemble's graph calls every member's step)."""
+        shapes = tuple(tuple(a.shape) for a in arrays)
+        return self._call(("train", shapes), lambda: tf.function(
+            self._train_step, autograph=False, experimental_attributes={"_noinline": True},
+        ).get_concrete_function(*(tf.TensorSpec(shape, tf.float32) for shape in shapes)), arrays)
+
+    def graph_key(self, *spec: Any) -> tuple:
+        """Everything that sets what a traced graph computes, besides the values of :attr:`state`:
+        ``spec`` (the graph and its argument shapes), the model's class and settings, parameter
+        names, shapes and trainability, the constraint arrays, the optimizer's class and settings,
+        the objective and the clipping."""
+        model, optimizer, objective = self.model, self.optimizer, self.objective
+        return (*spec, describe(type(model.definition)), describe(vars(model.definition)),
+                tuple((name, tuple(v.shape), v.trainable) for name, v in model.params.items()),
+                describe(model.constraints.arrays()), tuple(self.plastic),
+                describe(type(optimizer)), describe({k: v for k, v in optimizer.get_config().items() if k != "name"}),
+                describe(objective.loss), describe(objective.coefficients), describe(objective.custom),
+                objective.custom_weight, self.clip_mode, self.clip_norm)
+
+    def _call(self, spec: tuple, trace: Callable[[], Any], arguments: list[tf.Tensor]) -> Any:
+        """Run the graph ``spec`` (traced by ``trace()`` unless shared) on this network's state."""
+        function = self._functions.get(spec)
+        if function is None:
+            with tf.init_scope():  # traced on its own, also when called while an ensemble's graph is traced
+                function = self._functions[spec] = shared(self.graph_key(*spec), trace, self, self.state, spec[0])
+        if isinstance(function, SharedFunction):
+            return function(self._handles, arguments)
+        return function(*arguments)
 
     def snapshot(self) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
         """Everything TensorFlow holds for training: parameters, optimizer slots, noise generator states."""
@@ -152,9 +191,7 @@ class CompiledSteps:
         of any size share one graph.
         """
         noise = stream if noise else None
-        key = (inputs.shape[1:], noise)
-        if key not in self._predict_shapes:
-            self._predict_graph.get_concrete_function(tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise)
-            self._predict_shapes.add(key)
-        outputs, states = self._predict_graph(tf.constant(inputs, tf.float32), noise)
+        spec = tf.TensorSpec([None, *inputs.shape[1:]], tf.float32)
+        outputs, states = self._call(("predict", tuple(inputs.shape[1:]), noise), lambda: tf.function(
+            self._predict, autograph=False).get_concrete_function(spec, noise), [tf.constant(inputs, tf.float32)])
         return outputs.numpy(), states.numpy()
