@@ -1,0 +1,55 @@
+"""One traced training step per model shape: shared by an ensemble's members and by in-process runs."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from psychrnn_cli import load_run, train
+from tests.conftest import FAST
+
+# a shape no other test trains (N_rec 13), so the first run here traces and the cache is not warm
+RUN = [*FAST, "model.N_rec=13", "task.T=200", "train.iterations=4", "train.eval_every=2", "train.stop_accuracy=null"]
+
+
+@pytest.fixture(scope="module")
+def traces():
+    from psychrnn_cli.network.shared import TRACES
+
+    return TRACES
+
+
+def test_ensemble_traces_once_and_later_runs_of_the_shape_reuse_it(traces, tmp_path):
+    before = dict(traces)
+    ensemble = train([*RUN, "train.ensemble=3"], run_dir=tmp_path / "ensemble")
+    assert traces["train"] - before.get("train", 0) == 1, "3 members of one shape: one trace of the step"
+    assert traces["predict"] - before.get("predict", 0) == 1, "evaluations of the 3 members: one trace"
+
+    after_ensemble = dict(traces)
+    solo = load_run(train([*RUN, "seed=1"], run_dir=tmp_path / "solo"))  # an in-process run of the same shape
+    assert dict(traces) == after_ensemble
+    member = load_run(ensemble / "seed_1")
+    for name, value in solo["model"]["weights"].items():
+        np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=name)
+
+    train([*RUN, "model.N_rec=14"], run_dir=tmp_path / "other")  # another shape: its own trace
+    assert traces["train"] == after_ensemble["train"] + 1
+
+
+def test_keys_tell_apart_what_changes_the_graph():
+    from psychrnn_cli.network.losses import bce, mse
+    from psychrnn_cli.network.shared import describe
+
+    assert describe(functools.partial(mse)) == describe(functools.partial(mse))
+    assert describe(functools.partial(mse)) != describe(functools.partial(bce))
+    assert describe({"a": np.ones(3)}) == describe({"a": np.ones(3)})
+    assert describe({"a": np.ones(3)}) != describe({"a": np.array([1.0, 1.0, 0.0])})
+    assert describe(np.float32(0.5)) == describe(0.5)
+
+    def closure(scale):
+        return lambda x: scale * x
+
+    first, second = closure(1.0), closure(2.0)
+    assert describe(first) != describe(second)  # closures are told apart by identity
