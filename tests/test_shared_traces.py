@@ -34,6 +34,9 @@ def test_ensemble_traces_once_and_later_runs_of_the_shape_reuse_it(traces, tmp_p
     for name, value in solo["model"]["weights"].items():
         np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=name)
 
+    train([*RUN, "optimizer.learning_rate=0.002", "train.iterations=2"], run_dir=tmp_path / "rate")
+    assert dict(traces) == after_ensemble, "a constant learning rate is a variable, not part of the graph"
+
     train([*RUN, "model.N_rec=14"], run_dir=tmp_path / "other")  # another shape: its own trace
     assert traces["train"] == after_ensemble["train"] + 1
 

@@ -41,6 +41,14 @@ class Objective:
     custom_weight: float = 1.0
 
 
+def optimizer_settings(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's settings that its traced update bakes in: its config without its name and
+    without a constant learning rate (Keras keeps that in a variable, read at every step)."""
+    config = optimizer.get_config()
+    return {k: v for k, v in config.items()
+            if k != "name" and not (k == "learning_rate" and isinstance(v, (int, float)))}
+
+
 class CompiledSteps:
     """A model's training step and forward pass as ``tf.function`` graphs.
 
@@ -145,7 +153,7 @@ class CompiledSteps:
         return (*spec, describe(type(model.definition)), describe(vars(model.definition)),
                 tuple((name, tuple(v.shape), v.trainable) for name, v in model.params.items()),
                 describe(model.constraints.arrays()), tuple(self.plastic),
-                describe(type(optimizer)), describe({k: v for k, v in optimizer.get_config().items() if k != "name"}),
+                describe(type(optimizer)), describe(optimizer_settings(optimizer)),
                 describe(objective.loss), describe(objective.coefficients), describe(objective.custom),
                 objective.custom_weight, self.clip_mode, self.clip_norm)
 
