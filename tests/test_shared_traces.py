@@ -56,3 +56,27 @@ def test_keys_tell_apart_what_changes_the_graph():
 
     first, second = closure(1.0), closure(2.0)
     assert describe(first) != describe(second)  # closures are told apart by identity
+
+
+def test_a_shared_step_trains_as_the_networks_own_traced_step():
+    """Two networks built alike; one steps through the shared trace, the other through a step traced
+    for it alone: same weights after 3 steps, and the weights moved."""
+    import tensorflow as tf
+
+    from psychrnn_cli import compose_config
+    from psychrnn_cli.build import build
+
+    config = compose_config(["model.N_rec=11", "task.T=200", "seed=3"])
+    shared_run, own_run = build(config), build(config)
+    batches = [shared_run.task.get_trial_batch()[:3] for _ in range(3)]
+    initial = shared_run.model.numpy_weights()
+    own_step = tf.function(own_run.steps._train_step, autograph=False)
+    for batch in batches:
+        shared_run.steps.train_step(*batch)
+        own_step(*(tf.constant(a, tf.float32) for a in batch))
+    for name, value in own_run.model.numpy_weights().items():
+        np.testing.assert_array_equal(shared_run.model.numpy_weights()[name], value, err_msg=name)
+    assert not np.array_equal(shared_run.model.numpy_weights()["W_rec"], initial["W_rec"])
+    outputs, _ = shared_run.steps.predict(batches[0][0], noise=False)
+    np.testing.assert_allclose(outputs, own_run.model(tf.constant(batches[0][0], tf.float32))[0].numpy(), rtol=1e-5,
+                               atol=1e-6)

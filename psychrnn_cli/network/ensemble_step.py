@@ -23,8 +23,9 @@ from psychrnn_cli.prefetch import TrainingBatch
 class EnsembleSteps:
     """One compiled training step for a group of members.
 
-    The graph holds exactly the members still training: when one stops, the next step is a graph
-    of the others (cheap to build, since it only calls the members' shared traced steps), so a
+    The graph holds exactly the members still training: when one stops (or a member's batches
+    change shape: a curriculum stage of another trial length), the next step is a new graph of
+    the others (cheap to build, since it only calls the members' shared traced steps), so a
     finished member costs nothing more.
 
     Args:
@@ -33,7 +34,7 @@ class EnsembleSteps:
 
     def __init__(self, members: list[CompiledSteps]) -> None:
         self.members = members
-        self.compiled: tuple[int, ...] = ()  # the members in the current graph
+        self.compiled: tuple = ()  # the members in the current graph and their batches' shapes
         self.graph = None
 
     def train_step(self, batches: dict[int, TrainingBatch]) -> dict[int, dict[str, float]]:
@@ -43,8 +44,11 @@ class EnsembleSteps:
         Returns each of those members' loss terms, as :meth:`CompiledSteps.train_step` does.
         """
         training = tuple(sorted(batches))
-        if training != self.compiled:
-            self.compiled, self.graph = training, self._trace(training)
+        shapes = tuple(tuple(a.shape for a in batches[k]) for k in training)
+        if (training, shapes) != self.compiled:
+            for k, member_shapes in zip(training, shapes):
+                self.members[k].prepare_train(member_shapes)  # (eagerly: traced once per shape, or found shared)
+            self.compiled, self.graph = (training, shapes), self._trace(training)
         terms = self.graph(*(tf.constant(a, tf.float32) for k in training for a in batches[k]))
         return {k: {name: float(value) for name, value in member_terms.items()}
                 for k, member_terms in zip(training, terms)}

@@ -138,11 +138,19 @@ class CompiledSteps:
 
     def call_train(self, arrays: list[tf.Tensor]) -> dict[str, tf.Tensor]:
         """:meth:`train_step` on float32 tensors ``(inputs, targets, mask)``, eagerly or while
-        another ``tf.function`` traces (an ensemble's graph calls every member's step)."""
-        shapes = tuple(tuple(a.shape) for a in arrays)
-        return self._call(("train", shapes), lambda: tf.function(
+        another ``tf.function`` traces (an ensemble's graph calls every member's step; the step
+        must then have been prepared eagerly by :meth:`prepare_train` for these shapes)."""
+        return self._call(self.prepare_train(tuple(tuple(a.shape) for a in arrays)), arrays)
+
+    def prepare_train(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        """Make sure the training step for batches of ``shapes`` (inputs, targets, mask) is traced
+        or found shared; returns its name in :meth:`_call`. Eager only: a trace made while another
+        function traces would read that function's tensors, not this network's state."""
+        spec = ("train", shapes)
+        self._prepare(spec, lambda: tf.function(
             self._train_step, autograph=False, experimental_attributes={"_noinline": True},
-        ).get_concrete_function(*(tf.TensorSpec(shape, tf.float32) for shape in shapes)), arrays)
+        ).get_concrete_function(*(tf.TensorSpec(shape, tf.float32) for shape in shapes)))
+        return spec
 
     def graph_key(self, *spec: Any) -> tuple:
         """Everything that sets what a traced graph computes, besides the values of :attr:`state`:
@@ -157,12 +165,16 @@ class CompiledSteps:
                 describe(objective.loss), describe(objective.coefficients), describe(objective.custom),
                 objective.custom_weight, self.clip_mode, self.clip_norm)
 
-    def _call(self, spec: tuple, trace: Callable[[], Any], arguments: list[tf.Tensor]) -> Any:
-        """Run the graph ``spec`` (traced by ``trace()`` unless shared) on this network's state."""
-        function = self._functions.get(spec)
-        if function is None:
-            with tf.init_scope():  # traced on its own, also when called while an ensemble's graph is traced
-                function = self._functions[spec] = shared(self.graph_key(*spec), trace, self, self.state, spec[0])
+    def _prepare(self, spec: tuple, trace: Callable[[], Any]) -> None:
+        """Find the graph ``spec`` shared, or trace it with ``trace()``."""
+        if spec not in self._functions:
+            if not tf.executing_eagerly():
+                raise RuntimeError(f"{spec[0]} step for shapes {spec[1]} was not prepared before tracing the caller")
+            self._functions[spec] = shared(self.graph_key(*spec), trace, self, self.state, spec[0])
+
+    def _call(self, spec: tuple, arguments: list[tf.Tensor]) -> Any:
+        """Run the prepared graph ``spec`` on this network's state."""
+        function = self._functions[spec]
         if isinstance(function, SharedFunction):
             return function(self._handles, arguments)
         return function(*arguments)
@@ -199,7 +211,8 @@ class CompiledSteps:
         of any size share one graph.
         """
         noise = stream if noise else None
-        spec = tf.TensorSpec([None, *inputs.shape[1:]], tf.float32)
-        outputs, states = self._call(("predict", tuple(inputs.shape[1:]), noise), lambda: tf.function(
-            self._predict, autograph=False).get_concrete_function(spec, noise), [tf.constant(inputs, tf.float32)])
+        spec = ("predict", tuple(inputs.shape[1:]), noise)
+        self._prepare(spec, lambda: tf.function(self._predict, autograph=False).get_concrete_function(
+            tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise))
+        outputs, states = self._call(spec, [tf.constant(inputs, tf.float32)])
         return outputs.numpy(), states.numpy()
