@@ -8,7 +8,7 @@ records that seed and ``train.ensemble: 1``), so ``psychrnn evaluate``, ``plot``
 
 Every member keeps its own trial batches, initial weights, optimizer state, recurrent noise,
 curriculum and stopping rules: one :class:`~psychrnn_cli.training.Trainer` per member, around one
-compiled step for all (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
+traced step for all, run side by side (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
 passes a curriculum stage advances alone; a member that stops (stop accuracy, end of its
 curriculum, a non-finite loss) writes its run file at once while the others go on.
 """
@@ -150,7 +150,7 @@ def train_members(jobs: list[Job]) -> None:
     """Train the members of ``jobs`` that have not finished, together; write every run file.
 
     The loop is the one single runs use (:func:`psychrnn_cli.training.run_trainers`), with one
-    trainer per member around one compiled step.
+    trainer per member around one step call for all.
     """
     from psychrnn_cli.network.ensemble_step import EnsembleSteps
     from psychrnn_cli.training import Trainer, run_trainers
@@ -167,8 +167,7 @@ def train_members(jobs: list[Job]) -> None:
     for k, job in enumerate(jobs):
         if (result := job.previous_result()) is not None:
             finish(k, result)
-    ensemble = EnsembleSteps([job.exp.steps for job in jobs])
-    with BatchWorker() as executor:
+    with EnsembleSteps([job.exp.steps for job in jobs]) as ensemble, BatchWorker() as executor:
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
                                replace(jobs[k].exp.settings, progress=False), BatchSource(executor), jobs[k].state,
                                jobs[k].checkpoint, jobs[k].log)
