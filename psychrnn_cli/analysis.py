@@ -81,6 +81,68 @@ def psychometric(stimulus: np.ndarray, outputs: np.ndarray, mask: np.ndarray, ch
     return levels, np.bincount(index, weights=chosen) / counts, counts
 
 
+def choice_by_block(prior: np.ndarray, stimulus: np.ndarray, outputs: np.ndarray, mask: np.ndarray, choice: int = 1
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Psychometric curves per block: fraction of trials choosing output ``choice`` by block prior
+    and stimulus level (as in The International Brain Laboratory 2021, eLife).
+
+    Args:
+        prior: ``[B]`` each trial's block prior (e.g. the probability that output 1 is correct).
+        stimulus: ``[B]`` e.g. :func:`signed_coherence`.
+        outputs, mask: ``[B, N_steps, N_out]`` (choice rule of :func:`psychometric`).
+
+    Returns:
+        priors ``[P]`` and levels ``[L]`` (sorted), fraction choosing ``choice`` ``[P, L]`` (NaN
+        where no trial), trials ``[P, L]``.
+    """
+    chosen = trial_choices(outputs, mask) == choice
+    priors, p_index = np.unique(np.asarray(prior), return_inverse=True)
+    levels, l_index = np.unique(np.asarray(stimulus), return_inverse=True)
+    cell = p_index * levels.size + l_index
+    counts = np.bincount(cell, minlength=priors.size * levels.size)
+    chose = np.bincount(cell, weights=chosen, minlength=counts.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_choice = chose / counts
+    shape = (priors.size, levels.size)
+    return priors, levels, p_choice.reshape(shape), counts.reshape(shape)
+
+
+def likely_side_choice(prior: np.ndarray, outputs: np.ndarray, mask: np.ndarray) -> float:
+    """Fraction of trials choosing the side their block favours (output 1 where ``prior > 0.5``,
+    output 0 where ``prior < 0.5``; trials of ``prior == 0.5`` left out); NaN without such trials.
+
+    ``prior [B]``: the probability that output 1 is correct; ``outputs, mask [B, N_steps, 2]``.
+    """
+    prior = np.asarray(prior, dtype=float)
+    biased = prior != 0.5
+    if not biased.any():
+        return float("nan")
+    return float(np.mean(trial_choices(outputs[biased], mask[biased]) == (prior[biased] > 0.5)))
+
+
+def block_choices(values: dict[str, np.ndarray], outputs: np.ndarray, mask: np.ndarray) -> dict[str, Any] | None:
+    """Choice probability by block and coherence, for trials with ``prior``, ``coherence`` and
+    ``direction`` parameters (the block prior task) and 2 outputs; None for other trials.
+
+    Args:
+        values: trial parameter arrays, each ``[B]`` (one entry per trial, not per sequence).
+        outputs, mask: ``[B, N_steps, 2]``.
+
+    Returns:
+        ``{"attrs": {"p_likely_side_zero_coherence": float}, "prior": [P], "signed_coherence": [L],
+        "p_choice_1": [P, L], "n_trials": [P, L]}`` (see :func:`choice_by_block`; the fraction of
+        zero-coherence trials that chose the side their block favours is NaN without any).
+    """
+    if not {"prior", "coherence", "direction"} <= set(values) or outputs.shape[-1] != 2:
+        return None
+    stimulus = signed_coherence(values["coherence"], values["direction"]) + 0.0  # (no -0.0)
+    priors, levels, p_choice, counts = choice_by_block(values["prior"], stimulus, outputs, mask)
+    zero = np.asarray(values["coherence"]) == 0
+    likely = likely_side_choice(values["prior"][zero], outputs[zero], mask[zero]) if zero.any() else float("nan")
+    return {"attrs": {"p_likely_side_zero_coherence": likely}, "prior": priors, "signed_coherence": levels,
+            "p_choice_1": p_choice, "n_trials": counts}
+
+
 def condition_parameters(params: dict[str, np.ndarray], max_levels: int = 12) -> list[str]:
     """Names of trial parameters that label conditions: numeric, 2..``max_levels`` distinct values."""
     names = []

@@ -16,6 +16,7 @@ writes it once the run directory has accepted the run, so it always records the 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import shlex
 import shutil
@@ -82,14 +83,14 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: Exception) -> str:
 
 def _write_failure(cfg: DictConfig, run_dir: Path, err: Exception, message: str) -> None:
     from psychrnn_cli.run import provenance
-    from psychrnn_cli.runfile import RUN_FILE, write_run
+    from psychrnn_cli.runfile import RUN_FILE, RUN_GROUPS, write_run
 
     _log_failure(run_dir, message, err)
     if not (run_dir / RUN_FILE).exists():
         seed = cfg.get("seed") if "seed" in cfg else None
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
         attrs = {**provenance(seed), "status": "failed", "message": message, "iterations": 0}
-        write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)})
+        write_run(run_dir / RUN_FILE, {"attrs": attrs, "config": _config_yaml(cfg)}, layout=RUN_GROUPS)
         save_hydra_config(cfg, run_dir)
 
 
@@ -107,11 +108,12 @@ def _log_failure(run_dir: Path, message: str, err: Exception) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
-def train_app(cfg: DictConfig) -> str:
-    """Train one network in Hydra's run directory; returns the run's status (completed, stopped,
-    failed, or refused: the run directory did not accept the run)."""
+def train_app(cfg: DictConfig) -> float:
+    """Train one network in Hydra's run directory; returns its ``train.objective`` for a sweeper
+    (:mod:`psychrnn_cli.objective`; NaN when the job failed or the run directory refused it)."""
     from psychrnn_cli.build import ConfigError
     from psychrnn_cli.ensemble import train_runs
+    from psychrnn_cli.objective import objective_value
     from psychrnn_cli.run import RunDirError, run_outcome
     from psychrnn_cli.slurm import Requeue
 
@@ -120,7 +122,8 @@ def train_app(cfg: DictConfig) -> str:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job = f"job {hydra_cfg.job.num} " if multirun else ""
     try:
-        status, message = run_outcome(train_runs(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir)))
+        path = train_runs(cfg, run_dir, on_start=lambda: save_hydra_config(cfg, run_dir))
+        status, message = run_outcome(path)
     except Requeue as requeue:  # SLURM runs this job again: no result now
         requeue.hand_over(run_dir)
     except Exception as err:
@@ -131,7 +134,7 @@ def train_app(cfg: DictConfig) -> str:
         if multirun:
             print(f"psychrnn train: {job}{'refused' if refused else 'failed'}: {message} (in {run_dir}; the other "
                   "jobs go on)", file=sys.stderr)
-            return "refused" if refused else "failed"
+            return math.nan
         if isinstance(err, ConfigError):
             print(f"psychrnn train: error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -145,15 +148,18 @@ def train_app(cfg: DictConfig) -> str:
               f"{run_dir})", file=sys.stderr)
     if not multirun and status != "completed":
         sys.exit(EXIT_CODES[status])
-    return status
+    return objective_value(path, str(cfg.train.get("objective", "final_accuracy")))
 
 
 def launcher_problem(config: DictConfig) -> str | None:
-    """Why the sweep's launcher cannot start (a one-line message), or None: invalid time-limit
-    settings of a submitit launcher, SLURM's commands missing, or SLURM jobs of an earlier run of
-    the same sweep still queued or running in its run directories."""
+    """Why the sweep cannot start (a one-line message), or None: a sweeper optimizing the wrong
+    way (:func:`sweeper_problem`), invalid time-limit settings of a submitit launcher, SLURM's
+    commands missing, or SLURM jobs of an earlier run of the same sweep still queued or running in
+    its run directories."""
     from psychrnn_cli.slurm import jobs_in_queue, launcher_error
 
+    if error := sweeper_problem(config):
+        return error
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
     settings = {key: OmegaConf.select(config, f"hydra.launcher.{key}")
                 for key in ("timeout_min", "signal_delay_s", "max_num_timeout") if key in config.hydra.launcher}
@@ -169,6 +175,21 @@ def launcher_problem(config: DictConfig) -> str | None:
         return (f"SLURM job {', '.join(queued)} still trains runs of {sweep_dir}: wait until it ends "
                 f"(squeue -j {queued[0]}) or cancel it (scancel {queued[0]}), then run this again")
     return None
+
+
+def sweeper_problem(config: DictConfig) -> str | None:
+    """Why an optimizing sweeper (Optuna's) would search the wrong way: its ``direction`` is not
+    the one of ``train.objective`` (:data:`psychrnn_cli.objective.DIRECTIONS`); or None."""
+    from psychrnn_cli.objective import DIRECTIONS
+
+    direction = OmegaConf.select(config, "hydra.sweeper.direction", default=None)
+    direction = getattr(direction, "name", direction)  # (Optuna's sweeper holds an enum)
+    objective = str(OmegaConf.select(config, "train.objective", default="final_accuracy"))
+    wanted = DIRECTIONS.get(objective)
+    if not isinstance(direction, str) or wanted is None or direction.lower() == wanted:
+        return None
+    return (f"hydra.sweeper.direction={direction}, but train.objective={objective} is to be {wanted}d: add "
+            f"hydra.sweeper.direction={wanted}")
 
 
 def exit_unless_writable(directory: Path, key: str) -> None:

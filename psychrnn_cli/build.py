@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import importlib.util
 import math
 import os
 import sys
@@ -30,6 +31,7 @@ from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, mo
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
 from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree,
                                  check_arguments, check_config, unexpected_argument)
+from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, make_sequences
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
@@ -89,11 +91,16 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
 
     The node's values are checked by the schema and its keys against the task's signature. A
     class that is not a :class:`Task` subclass but has PsychRNN's members is wrapped in a
-    :class:`DuckTypedTask`.
+    :class:`DuckTypedTask`. The sequence keys (``trials_per_sequence``, ``iti``, ``feedback``) are
+    not the task's arguments: with values other than their defaults, the task is wrapped in a
+    :class:`~psychrnn_cli.sequences.SequenceTask` whose batch elements are ``n_batch`` sequences.
     """
     check_config(OmegaConf.create({"task": node}))
     if node.get("dt") is not None and node.get("tau") is not None and node.dt > node.tau:
         raise ConfigError(f"task.dt ({node.dt} ms) must not exceed task.tau ({node.tau} ms): alpha = dt/tau > 1 is unstable")
+    sequence = {key: node.get(key, default) for key, default in SEQUENCE_KEYS.items()}
+    if set(SEQUENCE_KEYS) & set(node):
+        node = OmegaConf.create({key: value for key, value in as_tree(node).items() if key not in SEQUENCE_KEYS})
     task = _instantiate("task", node, N_batch=n_batch)
     if not isinstance(task, Task):
         try:
@@ -105,7 +112,10 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
             raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
                               f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
-    return task
+    try:
+        return make_sequences(task, **sequence)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def check_task(task: Task, n_trials: int = 2) -> None:
@@ -129,6 +139,29 @@ def check_task(task: Task, n_trials: int = 2) -> None:
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
+def check_reward_tables(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
+    """ConfigError unless reward-based training can score trials of (a copy of) ``task``: its
+    fixation output is one of its outputs and its reward tables fit (:mod:`psychrnn_cli.rewards`)."""
+    from psychrnn_cli import rewards
+
+    fixation = rewards.fixation_action(task)
+    if fixation is not None and not 0 <= fixation < task.N_out:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name} has fixation_output={fixation}, not one of its "
+                          f"{task.N_out} outputs (0..{task.N_out - 1}); fix it, or set it to None for an extra "
+                          "fixation action")
+    global_state = np.random.get_state()
+    try:
+        x, y, mask, params = copy.deepcopy(task).get_trial_batch(n_trials)
+        rewards.check_tables(task, *rewards.reward_tables(task, y, mask, params, abort_penalty), n_trials)
+    except ValueError as err:
+        raise ConfigError(f"algorithm=actor_critic: {err}") from None
+    except Exception as err:
+        raise ConfigError(f"algorithm=actor_critic: task {task.name}: making a batch with its reward tables failed: "
+                          f"{type(err).__name__}: {err}") from None
+    finally:
+        np.random.set_state(global_state)
+
+
 STAGE_KEYS = {"task", "threshold", "metric"}
 THRESHOLDS = {"accuracy": FRACTION, "loss": NON_NEGATIVE, "iterations": POSITIVE_INT}  # other metrics: NUMBER
 
@@ -149,6 +182,9 @@ def build_curriculum(node: DictConfig, task_node: DictConfig, task: Task, batch_
         overrides = stage.get("task") or {}
         run_task = OmegaConf.create(OmegaConf.to_container(task_node))  # not in struct mode: a stage may add keys
         stage_task_node = overrides if "_target_" in overrides else OmegaConf.merge(run_task, overrides)
+        if "_target_" in overrides:  # a whole task runs in the run's sequence mode, unless it sets its own
+            sequence = {key: run_task[key] for key, default in SEQUENCE_KEYS.items() if run_task.get(key, default) != default}
+            stage_task_node = OmegaConf.merge(sequence, overrides)
         metric, threshold = stage.get("metric") or "accuracy", stage.get("threshold", 0.9)
         if not TEXT.accepts(metric):
             raise ConfigError(f"curriculum stage {number}: metric must be {TEXT.allowed}, got {metric!r}")
@@ -235,10 +271,22 @@ def build(cfg: DictConfig) -> Experiment:
         raise ConfigError(f"{key} has no value (???): set it on the command line, e.g. {key}=...") from None
 
 
+def check_reporting(train: DictConfig) -> None:
+    """ConfigError for ``train.tensorboard`` without TensorBoard installed, or
+    ``train.objective=neg_iterations_to_criterion`` without a ``train.stop_accuracy`` to reach."""
+    if train.get("tensorboard", False) and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.tensorboard=true needs the tensorboard package, which is not installed: "
+                          "pip install 'psychrnn-cli[tensorboard]', or set train.tensorboard=false")
+    if train.get("objective") == "neg_iterations_to_criterion" and train.stop_accuracy is None:
+        raise ConfigError("train.objective=neg_iterations_to_criterion counts iterations until train.stop_accuracy, "
+                          "which is null: set train.stop_accuracy (e.g. 0.9) or choose another train.objective")
+
+
 def _build(cfg: DictConfig) -> Experiment:
     importable_working_directory()
     seed = int(cfg.seed)
     train = cfg.train
+    check_reporting(train)
     batch_size, N_rec = train.batch_size, cfg.model.N_rec
 
     train_rng, eval_rng, test_rng, init_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
@@ -249,6 +297,12 @@ def _build(cfg: DictConfig) -> Experiment:
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     for stage in curriculum.stages:
         check_task(stage.task)
+    if isinstance(task, SequenceTask):  # (a batch of sequences can be long)
+        for key in ("batch_size", "eval_trials", "test_trials"):
+            check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
+    if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
+        for stage in curriculum.stages:
+            check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:
@@ -265,7 +319,7 @@ def _build(cfg: DictConfig) -> Experiment:
     try:
         check_arguments("model", definition_class,
                         {key: value for key, value in model_node.items() if key not in ENGINE_KEYS})
-        definition = make_model(model_node, task.alpha)
+        definition = make_model(model_node, task.alpha, task.dt)
         weights = definition.initial_weights(initializer, init_rng, constraints, task.N_in, task.N_out)
         definition.check(weights, constraints.dale_ratio)
     except ModelError as err:
@@ -275,18 +329,29 @@ def _build(cfg: DictConfig) -> Experiment:
     except TypeError as err:
         raise ConfigError(f"initializer: {err}") from None
 
-    from psychrnn_cli.network import start
+    from psychrnn_cli.network import DeviceError, start
     from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
     from psychrnn_cli.training import TrainSettings
 
-    start(seed)
+    try:
+        start(seed, str(train.get("device", "auto")))
+    except DeviceError as err:
+        raise ConfigError(str(err)) from None
     try:
         model = RecurrentModel(definition, weights, constraints, model_node.get("trainable"))
     except ValueError as err:  # (an unknown transfer function)
         raise ConfigError(f"model: {err}") from None
-    steps = CompiledSteps(model, build_optimizer(cfg), build_objective(cfg),
-                          (str(train.clip), float(train.clip_norm)), seed)
+    steps_args = (model, build_optimizer(cfg), build_objective(cfg), (str(train.clip), float(train.clip_norm)), seed)
+    algorithm = cfg.get("algorithm") or {}
+    if algorithm.get("kind", "supervised") == "actor_critic":
+        from psychrnn_cli.network.reinforce import ActorCritic, ActorCriticSteps
+        from psychrnn_cli.rewards import fixation_action
+
+        settings = ActorCritic(**{k: v for k, v in algorithm.items() if k != "kind"})
+        steps = ActorCriticSteps(*steps_args, settings, fixation_action(task))
+    else:
+        steps = CompiledSteps(*steps_args)
     settings = TrainSettings(
         iterations=int(train.iterations),
         batch_size=batch_size,
@@ -295,6 +360,7 @@ def _build(cfg: DictConfig) -> Experiment:
         stop_accuracy=None if train.stop_accuracy is None else float(train.stop_accuracy),
         checkpoint_every=int(train.checkpoint_every),
         progress=bool(train.progress),
+        tensorboard=bool(train.get("tensorboard", False)),
     )
     return Experiment(seed, task, curriculum, eval_task, test_task, constraints, model, steps, settings,
                       int(train.test_trials), min(int(train.save_trials), int(train.test_trials)))
@@ -312,8 +378,9 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_trial_memory(task: Task, n_trials: int, N_rec: int) -> None:
-    """ConfigError naming --trials if ``n_trials`` trials of ``task`` would not fit in memory.
+def check_trial_memory(task: Task, n_trials: int, N_rec: int, option: str = "--trials ") -> None:
+    """ConfigError naming ``option`` (``--trials `` or ``train.batch_size=``...) if ``n_trials``
+    trials (or sequences) of ``task`` would not fit in memory.
 
     Estimate, in bytes: ``n_trials x N_steps x (N_in + 3 N_out + N_rec) x 8 x ARRAYS_HELD``
     (inputs ``[n, N_steps, N_in]``; targets, mask and outputs ``[n, N_steps, N_out]``; states
@@ -323,9 +390,11 @@ def check_trial_memory(task: Task, n_trials: int, N_rec: int) -> None:
     per_trial = task.N_steps * (task.N_in + 3 * task.N_out + N_rec) * 8 * ARRAYS_HELD
     if memory is None or n_trials * per_trial <= memory:
         return
-    raise ConfigError(f"--trials {n_trials} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more than "
-                      f"this machine's {memory / 1e9:.3g} GB of memory: use --trials {max(1, memory // per_trial // 2)} "
-                      "or fewer")
+    sequence = isinstance(task, SequenceTask)
+    what = f" (sequences of {task.K} trials, {task.N_steps} steps each)" if sequence else ""
+    raise ConfigError(f"{option}{n_trials}{what} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more "
+                      f"than this machine's {memory / 1e9:.3g} GB of memory: use {option}"
+                      f"{max(1, memory // per_trial // 2)} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}")
 
 
 def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:

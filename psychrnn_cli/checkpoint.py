@@ -18,12 +18,16 @@ import yaml
 
 from psychrnn_cli.models import ALIASES as MODEL_ALIASES
 from psychrnn_cli.runfile import RunFileError, load_run, write_run
+from psychrnn_cli.sequences import SEQUENCE_KEYS
 
 CHECKPOINT_FILE = "checkpoint.h5"
 # config keys that may change between a checkpoint and its resumption
 RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy",
                      "train.ensemble",  # (a member of an ensemble records 1; older checkpoints lack the key)
-                     "train.resume", "train.overwrite"}  # (how to start, not what to train)
+                     "train.resume", "train.overwrite",  # (how to start, not what to train)
+                     "train.device", "train.tensorboard", "train.objective"}  # (where and what is reported)
+ADDED_KEYS = {  # config keys added after runs were written -> their value before they existed
+    "algorithm.kind": "supervised", "algorithm.critic_N_rec": 50, **{f"task.{key}": default for key, default in SEQUENCE_KEYS.items()}}
 
 
 class CheckpointError(ValueError):
@@ -88,9 +92,12 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_changes(old_yaml: str, new_yaml: str) -> list[str]:
     """``key: old -> new`` for every config value that differs, except those resumption allows
-    (a model class stored under its name before the current layout counts as unchanged)."""
+    (a model class stored under its name before the current layout counts as unchanged, and so does
+    a key of ``ADDED_KEYS`` missing on one side and at its old meaning on the other)."""
     old, new = _flatten(yaml.safe_load(old_yaml)), _flatten(yaml.safe_load(new_yaml))
     for values in (old, new):
+        for key, value in ADDED_KEYS.items():
+            values.setdefault(key, value)
         if "model._target_" in values:
             values["model._target_"] = MODEL_ALIASES.get(values["model._target_"], values["model._target_"])
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))

@@ -1,4 +1,4 @@
-"""Curriculum learning (task shaping; README, "Curriculum learning"). NumPy only.
+"""Curriculum learning (task shaping; docs/concepts/curriculum.md). NumPy only.
 
 A curriculum is an ordered list of stages. Each stage has its own task (typically the run's task
 with some parameters changed, such as a higher coherence), a metric and a threshold. Every

@@ -27,11 +27,11 @@ from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from psychrnn_cli.build import ConfigError
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, global_state_key
-from psychrnn_cli.run import Job, check_layout, check_writable, hold_run_dir, plan_run, run, run_logging
+from psychrnn_cli.progress import progress_bar
+from psychrnn_cli.run import Job, check_layout, check_writable, hold_run_dir, plan_run, run, run_logging, tensorboard
 from psychrnn_cli.task import Task
 
 log = logging.getLogger("psychrnn_cli")
@@ -172,18 +172,21 @@ def train_members(jobs: list[Job]) -> None:
             unfinished.discard(k)
             write(k, result, len(unfinished))
     with ThreadPoolExecutor(1, thread_name_prefix="ensemble-finish") as writer, \
-            EnsembleSteps([job.exp.steps for job in jobs]) as ensemble, BatchWorker() as executor:
+            EnsembleSteps([job.exp.steps for job in jobs]) as ensemble, BatchWorker() as executor, \
+            contextlib.ExitStack() as events:
         def finish(k: int, result) -> None:
             unfinished.discard(k)
             finishing.append(writer.submit(write, k, result, len(unfinished)))
 
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
-                               replace(jobs[k].exp.settings, progress=False), BatchSource(executor), jobs[k].state,
-                               jobs[k].checkpoint, jobs[k].log)
+                               replace(jobs[k].exp.settings, progress=False),
+                               BatchSource(executor, jobs[k].exp.steps.make_batch), jobs[k].state,
+                               jobs[k].checkpoint, jobs[k].log,
+                               events.enter_context(tensorboard(jobs[k].path.parent, jobs[k].exp)))
                     for k in sorted(unfinished)}
-        progress = tqdm(total=max(job.exp.settings.iterations for job in jobs),
-                        initial=min((t.state.iteration for t in trainers.values()), default=0),
-                        disable=not jobs[0].exp.settings.progress, unit="it", dynamic_ncols=True)
+        progress = progress_bar(max(job.exp.settings.iterations for job in jobs),
+                                min((t.state.iteration for t in trainers.values()), default=0),
+                                jobs[0].exp.settings.progress)
 
         def after_iteration() -> None:
             for done in (f for f in finishing if f.done()):

@@ -1,4 +1,4 @@
-"""Initial weights (README, "Networks and biological constraints"), computed in NumPy from a seeded generator.
+"""Initial weights (docs/concepts/networks.md), computed in NumPy from a seeded generator.
 
 Initialization depends only on the seed, so the same seed gives the same weights bit for bit,
 whatever TensorFlow does. Every initializer is called as

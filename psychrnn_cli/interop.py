@@ -1,6 +1,6 @@
 """PsychRNN weight files: read them without unpickling, export basic-model runs.
 
-Described in the README, "PsychRNN weight files, both ways".
+Described in docs/guides/after-training.md, "PsychRNN weight files, both ways".
 
 A PsychRNN file is an ``np.savez`` archive with keys ``W_in [N_rec, N_in]``, ``W_rec [N_rec, N_rec]``,
 ``W_out [N_out, N_rec]`` (effective matrices), ``b_rec [N_rec]``, ``b_out [N_out]``,

@@ -1,6 +1,6 @@
 """Connectivity masks, Dale's principle, plastic masks and effective weights.
 
-Described in the README, "Networks and biological constraints".
+Described in docs/concepts/networks.md.
 
 NumPy only. Shapes follow PsychRNN: ``W_in [N_rec, N_in]``, ``W_rec [N_rec, N_rec]`` (row =
 postsynaptic, column = presynaptic), ``W_out [N_out, N_rec]``. Masks are float32 0/1 arrays of

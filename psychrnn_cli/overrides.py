@@ -105,11 +105,12 @@ def check_command_line(argv: Sequence[str]) -> None:
 
     A sweep (``-m``) is composed once per combination of its config group options (other swept
     values take their first value) and checked for keys only: each job checks its own values, so
-    that one bad value fails one job (README, "When a job fails").
+    that one bad value fails one job (docs/guides/sweeps.md, "When a job fails").
     Help, ``--info`` and other special invocations are left to Hydra.
     """
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
     from hydra.errors import HydraException
 
     args = get_args_parser().parse_args(list(argv))
@@ -127,6 +128,9 @@ def check_command_line(argv: Sequence[str]) -> None:
     for override in parsed:
         if not override.is_sweep_override():
             choices.append([override.input_line])
+            continue
+        if override.value_type == ValueType.INTERVAL_SWEEP:  # interval(a,b) of a sweeper such as Optuna's
+            choices.append([f"{override.get_key_element()}={override.value().start}"])
             continue
         values = [f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()]
         choices.append(values if _is_group(override.key_or_group) else values[:1])

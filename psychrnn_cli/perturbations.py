@@ -194,14 +194,16 @@ Perturbation = Silence | Cut | Scale | InputNoise | RecurrentNoise | Clamp | Inj
 
 LANGUAGE = """\
 UNITS: indices and inclusive ranges such as 0-9,20; or all, exc, inh (Dale's principle),
-region0, region1, ... (multi-region networks). Input and output channels: indices or all.
+region0, region1, ... (multi-region networks); cluster0, cluster1, ... (the unit clusters of
+psychrnn analyse --task-variance). Input and output channels: indices or all.
 MATRIX: W_in (sources are input channels), W_rec (default), W_out (targets are outputs), or
 another weight matrix of the model.
 WINDOW: @T0-T1 in ms selects the steps with T0 <= t*dt < T1; @T0- runs to the end of the trial."""
 
 
 def parse_units(text: str, network: Network, size: int | None = None, what: str = "units") -> list[int]:
-    """Indices from ``0-9,20`` or ``all``; for units (``size`` None) also ``exc``, ``inh``, ``region<k>``."""
+    """Indices from ``0-9,20`` or ``all``; for units (``size`` None) also ``exc``, ``inh``, ``region<k>`` and
+    ``cluster<k>`` (from ``network.clusters``, ``[N_rec]`` cluster per unit, -1 for none, when set)."""
     units_side = size is None
     size = network.N_rec if size is None else size
     text = text.strip()
@@ -218,6 +220,15 @@ def parse_units(text: str, network: Network, size: int | None = None, what: str 
         if not k.isdigit() or int(k) > network.regions.max():
             raise SimulatorError(f"{what} {text!r}: regions are region0..region{network.regions.max()}")
         return np.flatnonzero(network.regions == int(k)).tolist()
+    if units_side and text.startswith("cluster"):
+        clusters = getattr(network, "clusters", None)
+        if clusters is None:
+            raise SimulatorError(f"{what} {text!r}: the run has no unit clusters; run psychrnn analyse RUN_DIR "
+                                 "--task-variance first")
+        k = text[len("cluster"):]
+        if not k.isdigit() or int(k) > clusters.max():
+            raise SimulatorError(f"{what} {text!r}: clusters are cluster0..cluster{clusters.max()}")
+        return np.flatnonzero(clusters == int(k)).tolist()
     units: list[int] = []
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)

@@ -19,9 +19,10 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from psychrnn_cli.analysis import (condition_accuracy, condition_parameters, pca, psychometric,
+from psychrnn_cli.analysis import (block_choices, condition_accuracy, condition_parameters, pca, psychometric,
                                    signed_coherence)
 from psychrnn_cli.simulator import Network
+from psychrnn_cli.task_variance import task_variance_figure
 
 PSYCHOMETRIC_COHERENCES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
 COLOUR_PREFERENCE = ("signed_coherence", "choice", "category", "direction", "interval")
@@ -43,7 +44,13 @@ def training_figure(training: dict[str, np.ndarray], stage_starts: Sequence[int]
     loss_ax.plot(it, training["loss"], color="C0", label="fresh evaluation trials")
     loss_ax.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
     loss_ax.legend(fontsize=8)
-    acc_ax.plot(it, training["accuracy"], color="C1")
+    per_task = [n for n in training if n.startswith("accuracy_")]  # a multi-task's tasks
+    acc_ax.plot(it, training["accuracy"], color="k" if per_task else "C1", lw=2 if per_task else 1.5,
+                label="all trials")
+    for number, name in enumerate(per_task):
+        acc_ax.plot(it, training[name], color=f"C{number}", lw=1, label=name[len("accuracy_"):])
+    if per_task:
+        acc_ax.legend(fontsize=7)
     acc_ax.set(xlabel="iteration", ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
     reached = [(stage, int(start)) for stage, start in enumerate(stage_starts) if start >= 0]
     if len(reached) > 1:
@@ -95,6 +102,25 @@ def psychometric_figure(levels: np.ndarray, p_choice: np.ndarray, counts: np.nda
     ax.axvline(0.0, color="0.7", lw=0.8)
     ax.set(xlabel="signed coherence (+: evidence for output 1)", ylabel="P(choice = output 1)", ylim=(-0.02, 1.02),
            title=f"Psychometric curve ({int(counts.sum())} fresh trials)")
+    return fig
+
+
+def psychometric_blocks_figure(blocks: dict[str, Any]) -> Figure:
+    """One psychometric curve per block prior (:func:`~psychrnn_cli.analysis.block_choices`), with
+    binomial standard errors: a prior shifts the curve towards the side it favours."""
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    levels = blocks["signed_coherence"]
+    for prior, p_choice, counts in zip(blocks["prior"], blocks["p_choice_1"], blocks["n_trials"]):
+        held = counts > 0
+        error = np.sqrt(p_choice[held] * (1 - p_choice[held]) / counts[held])
+        ax.errorbar(levels[held], p_choice[held], yerr=error, marker="o", capsize=3,
+                    label=f"block P(output 1 correct) = {prior:.2g}")
+    ax.axhline(0.5, color="0.7", lw=0.8)
+    ax.axvline(0.0, color="0.7", lw=0.8)
+    ax.legend(fontsize="small", loc="upper left")
+    ax.set(xlabel="signed coherence (+: evidence for output 1)", ylabel="P(choice = output 1)", ylim=(-0.02, 1.02),
+           title=f"Psychometric curve per block ({int(blocks['n_trials'].sum())} fresh trials)")
     return fig
 
 
@@ -284,6 +310,7 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
     """
     from psychrnn_cli.build import task_from_run
     from psychrnn_cli.runfile import load_run
+    from psychrnn_cli.sequences import per_trial
     from psychrnn_cli.simulator import network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
 
@@ -304,19 +331,24 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
 
     x, y, mask, params = task.get_trial_batch(n_trials)
     result = simulate(network, x, seed=seed)
+    # trial sequences: every figure below scores and draws trial by trial
+    task, (y, outputs, mask, states), params = per_trial(task, [y, result.outputs, mask, result.states], params)
     values = trial_param_arrays(params)
     if discrimination and {"coherence", "direction"} <= set(values) and network.N_out == 2:
         values["signed_coherence"] = signed_coherence(values["coherence"], values["direction"])
-        figures["psychometric"] = psychometric_figure(*psychometric(values["signed_coherence"], result.outputs, mask))
+        figures["psychometric"] = psychometric_figure(*psychometric(values["signed_coherence"], outputs, mask))
     else:
         figures["accuracy_per_condition"] = condition_accuracy_figure(
-            {name: _scored(index, labels, y, result.outputs, mask, task.accuracy_function)
-             for name, (index, labels) in condition_groups(values, units, n_trials).items()})
+            {name: _scored(index, labels, y, outputs, mask, task.accuracy_function)
+             for name, (index, labels) in condition_groups(values, units, len(params)).items()})
+    if (blocks := block_choices(values, outputs, mask)) is not None:
+        figures["psychometric_blocks"] = psychometric_blocks_figure(blocks)
+    if "task_variance" in run.get("analysis", {}):
+        figures["task_variance"] = task_variance_figure(run["analysis"]["task_variance"])
     figures["weights"] = weights_figure(network)
     name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(values), None)
     colour = values[name] if name else None
-    figures["trajectories"] = trajectories_figure(result.states, task.time_ms, colour,
-                                                  _with_units(name, units) if name else "")
+    figures["trajectories"] = trajectories_figure(states, task.time_ms, colour, _with_units(name, units) if name else "")
     return figures
 
 

@@ -95,14 +95,17 @@ class BatchSource:
     Args:
         executor: the worker thread (a :class:`BatchWorker`, may be shared by the members of an
             ensemble), or None to make every batch in the calling thread.
+        make: makes a batch of a task (default :func:`make_batch`; reward-based training makes
+            inputs and reward tables).
 
     Attributes:
         waiting: the task whose batch :meth:`get` is waiting for (None when it is not), kept when
             the wait is interrupted, so that messages can say what was stuck.
     """
 
-    def __init__(self, executor: BatchWorker | None) -> None:
+    def __init__(self, executor: BatchWorker | None, make: Callable[[Task], TrainingBatch] = make_batch) -> None:
         self.executor = executor
+        self.make = make
         self.pending: _Pending | None = None
         self.own_rng: dict[int, bool] = {}  # id(task) -> its batches leave NumPy's global state alone
         self.waiting: Task | None = None
@@ -121,9 +124,9 @@ class BatchSource:
                 return pending.future.result()
             self._undo(pending)
         if id(task) in self.own_rng:
-            return make_batch(task)
+            return self.make(task)
         before = global_state_key()
-        batch = make_batch(task)
+        batch = self.make(task)
         self.own_rng[id(task)] = global_state_key() == before
         return batch
 
@@ -132,7 +135,7 @@ class BatchSource:
         if self.executor is None or not self.own_rng.get(id(task)) or self.pending is not None:
             return
         rng_state, batch_count = task.rng.bit_generator.state, task.batch_count  # before the thread starts
-        self.pending = _Pending(task, self.executor.submit(make_batch, task), rng_state, batch_count)
+        self.pending = _Pending(task, self.executor.submit(self.make, task), rng_state, batch_count)
 
     @contextlib.contextmanager
     def as_of_last_used(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -26,9 +27,11 @@ from psychrnn_cli.build import ConfigError, Experiment, build
 from psychrnn_cli.checkpoint import (CHECKPOINT_FILE, CheckpointError, LoopState, check_checkpoint, config_changes,
                                      load_checkpoint, save_checkpoint)
 from psychrnn_cli.masks import effective_weights
-from psychrnn_cli.runfile import RUN_FILE, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock, write_run
+from psychrnn_cli.progress import BarSafeHandler
+from psychrnn_cli.runfile import (RUN_FILE, RUN_GROUPS, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock,
+                                  write_run)
+from psychrnn_cli.sequences import layout, param_arrays
 from psychrnn_cli.slurm import requeue_history
-from psychrnn_cli.task import trial_param_arrays
 
 log = logging.getLogger("psychrnn_cli")
 OVERWRITE_ADVICE = "add train.overwrite=true to replace it"
@@ -52,7 +55,7 @@ def run_logging(log_file: Path, logger: logging.Logger = log, stderr: bool = Tru
     """Log ``logger``'s messages (by default the package's) to ``log_file``, and to stderr, while the block runs."""
     handlers: list[logging.Handler] = [LogFile(log_file)]
     if stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers.append(BarSafeHandler(sys.stderr))
     formatter = logging.Formatter("[%(asctime)s] %(message)s", "%Y-%m-%d %H:%M:%S")
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -115,24 +118,40 @@ def model_tree(exp: Experiment) -> dict[str, Any]:
     from psychrnn_cli.network.base import describe
 
     weights = exp.model.numpy_weights()
-    return {
+    tree = {
         "attrs": {**describe(exp.model), "dt": exp.task.dt, "tau": exp.task.tau},
         "weights": weights,
         "effective": effective_weights(weights, exp.constraints, gates=exp.model.gates),
         "constraints": exp.constraints.arrays(),
     }
+    critic = getattr(exp.steps, "critic", None)  # (reward-based training)
+    if critic is not None:
+        tree["critic"] = {"attrs": critic.attrs(), **exp.steps.critic_weights()}
+    return tree
 
 
 def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
     """``/training``, ``/trials``, ``/evaluation`` (and ``/curriculum``) after training, from a fresh test batch."""
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
     from psychrnn_cli.training import evaluate
 
-    accuracy, loss, (x, y, mask, params, outputs, states) = evaluate(exp.steps, exp.test_task, exp.test_trials)
+    accuracy, loss, (x, y, mask, params, outputs, states, recorded), scores = evaluate(exp.steps, exp.test_task,
+                                                                                      exp.test_trials)
     n = exp.save_trials
+    dtypes = {name: dtype for name, (_, dtype) in exp.model.definition.recorded.items()}
     trials = {"inputs": x[:n], "targets": y[:n], "mask": mask[:n], "outputs": outputs[:n], "states": states[:n],
-              "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in trial_param_arrays(params).items()}}
+              **{name: value[:n].astype(dtypes[name]) for name, value in recorded.items()},
+              "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in param_arrays(exp.test_task, params).items()},
+              **{k: v[:n] for k, v in scores.items() if isinstance(v, np.ndarray)},  # (reward-based: sampled actions)
+              "attrs": layout(exp.test_task)}
+    means = {k: v for k, v in scores.items() if not isinstance(v, np.ndarray)}  # (mean_reward, aborted)
+    per_task = {f"accuracy_{label}": value for label, (value, _) in
+                accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks
+    if per_task:  # its trials' task_index, by name
+        trials["attrs"]["tasks"] = json.dumps(exp.test_task.labels)
     groups = {"training": state.curves.arrays(), "trials": trials,
-              "evaluation": {"attrs": {"accuracy": accuracy, "loss": loss, "n_trials": exp.test_trials}}}
+              "evaluation": {"attrs": {"accuracy": accuracy, **per_task, "loss": loss, **means,
+                                       "n_trials": exp.test_trials}}}
     if exp.curriculum.metric_every:
         groups["curriculum"] = exp.curriculum.record()
     return groups
@@ -346,7 +365,8 @@ class Job:
         """
         self.header["attrs"].update(status=status, iterations=iterations, message=message,
                                     weights_from_iteration=iterations if weights_from is None else weights_from)
-        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups}, keep_results=self.keep_results)
+        write_run(self.path, {**self.header, "model": model_tree(self.exp), **groups}, keep_results=self.keep_results,
+                  layout=RUN_GROUPS)
 
     def checkpoint(self, state: LoopState) -> None:
         write_checkpoint(self.exp, self.checkpoint_path, self.config_yaml, state)
@@ -386,7 +406,7 @@ class Job:
         evaluation = groups["evaluation"]["attrs"]
         self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
                       result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
-                      self.exp.test_trials, self.path)
+                      self.exp.test_trials * layout(self.exp.test_task)["trials_per_sequence"], self.path)
         return self.path
 
     def fail(self, err: BaseException) -> None:
@@ -395,6 +415,16 @@ class Job:
             self.save("failed", self.state.iteration, f"{type(err).__name__}: {err}")
         except WriteError as write_err:
             self.log.info("could not record the failure in the run file either: %s", write_err.strerror)
+
+
+def tensorboard(run_dir: Path, exp: Experiment) -> contextlib.AbstractContextManager:
+    """With ``train.tensorboard``, the TensorBoard event writer of ``run_dir``
+    (:func:`psychrnn_cli.network.tensorboard.tensorboard_events`) as an evaluation hook; else None."""
+    if not exp.settings.tensorboard:
+        return contextlib.nullcontext()
+    from psychrnn_cli.network.tensorboard import tensorboard_events
+
+    return tensorboard_events(run_dir, exp.steps, bool(exp.curriculum.metric_every))
 
 
 def write_failure(err: WriteError, run_dir: Path) -> WriteError:
@@ -442,8 +472,9 @@ def run(cfg: DictConfig, run_dir: Path | str, on_start: Callable[[], None] | Non
             job = Job(cfg, run_dir, from_checkpoint=plan == "resume")
             exp = job.exp
             try:
-                result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
-                                                        job.state, job.checkpoint)
+                with tensorboard(run_dir, exp) as on_evaluation:
+                    result = job.previous_result() or train(exp.steps, exp.curriculum, exp.eval_task, exp.settings,
+                                                            job.state, job.checkpoint, on_evaluation)
                 return job.finish(result)
             except Exception as err:
                 job.fail(err)

@@ -1,23 +1,10 @@
 """The HDF5 run file: schema, atomic writer, ``load_run``, and who may write (lock, ``--out``). NumPy, h5py only.
 
-Layout of ``run.h5`` (schema version 1)::
-
-    /                       attrs: schema_version, versions, created (UTC), host, seed, status, ...
-    /config                 the resolved config as a YAML string
-    /model                  attrs: kind, N_in, N_rec, N_out, dt, tau, alpha, rec_noise, ...
-    /model/weights/<name>   raw trainable parameters
-    /model/effective/<name> the parameters the forward pass uses (masks and Dale applied)
-    /model/constraints/<name>  connectivity masks, Dale signs, plastic masks
-    /training/<curve>       1-D curves over evaluations: iteration, loss, accuracy, train_loss, wall_time
-    /trials/<name>          a test batch after training: inputs, targets, mask, outputs, states,
-                            time_ms, and one dataset per numeric trial parameter
-    /evaluation             attrs: accuracy, loss, n_trials on a fresh batch after training
-    /evaluation/<name>      written by ``psychrnn evaluate`` (attrs and per-condition tables)
-    /analysis/fixed_points  written by ``psychrnn analyse --fixed-points``
-
-The saved results (``/evaluation/<name>``, ``/analysis/<name>``) record the iteration and the
-SHA-256 of the weights they were computed from (attrs ``run_iteration``, ``weights_sha256``), and
-training keeps them when it rewrites the file.
+The run file's layout is :data:`RUN_GROUPS` (its top-level groups; the writer refuses any other)
+and :data:`UNITS` (units and axes of its arrays); the documentation's run-file schema is generated
+from both. The saved results (``/evaluation/<name>``, ``/analysis/<name>``) record the iteration and
+the SHA-256 of the weights they were computed from (attrs ``run_iteration``, ``weights_sha256``),
+and training keeps them when it rewrites the file.
 
 No pickled objects: strings are stored as UTF-8, everything else as numeric arrays.
 """
@@ -30,6 +17,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -48,6 +36,8 @@ UNITS = {  # dataset name -> (units, axis names)
     "mask": ("1", "trial, time, output"),
     "outputs": ("a.u.", "trial, time, output"),
     "states": ("a.u.", "trial, time, unit"),
+    "u": ("1", "trial, time, presynaptic unit"),  # stp: utilisation of synaptic resources
+    "x": ("1", "trial, time, presynaptic unit"),  # stp: available synaptic resources
     "time_ms": ("ms", "time"),
     "W_in": ("1", "unit, input"),
     "W_rec": ("1", "postsynaptic unit, presynaptic unit"),
@@ -60,8 +50,95 @@ UNITS = {  # dataset name -> (units, axis names)
     "train_loss": ("1", "evaluation"),
     "accuracy": ("fraction correct", "evaluation"),
     "wall_time": ("s since training start", "evaluation"),
+    # reward-based training (algorithm=actor_critic)
+    "actions": ("action (0 = fixate when the task has no fixation output)", "trial, time"),
+    "reward": ("reward", "trial"),
+    "outcome": ("0 no action, 1 correct, 2 wrong, 3 abort", "trial"),
+    "end_step": ("step of the first non-fixation action (N_steps: none)", "trial"),
+    "mean_reward": ("reward per trial", "evaluation"),
+    "train_reward": ("reward per trial", "evaluation"),
+    "aborted": ("fraction of trials", "evaluation"),
+    "stage": ("curriculum stage index", "evaluation"),
+    "input_connectivity": ("1", "unit, input"),
+    "rec_connectivity": ("1", "postsynaptic unit, presynaptic unit"),
+    "output_connectivity": ("1", "output, unit"),
+    "signs": ("1", "unit"),
+    "threshold": ("1", "stage"),
+    "start_iteration": ("iterations", "stage"),
+    "check_iteration": ("iterations", "check"),
+    "check_stage": ("curriculum stage index", "check"),
+    "check_value": ("1", "check"),
 }
+RESULT_UNITS = {  # group pattern -> its datasets' (units, axis names), before UNITS
+    r"analysis/fixed_points": {  # psychrnn analyse --fixed-points
+        "xstar": ("a.u.", "fixed point, unit"), "qstar": ("a.u. squared", "fixed point"),
+        "J_xstar": ("1", "fixed point, postsynaptic unit, presynaptic unit"),
+        "eigvals": ("1", "fixed point, eigenvalue"), "is_stable": ("1", "fixed point"), "inputs": ("a.u.", "input"),
+    },
+    r"model/critic": {  # reward-based training: the critic's weights (readout or network)
+        "W_value": ("1", "value, unit"), "b_value": ("reward", "value"),
+        "W_in": ("1", "critic unit, critic input"), "W_rec": ("1", "postsynaptic critic unit, presynaptic critic unit"),
+        "W_out": ("1", "value, critic unit"), "b_rec": ("1", "critic unit"), "b_out": ("reward", "value"),
+        "init_state": ("a.u.", "critic unit"),
+    },
+    r"evaluation/.+/conditions/[^/]+": {  # psychrnn evaluate: a table per trial parameter
+        "values": ("as the task defines it", "condition"), "n_trials": ("trials", "condition"),
+        "accuracy": ("fraction correct", "condition"),
+    },
+}
+GROUP_UNITS = {  # group -> (units, first axis) of its datasets that UNITS does not name
+    "trials": ("as the task defines it", "trial"),  # numeric trial parameters (coherence, onset, ...)
+    "training": ("1", "evaluation"),  # regularization terms (L2_rate, ...)
+}
+TEXT_UNITS = ("YAML text", "")  # string datasets (/config): a scalar
 
+
+def units_and_axes(group: str, name: str, ndim: int) -> tuple[str, str] | None:
+    """``(units, axes)`` of the dataset ``name`` in ``group`` (a path such as ``/trials``), or None."""
+    group = group.strip("/")
+    for pattern, table in RESULT_UNITS.items():
+        if re.fullmatch(pattern, group) and name in table:
+            return table[name]
+    if name.startswith("plastic_") and name.removeprefix("plastic_") in UNITS:  # 0/1 masks shaped as the weight
+        return "1", UNITS[name.removeprefix("plastic_")][1]
+    if name in UNITS:
+        return UNITS[name]
+    units, first = GROUP_UNITS.get(group, (None, ""))
+    return None if units is None else (units, ", ".join([first] + [f"axis {k}" for k in range(1, ndim)]))
+
+
+RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and each top-level group -> what it holds
+    "attrs": "schema_version; status (running, completed, stopped, requeued, failed); seed; iterations; "
+             "weights_from_iteration (the iteration the stored weights are from: iterations, except after a "
+             "failure); message (why the run stopped or failed); versions of psychrnn-cli, TensorFlow, NumPy, "
+             "h5py, Hydra and Python; git_commit; created (UTC); host; slurm_job_id; requeues and "
+             "requeue_reasons (SLURM); tf_intra_op_threads (threads per TensorFlow operation)",
+    "config": "the resolved config as a YAML string",
+    "model": "attrs kind, N_in, N_rec, N_out, dt, tau, alpha, rec_noise, transfer_function, dale_ratio and the "
+             "model's own options; weights/<name>: the raw trainable parameters, W_in [N_rec, N_in], "
+             "W_rec [N_rec, N_rec], W_out [N_out, N_rec], b_rec, b_out, init_state (gated models: G*N_rec rows); "
+             "effective/<name>: the same with masks and Dale's principle applied, what the forward pass uses; "
+             "constraints/<name>: input_connectivity, rec_connectivity, output_connectivity, signs (with Dale), "
+             "plastic_<param> (0 = fixed entry); reward-based training: critic/ the critic's weights, attrs kind (readout: "
+             "W_value [1, N_rec], b_value [1]; network: its N_rec, N_in, alpha, transfer_function, inputs and the "
+             "six parameters of a basic model, W_out [1, N_rec] reading out the value)",
+    "training": "1-D curves, one value per evaluation: iteration, loss and accuracy on a fresh batch, train_loss "
+                "(mean since the last evaluation), wall_time (s of training), one column per regularizer term, "
+                "stage (with a curriculum); reward-based training: mean_reward, aborted, train_reward, policy, value, "
+                "entropy",
+    "curriculum": "with a curriculum: per stage its task config, metric, threshold and start_iteration; per "
+                  "check check_iteration, check_stage, check_value",
+    "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
+              "states [trial, time, channel or unit], the state components the model records (Model.recorded: "
+              "stp's u and x, spiking's spikes), time_ms, and one array per numeric trial parameter; trial "
+              "sequences: attrs trials_per_sequence, iti_steps, trial_steps and parameters [trial, position]; "
+              "reward-based training: actions, reward, outcome, end_step",
+    "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted) on "
+                  "train.test_trials fresh trials after training; "
+                  "<name>: saved by psychrnn evaluate (attrs and per-condition tables)",
+    "analysis": "fixed_points: saved by psychrnn analyse --fixed-points (xstar, qstar, J_xstar, eigvals, "
+                "is_stable, inputs)",
+}
 
 RESULT_GROUPS = ("evaluation", "analysis")  # groups whose subgroups hold results saved after training
 
@@ -83,8 +160,8 @@ def _write_array(group: h5py.Group, name: str, value: np.ndarray) -> None:
     value = np.asarray(value)
     big = value.size >= 4096
     ds = group.create_dataset(name, data=value, compression="gzip" if big else None, chunks=True if big else None)
-    if name in UNITS:
-        ds.attrs["units"], ds.attrs["axes"] = UNITS[name]
+    if (labels := units_and_axes(group.name, name, value.ndim)) is not None:
+        ds.attrs["units"], ds.attrs["axes"] = labels
 
 
 def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
@@ -96,7 +173,8 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
         elif isinstance(value, dict):
             _write_tree(group.require_group(key), value)
         elif isinstance(value, str):
-            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+            ds = group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+            ds.attrs["units"], ds.attrs["axes"] = TEXT_UNITS
         else:
             _write_array(group, key, value)
 
@@ -120,7 +198,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False) -> Path:
+def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False,
+              layout: dict[str, str] | None = None) -> Path:
     """Write ``tree`` as a run file, atomically: a temporary file in the same folder, then rename.
 
     ``tree`` is nested dicts of arrays and strings; each dict's ``"attrs"`` entry becomes the HDF5
@@ -129,8 +208,13 @@ def write_run(path: Path | str, tree: dict[str, Any], keep_results: bool = False
     the existing file at ``path`` holds (results of ``psychrnn evaluate`` and ``analyse``) are
     copied into the new file. The HDF5 file is built in memory and written with plain file I/O, so
     a full disk is one clean :class:`WriteError` (HDF5 itself does not recover from failed writes).
+    With ``layout`` (:data:`RUN_GROUPS` for a run file), a top-level entry it does not list is a
+    ValueError: the documented layout and the written one cannot drift apart.
     """
     path = Path(path)
+    undocumented = sorted(set(tree) - set(layout)) if layout is not None else []
+    if undocumented:
+        raise ValueError(f"write_run: {', '.join(undocumented)} not in the run file's layout (RUN_GROUPS)")
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.attrs["schema_version"] = SCHEMA_VERSION

@@ -84,6 +84,10 @@ FRACTION = number(0, 1)
 INDEX_LIST = Rule("a list of ints", lambda v: isinstance(v, list) and all(_is_int(i) for i in v))
 STAGES = Rule("a list of stages {task: {...}, threshold: 0.9, metric: accuracy}", lambda v: isinstance(v, list) and all(
     isinstance(s, dict) and isinstance(s.get("task") or {}, dict) for s in v))
+TASK_LIST = Rule("a list of tasks (names, or mappings with name: or _target_: and options)", lambda v: isinstance(
+    v, list) and all(isinstance(t, (str, dict)) for t in v))
+WEIGHTS = Rule("a list of numbers >= 0, one per task", lambda v: isinstance(v, list) and all(
+    NON_NEGATIVE.accepts(w) for w in v))
 
 # Every fixed key: its type and range. Keys of the groups built by a constructor are listed when
 # the code itself relies on them; their other keys are checked against the target's signature.
@@ -91,11 +95,25 @@ SCHEMA: dict[str, Rule] = {
     "seed": integer(0, 2**32 - 1),
     "task": MAPPING, "model": MAPPING, "constraints": MAPPING, "initializer": MAPPING, "loss": MAPPING,
     "regularizer": MAPPING, "optimizer": MAPPING, "schedule": MAPPING, "curriculum": MAPPING, "train": MAPPING,
+    "algorithm": MAPPING, "algorithm.kind": one_of("supervised", "actor_critic"),
+    "algorithm.discount": number(0, 1, low_open=True), "algorithm.entropy_weight": NON_NEGATIVE,
+    "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": NON_NEGATIVE,
+    "algorithm.fixation_bias": NUMBER,
+    "algorithm.critic": one_of("readout", "network"), "algorithm.critic_N_rec": POSITIVE_INT,
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),
     "task.N_in": POSITIVE_INT, "task.N_out": POSITIVE_INT, "task.stim_noise": NON_NEGATIVE,
+    "task.trials_per_sequence": POSITIVE_INT, "task.iti": NON_NEGATIVE, "task.feedback": one_of("none", "correct_side"),
+    "task.tasks": TASK_LIST, "task.share_channels": BOOL, "task.mixing": one_of("trial", "batch"),
+    "task.proportions": optional(WEIGHTS),
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
     **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},
+    # options of the built-in models adapting and stp (their ranges; dt-relative limits in the models)
+    "model.tau_adapt": POSITIVE, "model.strength": NON_NEGATIVE, "model.train_strength": BOOL,
+    "model.synapses": one_of("alternating", "facilitating", "depressing", "static"),
+    "model.dale_ratio": optional(FRACTION),
+    **{f"model.{kind}_{name}": POSITIVE for kind in ("facilitating", "depressing") for name in ("tau_x", "tau_u")},
+    **{f"model.{kind}_U": number(0, 1, low_open=True) for kind in ("facilitating", "depressing")},
     "constraints.autapses": BOOL, "constraints.dale_ratio": optional(FRACTION),
     "constraints.density": number(0, 1, low_open=True), "constraints.regions": optional(MAPPING),
     "constraints.regions.sizes": Rule("a list of positive ints", lambda v: isinstance(v, list) and all(
@@ -121,9 +139,12 @@ SCHEMA: dict[str, Rule] = {
     "train.save_trials": integer(0), "train.clip": one_of("per_tensor", "global_norm", "none"),
     "train.clip_norm": POSITIVE, "train.checkpoint_every": POSITIVE_INT, "train.resume": BOOL,
     "train.progress": BOOL, "train.ensemble": POSITIVE_INT, "train.overwrite": BOOL,
+    "train.device": one_of("auto", "cpu", "gpu"), "train.tensorboard": BOOL,
+    "train.objective": one_of("final_accuracy", "neg_iterations_to_criterion", "final_loss"),
 }
 # Sections whose keys must all be in SCHEMA ("" is the top level).
-CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable")
+CLOSED = ("", "train", "constraints", "constraints.regions", "regularizer", "curriculum", "schedule", "model.trainable",
+          "algorithm")
 # Keys Hydra's instantiate reads itself; never constructor arguments.
 HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 

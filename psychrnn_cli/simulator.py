@@ -132,7 +132,7 @@ class Network:
             node = {"_target_": model, "N_rec": self.weights["W_rec"].shape[1], "rec_noise": rec_noise,
                     "transfer_function": transfer_function, **options}
             try:
-                model = make_model(node, alpha)
+                model = make_model(node, alpha, dt)
             except ModelError as err:
                 raise SimulatorError(str(err)) from None
         self.model = model
@@ -194,7 +194,7 @@ def network_from_run(run: dict[str, Any], source: str = "run file") -> Network:
     node.update(N_rec=int(attrs["N_rec"]), rec_noise=float(attrs.get("rec_noise", 0.0)),
                 transfer_function=str(attrs.get("transfer_function", "relu")))
     try:
-        definition = make_model(node, float(attrs["alpha"]))
+        definition = make_model(node, float(attrs["alpha"]), float(attrs.get("dt", 10.0)))
     except ModelError as err:
         raise SimulatorError(f"{source}: {err}") from None
     arrays = model["constraints"]
@@ -270,12 +270,14 @@ class Simulation:
         rates: ``[B, N_steps, N_rec]``, what the readout sees (basic: f(x); LSTM/GRU: h).
         full_states: ``[B, N_steps, C*N_rec]``, all C state components side by side (the LSTM's
             ``(h, c)``; for one-component models the same as ``states``).
+        recorded: the model's recorded state components by name (``Model.recorded``), ``[B, N_steps, N_rec]``.
     """
 
     outputs: np.ndarray
     states: np.ndarray
     rates: np.ndarray
     full_states: np.ndarray
+    recorded: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray = False, seed: int | None = None,
@@ -337,4 +339,5 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
         full[:, t] = np.concatenate(state, axis=-1)
         outputs[:, t] = model.rates(ops, state[0]) @ w["W_out"].T + w["b_out"]
     states = full[..., :N]
-    return Simulation(outputs, states, model.rates(ops, states), full)
+    recorded = {name: full[..., index * N:(index + 1) * N] for name, (index, _) in model.recorded.items()}
+    return Simulation(outputs, states, model.rates(ops, states), full, recorded)

@@ -26,7 +26,7 @@ from psychrnn_cli.runfile import RUN_FILE, RunFileError, load_run
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
-METRICS = ("accuracy", "loss", "iterations", "time_s")  # the numeric columns of a run row
+METRICS = ("accuracy", "mean_reward", "loss", "iterations", "time_s")  # the numeric columns of a run row
 RUN_COLUMNS = ("status", *METRICS, "requeues", "requeued_by", "message")
 
 
@@ -45,12 +45,14 @@ class RunSummary:
         config: the run file's resolved config flattened to dotted keys (``model.N_rec`` -> 64).
         status: the run file's status (running | requeued | completed | stopped | failed), or missing | unreadable.
         accuracy, loss: on the final test batch (``/evaluation``); NaN when absent.
+        mean_reward: reward per trial on that batch after reward-based training; NaN otherwise.
         iterations: training iterations done; NaN when unknown.
         time_s: training wall time (s), the last entry of ``/training/wall_time``, summed over the
             run's restarts; NaN when absent.
         requeues: how many times SLURM requeued the run's job (0 outside SLURM).
         requeued_by: why, one reason per requeue (time limit, preemption, node failure).
         message: the run's message (why it stopped or failed), or why the file could not be read.
+        task_accuracy: a multi-task run's test accuracy per task (``accuracy_<task>`` columns).
     """
 
     path: str
@@ -58,12 +60,14 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)
     status: str = "missing"
     accuracy: float = math.nan
+    mean_reward: float = math.nan
     loss: float = math.nan
     iterations: float = math.nan
     time_s: float = math.nan
     requeues: int = 0
     requeued_by: str = ""
     message: str = ""
+    task_accuracy: dict[str, float] = field(default_factory=dict)
 
     def param(self, key: str) -> str | None:
         """The run's value of ``key``: its override if it has one, else its config value, else None."""
@@ -174,6 +178,8 @@ def summarize_run(run_dir: Path, sweep_dir: Path) -> RunSummary:
     row.requeued_by = str(attrs.get("requeue_reasons") or "")
     evaluation = run.get("evaluation", {}).get("attrs", {})
     row.accuracy, row.loss = _attr_float(evaluation, "accuracy"), _attr_float(evaluation, "loss")
+    row.mean_reward = _attr_float(evaluation, "mean_reward")
+    row.task_accuracy = {k: _attr_float(evaluation, k) for k in evaluation if k.startswith("accuracy_")}
     wall_time = np.asarray(run.get("training", {}).get("wall_time", []), dtype=float)
     row.time_s = float(wall_time[-1]) if wall_time.size else math.nan
     row.config = _flatten(run.get("config") or {})
@@ -222,8 +228,10 @@ def common_params(runs: Sequence[RunSummary], params: Sequence[str]) -> dict[str
 def run_table(runs: Sequence[RunSummary], params: Sequence[str] | None = None) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of the per-run table: path, ``params`` (default: all), status, metrics, message."""
     params = param_columns(runs) if params is None else params
-    header = ["run", *params, *RUN_COLUMNS]
-    rows = [[r.path, *(r.param(p) or "" for p in params), r.status, r.accuracy, r.loss,
+    tasks = list(dict.fromkeys(k for r in runs for k in r.task_accuracy))  # multi-task runs: one column per task
+    header = ["run", *params, *RUN_COLUMNS[:2], *tasks, *RUN_COLUMNS[2:]]
+    rows = [[r.path, *(r.param(p) or "" for p in params), r.status, r.accuracy,
+             *(r.task_accuracy.get(t, math.nan) for t in tasks), r.mean_reward, r.loss,
              int(r.iterations) if math.isfinite(r.iterations) else math.nan, r.time_s, r.requeues, r.requeued_by,
              r.message] for r in runs]
     return header, rows
@@ -274,7 +282,7 @@ def format_cell(value: Any, column: str) -> str:
             return "-"
         if column.startswith("iterations"):
             return f"{value:.0f}" if column == "iterations" else f"{value:.1f}"
-        if column.startswith("accuracy"):
+        if column.startswith(("accuracy", "mean_reward")):
             return f"{value:.3f}"
         if column.startswith("time_s"):
             return f"{value:.1f}"

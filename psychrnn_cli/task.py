@@ -1,4 +1,4 @@
-"""The task contract (README, "Write your own task"): NumPy only, no TensorFlow.
+"""The task contract (docs/guides/own-task.md): NumPy only, no TensorFlow.
 
 A task describes trials: random parameters per trial (`generate_trial_params`) and the input,
 target and loss mask at each time (`trial_function`). This is PsychRNN's contract, so a PsychRNN
@@ -121,6 +121,17 @@ class Task:
         """Random parameters of one trial. ``batch`` counts batches from 1."""
         raise NotImplementedError(f"{type(self).__name__} must implement generate_trial_params(batch, trial)")
 
+    def next_trial_params(self, batch: int, trial: int, history: list[TrialParams]) -> TrialParams:
+        """Parameters of the next trial of a sequence (``task.trials_per_sequence > 1``), optional.
+
+        ``history`` holds the parameter dicts of the earlier trials of the same sequence, oldest
+        first (empty for its first trial); ``trial`` is the trial's index in the batch of trials.
+        Return a dict with the same keys, and values of the same shapes, for every trial of a
+        sequence. Draw from ``self.rng``. The default ignores the history:
+        ``generate_trial_params(batch, trial)``.
+        """
+        return self.generate_trial_params(batch, trial)
+
     def trial_function(self, time: float, params: TrialParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Input ``[N_in]``, target ``[N_out]`` and mask ``[N_out]`` at ``time`` (ms)."""
         raise NotImplementedError(f"{type(self).__name__} must implement trial_function(time, params) or trials(params)")
@@ -215,6 +226,11 @@ class DuckTypedTask(Task):
 
     def generate_trial_params(self, batch: int, trial: int) -> TrialParams:
         return self.wrapped.generate_trial_params(batch, trial)
+
+    def next_trial_params(self, batch: int, trial: int, history: list[TrialParams]) -> TrialParams:
+        if hasattr(self.wrapped, "next_trial_params"):
+            return self.wrapped.next_trial_params(batch, trial, history)
+        return super().next_trial_params(batch, trial, history)
 
     def trial_function(self, time: float, params: TrialParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.wrapped.trial_function(time, params)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from psychrnn_cli import slurm
 from psychrnn_cli.checkpoint import LoopState
 from psychrnn_cli.curriculum import Curriculum
 from psychrnn_cli.prefetch import BatchSource, BatchWorker, TrainingBatch
+from psychrnn_cli.progress import progress_bar
 from psychrnn_cli.task import Task
+from psychrnn_cli.tasks.multitask import MultiTask, accuracy_by_task
 
 if TYPE_CHECKING:  # (TensorFlow is imported where the network is built, after the config is checked)
     from psychrnn_cli.network.step import CompiledSteps
@@ -38,6 +39,7 @@ class TrainSettings:
     stop_accuracy: float | None = 0.95
     checkpoint_every: int = 100
     progress: bool = True
+    tensorboard: bool = False  # write TensorBoard events at evaluations (psychrnn_cli.network.tensorboard)
     prefetch: bool = True  # make the next batch in a background thread during the step
 
 
@@ -105,32 +107,44 @@ class GracefulStop:
             raise slurm.Requeue(self.requeue)
 
 
-def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple]:
+def evaluate(steps: CompiledSteps, task: Task, n_trials: int) -> tuple[float, float, tuple, dict[str, Any]]:
     """Accuracy and loss on a fresh batch, and the batch with outputs and states.
 
     Returns:
-        accuracy, loss, and ``(x, y, mask, params, outputs, states)`` as NumPy arrays.
+        accuracy, loss, ``(x, y, mask, params, outputs, states, recorded)`` as NumPy arrays
+        (``recorded``: the model's recorded state components by name), and the scores of
+        reward-based training (``mean_reward``, ``aborted`` and the sampled actions: see
+        :meth:`~psychrnn_cli.network.reinforce.ActorCriticSteps.evaluate_policy`; empty for supervised
+        training).
     """
+    if hasattr(steps, "evaluate_policy"):
+        return steps.evaluate_policy(task, n_trials)
     x, y, mask, params = task.get_trial_batch(n_trials)
-    outputs, states = steps.predict(x)
+    outputs, states, recorded = steps.predict(x)
     loss = float(np.mean(np.square(mask * (outputs - y))))
-    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states)
+    return task.accuracy_function(y, outputs, mask), loss, (x, y, mask, params, outputs, states, recorded), {}
+
+
+EvaluationHook = Callable[[LoopState, np.ndarray], None]  # (loop state, evaluation states [B, N_steps, N_rec])
 
 
 def train(steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
-          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None) -> TrainResult:
+          state: LoopState | None = None, checkpoint: Callable[[LoopState], None] | None = None,
+          on_evaluation: EvaluationHook | None = None) -> TrainResult:
     """Train until ``settings.iterations``, ``stop_accuracy``, or the end of the curriculum.
 
     Batches come from the current curriculum stage's task, the next one made in a background
     thread while the step runs (``settings.prefetch``); evaluations (curves, early stop) use
     ``eval_task``. ``checkpoint(state)`` is called every ``settings.checkpoint_every`` iterations
-    and when a signal stops training. Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
+    and when a signal stops training; ``on_evaluation(state, states)`` after every evaluation (the
+    TensorBoard events). Ctrl-C, SIGTERM or SIGUSR2 stop after the current iteration
     with status ``stopped`` (see :class:`GracefulStop`); a non-finite loss stops with ``failed``. A
     ``state`` from a checkpoint continues where it left off.
     """
     results: list[TrainResult] = []
     with BatchWorker() if settings.prefetch else contextlib.nullcontext() as executor:
-        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor), state, checkpoint)
+        trainer = Trainer(steps, curriculum, eval_task, settings, BatchSource(executor, steps.make_batch), state,
+                          checkpoint, on_evaluation=on_evaluation)
         run_trainers({0: trainer}, lambda batches: {0: steps.train_step(*batches[0])},
                      lambda k, result: results.append(result))
     return results[0]
@@ -191,16 +205,16 @@ class Trainer:
 
     def __init__(self, steps: CompiledSteps, curriculum: Curriculum, eval_task: Task, settings: TrainSettings,
                  batches: BatchSource, state: LoopState | None = None,
-                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log) -> None:
+                 checkpoint: Callable[[LoopState], None] | None = None, logger: logging.Logger = log,
+                 on_evaluation: EvaluationHook | None = None) -> None:
         self.steps, self.curriculum, self.eval_task, self.settings = steps, curriculum, eval_task, settings
-        self.batches, self.checkpoint, self.log = batches, checkpoint, logger
+        self.batches, self.checkpoint, self.log, self.on_evaluation = batches, checkpoint, logger, on_evaluation
         self.state = state or LoopState()
         self.status, self.message, self.running = "completed", "", self.state.iteration < settings.iterations
         self.at_once = False  # stopped by a second Ctrl-C
         self.start = time.perf_counter() - self.state.elapsed
         self.stage_before = curriculum.index
-        self.bar = tqdm(total=settings.iterations, initial=self.state.iteration, disable=not settings.progress,
-                        unit="it", dynamic_ncols=True)
+        self.bar = progress_bar(settings.iterations, self.state.iteration, settings.progress)
 
     def next_batch(self) -> TrainingBatch:
         """Start the next iteration: its batch ``(x, y, mask)``, float32 ``[B, N_steps, N_in|N_out]``."""
@@ -223,10 +237,11 @@ class Trainer:
         curriculum_done = self._check_curriculum()
         if iteration % settings.eval_every == 0 or iteration == settings.iterations or curriculum_done:
             accuracy = self._evaluate_into_curves(time.perf_counter() - self.start)
-            self.bar.set_postfix(stage=self.curriculum.index, loss=f"{state.curves.columns['loss'][-1]:.4f}",
-                                 acc=f"{accuracy:.3f}")
+            stage = {"stage": self.curriculum.index} if self.curriculum.metric_every else {}  # (a curriculum)
+            self.bar.set_postfix(**stage, loss=f"{state.curves.columns['loss'][-1]:.4f}", acc=f"{accuracy:.3f}")
             if settings.stop_accuracy is not None and accuracy >= settings.stop_accuracy:
-                return self._end("completed", f"reached accuracy {accuracy:.3f} >= {settings.stop_accuracy}")
+                every = " on every task (the lowest)" if isinstance(self.eval_task, MultiTask) else ""
+                return self._end("completed", f"reached accuracy {accuracy:.3f}{every} >= {settings.stop_accuracy}")
         if curriculum_done:
             return self._end("completed", f"curriculum finished at iteration {iteration}")
         if iteration >= settings.iterations:
@@ -279,7 +294,7 @@ class Trainer:
         stage, iteration = curriculum.index, state.iteration
         if not curriculum.active or iteration % curriculum.metric_every:
             return False
-        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check"), state.metric_losses, iteration)
+        value = curriculum.measure(lambda x: self.steps.predict(x, stream="check")[:2], state.metric_losses, iteration)
         state.metric_losses = []
         if curriculum.index != stage or curriculum.finished:
             self.log.info("iteration %d: curriculum stage %d passed (%s %.4g)", iteration, stage,
@@ -287,13 +302,21 @@ class Trainer:
         return curriculum.finished and curriculum.after_last == "stop"
 
     def _evaluate_into_curves(self, wall_time: float) -> float:
-        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy."""
+        """Evaluate on a fresh batch, append a row to the curves, log it; returns the accuracy that
+        decides early stopping: a multi-task's lowest accuracy over its tasks (each must reach it)."""
         state, stage = self.state, self.stage_before  # the stage the last iteration trained in
-        accuracy, loss, _ = evaluate(self.steps, self.eval_task, self.settings.eval_trials)
+        accuracy, loss, (x, y, mask, params, outputs, states, _), scores = evaluate(self.steps, self.eval_task,
+                                                                                   self.settings.eval_trials)
+        per_task = {f"accuracy_{label}": value for label, (value, _) in
+                    accuracy_by_task(self.eval_task, y, outputs, mask, params).items()}
         means = {("train_loss" if k == "loss" else k): float(np.mean([w[k] for w in state.window]))
                  for k in state.window[0]}
-        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **means,
-                            wall_time=wall_time)
+        rewards = {k: v for k, v in scores.items() if k in ("mean_reward", "aborted")}
+        state.curves.append(iteration=state.iteration, stage=stage, loss=loss, accuracy=accuracy, **per_task, **rewards,
+                            **means, wall_time=wall_time)
         state.window = []
-        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f", state.iteration, stage, loss, accuracy)
-        return accuracy
+        self.log.info("iteration %d (stage %d): loss %.5f, accuracy %.3f%s", state.iteration, stage, loss, accuracy,
+                      "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in {**per_task, **rewards}.items()))
+        if self.on_evaluation is not None:
+            self.on_evaluation(state, states)
+        return min((v for v in per_task.values() if not math.isnan(v)), default=accuracy)

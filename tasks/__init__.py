@@ -12,4 +12,5 @@ BUILTIN_TASKS: dict[str, str] = {
     "context_dependent_integration": "psychrnn_cli.tasks.context_dependent_integration.ContextDependentIntegration",
     "ready_set_go": "psychrnn_cli.tasks.ready_set_go.ReadySetGo",
     "anti_saccade": "psychrnn_cli.tasks.anti_saccade.AntiSaccade",
+    "block_prior": "psychrnn_cli.tasks.block_prior.BlockPrior",
 }

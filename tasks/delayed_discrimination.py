@@ -2,7 +2,7 @@
 
 Romo, R., Brody, C. D., Hernandez, A. and Lemus, L. (1999). Neuronal correlates of parametric
 working memory in the prefrontal cortex. Nature 399, 470-473.
-Definition as in PsychRNN (Ehrlich et al. 2021; README, "Built-in tasks").
+Definition as in PsychRNN (Ehrlich et al. 2021; docs/concepts/tasks.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Freedman, D. J. and Assad, J. A. (2006). Experience-dependent representation of visual
 categories in parietal cortex. Nature 443, 85-88.
-Definition as in PsychRNN (Ehrlich et al. 2021; README, "Built-in tasks"), except that the input
+Definition as in PsychRNN (Ehrlich et al. 2021; docs/concepts/tasks.md), except that the input
 channels' preferred angles are evenly spaced on the circle (PsychRNN puts its first and last
 channel on the same angle).
 """

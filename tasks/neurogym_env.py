@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from psychrnn_cli.rewards import ABORT, CORRECT, WRONG
 from psychrnn_cli.task import Task, TrialParams
 
 INSTALL_HINT = "NeuroGym is not installed: pip install 'psychrnn-cli[neurogym]'"
@@ -50,6 +51,15 @@ def supervised_env_ids() -> list[str]:
     return sorted(all_envs(tag="supervised"))
 
 
+def yang19_env_ids() -> list[str]:
+    """Ids of NeuroGym's collection of the 20 tasks of Yang et al. (2019, Nature Neuroscience), e.g.
+    ``yang19.go-v0``: supervised, with the same inputs (fixation and two rings) and outputs."""
+    import_neurogym()
+    from neurogym.envs.registration import all_envs
+
+    return sorted(e for e in all_envs(collections=True) if e.startswith("yang19."))
+
+
 def neurogym_env_summaries() -> dict[str, str]:
     """Supervised environment id -> the first line of its class docstring."""
     import gymnasium
@@ -79,9 +89,9 @@ def make_env(env_id: str, dt: float, env_kwargs: Mapping[str, Any] | None = None
     if "dt" in kwargs:
         raise ValueError("neurogym: set the step with task.dt, not task.env_kwargs.dt")
     known = supervised_env_ids()
-    if env_id not in known:
+    if env_id not in known and not (env_id.startswith("yang19.") and env_id in yang19_env_ids()):
         raise ValueError(f"neurogym: {env_id!r} is not a supervised NeuroGym environment; choose one of "
-                         f"{', '.join(known)}")
+                         f"{', '.join(known)}, or of the Yang et al. (2019) collection (yang19.go-v0 ...)")
     try:
         with warnings.catch_warnings():  # gymnasium's note that NeuroGym lists no render modes
             warnings.filterwarnings("ignore", message=".*render_modes", category=UserWarning)
@@ -241,6 +251,45 @@ class NeuroGymTask(Task):
             x[b, :n], y[b, :n] = p["_inputs"], p["_targets"]
             mask[b, :n] = p["_response"][:, None]
         return x, y, mask
+
+    # --- reward-based training -------------------------------------------------------------
+
+    @property
+    def fixation_output(self) -> int | None:
+        """Action 0 is NeuroGym's "fixate" (discrete actions only)."""
+        return 0 if self.discrete else None
+
+    def reward_tables(self, targets: np.ndarray, mask: np.ndarray,
+                      params: list[TrialParams]) -> tuple[np.ndarray, np.ndarray]:
+        """The environment's own outcomes and rewards ``[B, N_steps, N_out]`` of each action at each step.
+
+        Each trial is replayed (from its ``seed``) and the environment's step is asked what every
+        action does at the first step of each stretch of constant period and ground truth: its
+        reward, and whether it ends the trial (correct if NeuroGym scores it a success, wrong in a
+        response period, abort before). The answer holds for the whole stretch, as it does for
+        environments whose step depends on the period and the ground truth only (observations do
+        not depend on actions, so the trials can be made in advance). Padding continues at reward 0.
+        """
+        if not self.discrete:
+            raise ValueError(f"neurogym: {self.env_id} has continuous actions; reward-based training "
+                             "(algorithm=actor_critic) samples discrete actions")
+        outcomes = np.zeros((len(params), self.N_steps, self.N_out), dtype=int)
+        table = np.zeros((len(params), self.N_steps, self.N_out))
+        for b, p in enumerate(params):
+            env, (ob, gt, _) = self.env, self._new_trial(p["seed"])
+            period = np.zeros(len(ob), dtype=int)
+            for k, name in enumerate(env.start_ind, start=1):
+                period[env.start_ind[name]:env.end_ind[name]] = k
+            starts = np.flatnonzero(np.diff(period, prepend=-1) | np.diff(gt, prepend=-1))
+            for start, end in zip(starts, [*starts[1:], len(ob)]):
+                for action in range(self.N_out):
+                    env.t, env.t_ind, env.performance = start * self.dt, start, 0
+                    _, reward, terminated, truncated, info = env._step(action)
+                    if info.get("new_trial") or terminated or truncated:
+                        code = CORRECT if env.performance == 1 else WRONG if p["_response"][start] else ABORT
+                        outcomes[b, start:end, action] = code
+                    table[b, start:end, action] = reward
+        return outcomes, table
 
     # --- accuracy ------------------------------------------------------------------------
 

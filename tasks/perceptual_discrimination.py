@@ -2,7 +2,7 @@
 
 Roitman, J. D. and Shadlen, M. N. (2002). Response of neurons in the lateral intraparietal area
 during a combined visual discrimination reaction time task. J. Neurosci. 22(21), 9475-9489.
-Definition as in PsychRNN (Ehrlich et al. 2021; README, "Built-in tasks").
+Definition as in PsychRNN (Ehrlich et al. 2021; docs/concepts/tasks.md).
 """
 
 from __future__ import annotations

@@ -23,12 +23,13 @@ def test_help_lists_commands_and_does_not_import_tensorflow():
         assert name in out.stdout
 
 
-def test_readme_and_command_help_cite_no_document_outside_the_repository():
+def test_docs_and_command_help_cite_no_document_outside_the_repository():
     from pathlib import Path
 
     from psychrnn_cli.cli import commands
 
-    texts = {"README.md": (Path(__file__).parents[1] / "README.md").read_text()}
+    repo = Path(__file__).parents[1]
+    texts = {str(p.relative_to(repo)): p.read_text() for p in [repo / "README.md", *(repo / "docs").rglob("*.md")]}
     for name, module in commands().items():
         if hasattr(module, "parser"):
             texts[f"psychrnn {name} --help"] = module.parser().format_help()

@@ -218,6 +218,34 @@ def test_train_config_builds_the_adapter(ngym):
     assert np.all(mask.sum(axis=1)[:, 0] == 30)  # 300 ms of decision at dt 10
 
 
+def test_reward_tables_follow_the_environment_s_own_rewards(ngym):
+    """PerceptualDecisionMaking: a fixation break costs rewards['abort'] and goes on (abort=False),
+    the stimulus is free, and in the decision the ground truth earns rewards['correct'] and ends
+    the trial, the other choice rewards['fail']."""
+    from psychrnn_cli.rewards import CONTINUE, CORRECT, WRONG, reward_tables
+
+    task = NeuroGymTask(PDM, seed=0)
+    x, y, mask, params = task.get_trial_batch(3)
+    outcomes, table = reward_tables(task, y, mask, params, abort_penalty=5.0)
+    assert task.fixation_output == 0 and outcomes.shape == table.shape == (3, task.N_steps, 3)
+    env = task.env
+    assert not env.abort and env.rewards["abort"] < 0
+    for b, p in enumerate(params):
+        task._new_trial(p["seed"])
+        fixation, decision = slice(env.start_ind["fixation"], env.end_ind["fixation"]), slice(
+            env.start_ind["decision"], env.end_ind["decision"])
+        stimulus = slice(env.end_ind["fixation"], env.start_ind["decision"])
+        correct = int(env.gt[decision.start])
+        assert np.all(outcomes[b, fixation] == CONTINUE)
+        np.testing.assert_array_equal(table[b, fixation], np.broadcast_to([0, *[env.rewards["abort"]] * 2],
+                                                                          table[b, fixation].shape))
+        assert np.all(outcomes[b, stimulus] == CONTINUE) and np.all(table[b, stimulus] == 0)
+        wanted = [CONTINUE, *(CORRECT if a == correct else WRONG for a in (1, 2))]
+        np.testing.assert_array_equal(outcomes[b, decision], np.broadcast_to(wanted, outcomes[b, decision].shape))
+        assert np.all(table[b, decision, correct] == env.rewards["correct"])
+        assert np.all(table[b, decision, 3 - correct] == env.rewards["fail"])
+
+
 # --- training (slow) -----------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -230,3 +258,49 @@ def test_perceptual_decision_making_trains_to_80_percent(ngym, tmp_path):
     # 0-coherence trials (1 in 5) are a coin flip, so about 90 % is the ceiling
     assert run["evaluation"]["attrs"]["accuracy"] >= 0.8, run["training"]["accuracy"]
     assert "coh" in run["trials"] and "ground_truth" in run["trials"]
+
+
+@pytest.mark.slow
+def test_actor_critic_improves_mean_reward_above_chance(ngym, tmp_path):
+    """Reward-based training with the environment's own rewards: after 200 iterations the mean
+    reward is well above chance, the reward of a policy that picks uniformly among the actions at
+    every step (about -0.2: fixation breaks cost 0.1 each; a decision earns 1 or 0)."""
+    from psychrnn_cli import load_run, train
+    from psychrnn_cli.rewards import CONTINUE, reward_tables
+
+    task = NeuroGymTask(PDM, seed=1)
+    x, y, mask, params = task.get_trial_batch(200)
+    outcomes, table = reward_tables(task, y, mask, params, abort_penalty=0.0)
+    rng, earned = np.random.default_rng(0), []
+    for trial_outcomes, trial_rewards in zip(outcomes, table):
+        total = 0.0
+        for t, action in enumerate(rng.integers(trial_outcomes.shape[1], size=trial_outcomes.shape[0])):
+            total += trial_rewards[t, action]
+            if trial_outcomes[t, action] != CONTINUE:
+                break
+        earned.append(total)
+    chance = float(np.mean(earned))
+    # the preset's entropy bonus (0.005): most steps of this environment cost nothing whatever the
+    # action, and a bonus of 0.05 there pulled the policy toward uniform (and its fixation breaks)
+    path = train(["algorithm=actor_critic", "task=neurogym", f"task.env={PDM}", "train.iterations=200",
+                  "train.progress=false"], run_dir=tmp_path)
+    run = load_run(path)
+    assert run["evaluation"]["attrs"]["mean_reward"] > chance + 0.4, (chance, run["training"]["mean_reward"])
+    assert run["trials"]["actions"].shape == run["trials"]["inputs"].shape[:2]
+YANG19 = ("yang19.go-v0", "yang19.anti-v0", "yang19.dm1-v0", "yang19.dlygo-v0")
+
+
+@pytest.mark.slow
+def test_multitask_network_on_four_tasks_of_the_yang_et_al_collection_beats_chance(ngym, tmp_path):
+    from psychrnn_cli import load_run, train
+    from psychrnn_cli.commands.evaluate import evaluate_run
+
+    path = train(["train.progress=false", "task=multitask", f"task.tasks=[{','.join(YANG19)}]", "task.dt=20",
+                  "task.share_channels=true", "model.N_rec=128", "train.iterations=3000", "train.eval_every=100",
+                  "train.stop_accuracy=0.8"], run_dir=tmp_path)
+    run = load_run(path)
+    for k, label in enumerate(YANG19):
+        only = ",".join("1" if j == k else "0" for j in range(len(YANG19)))
+        attrs = evaluate_run(run, 300, 1, [f"task.proportions=[{only}]"], noise=True)["attrs"]
+        # chance: 1 in 16 directions (a choice among 17 outputs with "fixate")
+        assert attrs[f"accuracy_{label}"] > 0.3, (label, attrs)

@@ -77,6 +77,6 @@ def test_a_shared_step_trains_as_the_networks_own_traced_step():
     for name, value in own_run.model.numpy_weights().items():
         np.testing.assert_array_equal(shared_run.model.numpy_weights()[name], value, err_msg=name)
     assert not np.array_equal(shared_run.model.numpy_weights()["W_rec"], initial["W_rec"])
-    outputs, _ = shared_run.steps.predict(batches[0][0], noise=False)
+    outputs, _, _ = shared_run.steps.predict(batches[0][0], noise=False)
     np.testing.assert_allclose(outputs, own_run.model(tf.constant(batches[0][0], tf.float32))[0].numpy(), rtol=1e-5,
                                atol=1e-6)

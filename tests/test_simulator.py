@@ -102,33 +102,40 @@ def max_relative_error(a, b):
 @pytest.mark.parametrize("kind,transfer,dale,batch,steps", [
     ("basic", "relu", 0.8, 4, 60), ("basic", "tanh", None, 1, 7), ("basic", "softplus", None, 3, 25),
     ("lstm", "tanh", None, 3, 40), ("gru", "tanh", None, 1, 40), ("gru", "relu", None, 2, 13),
-    ("adapting_rnn.AdaptingRNN", "relu", 0.8, 3, 45),  # the README's user model, examples/adapting_rnn.py
+    ("adapting", "relu", 0.8, 3, 45), ("stp", "relu", 0.8, 3, 45), ("stp", "softplus", None, 2, 30),
 ])
-def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps, monkeypatch):
+def test_matches_tensorflow_forward_pass(kind, transfer, dale, batch, steps):
     import tensorflow as tf
 
     from psychrnn_cli.models import model_class
     from psychrnn_cli.network.base import RecurrentModel
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
     rng = np.random.default_rng(2)
     constraints = build_constraints(3, 16, 2, rng, dale_ratio=dale, density=0.7, autapses=False)
     constraints.input_mask[0, 0] = constraints.output_mask[1, 3] = 0.0
     weights = {k: v.astype(np.float32) for k, v in random_weights(rng, 3, 16, 2, model_class(kind).gates).items()}
-    options = {"lstm": {"forget_bias": 0.7}, "adapting_rnn.AdaptingRNN": {"strength": 2.0, "adapt_rate": 0.3}}
+    options = {"lstm": {"forget_bias": 0.7}, "adapting": {"tau_adapt": 30.0},
+               "stp": {"dale_ratio": dale, "facilitating_tau_x": 20.0, "depressing_tau_u": 20.0}}
     kwargs = options.get(kind, {})
     definition = model_class(kind)(16, alpha=0.2, rec_noise=0.05, transfer_function=transfer, **kwargs)
+    if kind == "adapting":  # per-unit strengths, as training leaves them
+        weights["strength"] = rng.uniform(0.0, 3.0, 16).astype(np.float32)
     model = RecurrentModel(definition, weights, constraints)
-    x = rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
+    gain = 30.0 if kind == "stp" else 1.0  # rates of tens per second, which move stp's u and x
+    x = gain * rng.normal(0.3, 1.0, (batch, steps, 3)).astype(np.float32)
     xi = rng.standard_normal((batch, steps, 16)).astype(np.float32)
     network = Network.from_weights(kind, weights, constraints, alpha=0.2, rec_noise=0.05, transfer_function=transfer,
                                    **kwargs)
     for noise in (None, xi):
-        tf_out, tf_states = model(tf.constant(x), None if noise is None else tf.constant(noise))
+        tf_out, tf_states, tf_recorded = model.forward(tf.constant(x), None if noise is None else tf.constant(noise))
         result = simulate(network, x, noise=False if noise is None else noise)
         assert result.outputs.shape == (batch, steps, 2) and result.states.shape == (batch, steps, 16)
         assert max_relative_error(result.outputs, tf_out.numpy()) < 1e-5
         assert max_relative_error(result.states, tf_states.numpy()) < 1e-5
+        assert set(result.recorded) == set(tf_recorded) == set(definition.recorded)
+        for name, value in tf_recorded.items():
+            assert value.shape == (batch, steps, 16)
+            assert max_relative_error(result.recorded[name], value.numpy()) < 1e-5
 
 
 def test_trained_run_reproduces_the_stored_test_trials(trained_run):
@@ -310,15 +317,17 @@ def test_gated_silence_equals_removing_the_units_columns():
     np.testing.assert_allclose(simulate(lstm, x, perturbations=[Cut("W_rec", mask)]).outputs, expected, atol=1e-12)
 
 
-def test_every_model_takes_every_perturbation_and_a_missing_matrix_is_named(monkeypatch):
+def test_every_model_takes_every_perturbation_and_a_missing_matrix_is_named():
     """Perturbations act on the first state component and named matrices, whatever the model."""
     from psychrnn_cli.perturbations import parse
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 30, 3))
-    for kind, gates in (("lstm", 4), ("gru", 3), ("adapting_rnn.AdaptingRNN", 1)):
-        network = Network(kind, random_weights(rng, 3, 8, 2, gates=gates), ALPHA, transfer_function="tanh")
+    for kind, gates in (("lstm", 4), ("gru", 3), ("adapting", 1), ("stp", 1)):
+        weights = random_weights(rng, 3, 8, 2, gates=gates)
+        if kind == "adapting":
+            weights["strength"] = np.full(8, 0.5)  # its extra parameter
+        network = Network(kind, weights, ALPHA, transfer_function="tanh")
         n_steps = x.shape[1]
         texts = [("lesion", "0-1"), ("cut", "W_in:0>2-3@50-150"), ("scale", "W_rec:4>5=0.5"), ("clamp", "6=0.3@100-"),
                  ("inject", "7=1.0@0-100"), ("input-noise", "0.1"), ("rec-noise", "0.1")]

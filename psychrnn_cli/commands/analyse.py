@@ -1,4 +1,5 @@
-"""``psychrnn analyse RUN_DIR --fixed-points``: fixed points of a trained network (any model kind)."""
+"""``psychrnn analyse RUN_DIR --fixed-points | --task-variance``: fixed points of a trained network (any
+model kind); task variance and unit clusters of a multi-task network."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sys
 
 from psychrnn_cli.commands import count, finite_numbers, non_negative, positive, rng_seed
 
-SUMMARY = "fixed points of a trained network (saved under /analysis/fixed_points; no TensorFlow)"
+SUMMARY = ("fixed points (/analysis/fixed_points) or task-variance clusters of a multi-task network "
+           "(/analysis/task_variance); no TensorFlow")
 
 EPILOG = """\
 The finder minimises q = 0.5 |F(x) - x|^2 (F: one step of the network with a constant input)
@@ -15,8 +17,16 @@ from states sampled along fresh trials, keeps points with q <= --q-tol, removes 
 reports the Jacobian dF/dx, its eigenvalues and stability (all |eigenvalue| < 1). Any model: the
 state searched is the full state (the LSTM's h and c side by side).
 
+--task-variance (a task=multitask run; Yang et al. 2019, Nature Neuroscience): per unit, the
+variance of its rate across --trials fresh trials of each task, averaged over the --epoch steps;
+normalised by the unit's largest; units with summed variance < 1e-3 left out; the others
+clustered by k-means, the number of clusters chosen by silhouette score (2..--max-clusters) or
+given by --clusters. Clusters are numbered from 0; psychrnn simulate RUN_DIR --lesion cluster0
+silences one, and psychrnn plot draws the units-by-tasks map.
+
 examples:
   psychrnn analyse RUN_DIR --fixed-points
+  psychrnn analyse RUN_DIR --task-variance --trials 200 --epoch response
   psychrnn analyse RUN_DIR --fixed-points --input 1,1.3 --initial 512     (during a stimulus)
 
 The result records the iteration and the SHA-256 of the weights it was computed from (attrs
@@ -29,7 +39,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="psychrnn analyse", description=SUMMARY, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
-    p.add_argument("--fixed-points", action="store_true", help="find fixed points (the analysis available now)")
+    p.add_argument("--fixed-points", action="store_true", help="find fixed points")
+    p.add_argument("--task-variance", action="store_true",
+                   help="task variance per unit and task, and unit clusters (multi-task runs)")
+    p.add_argument("--epoch", type=epoch, default="response", metavar="EPOCH",
+                   help="--task-variance steps: response (nonzero loss mask; default), all, or T0-T1 in ms")
+    p.add_argument("--clusters", type=count, default=None, metavar="K",
+                   help="--task-variance: number of clusters (default: best silhouette score)")
+    p.add_argument("--max-clusters", type=count, default=20, metavar="K",
+                   help="--task-variance: most clusters tried by the silhouette score (default 20)")
     p.add_argument("--input", type=finite_numbers, default=None, metavar="U1,U2,...",
                    help="the constant input (default all zero)")
     p.add_argument("--initial", type=count, default=256, metavar="N", help="number of searches (default 256)")
@@ -44,11 +62,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def epoch(text: str) -> str | tuple[float, float]:
+    """argparse type of --epoch."""
+    from psychrnn_cli.task_variance import parse_epoch
+
+    try:
+        return parse_epoch(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    if not args.fixed_points:
-        print("psychrnn analyse: error: choose an analysis, e.g. --fixed-points", file=sys.stderr)
+    if args.fixed_points == args.task_variance:
+        print("psychrnn analyse: error: choose an analysis: --fixed-points or --task-variance (one at a time)",
+              file=sys.stderr)
         return 2
+    if args.task_variance:
+        return task_variance(args)
     import numpy as np
 
     from psychrnn_cli.analysis import find_fixed_points, sample_states
@@ -85,6 +116,37 @@ def main(argv: list[str]) -> int:
                        overwrite=args.overwrite)
             print("\nsaved under /analysis/fixed_points")
     except (RunFileError, SimulatorError, ConfigError) as err:
+        print(f"psychrnn analyse: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def task_variance(args: argparse.Namespace) -> int:
+    """``--task-variance``: compute, print and save the clusters."""
+    import numpy as np
+
+    from psychrnn_cli.runfile import (RunFileError, load_run, require_finite_weights, resolve_run_path,
+                                      result_provenance, update_run)
+    from psychrnn_cli.task_variance import task_variance_from_run, tree
+
+    try:
+        run = load_run(args.run_dir)
+        require_finite_weights(run, resolve_run_path(args.run_dir))
+        clusters, labels, attrs = task_variance_from_run(run, args.trials, args.seed, args.epoch, args.clusters,
+                                                         args.max_clusters)
+        active = int(np.count_nonzero(clusters.cluster >= 0))
+        print(f"{active} of {len(clusters.cluster)} units active; {clusters.k} clusters "
+              f"(silhouette {clusters.scores.max():.3f}); epoch {attrs['epoch']}, {args.trials} trials per task")
+        print(f"\n{'cluster':<9}{'units':>6}  " + "".join(f"{label[:14]:>15}" for label in labels))
+        for c in range(clusters.k):
+            rows = clusters.normalised[clusters.cluster == c]
+            print(f"{'cluster' + str(c):<9}{len(rows):>6}  " + "".join(f"{v:>15.2f}" for v in rows.mean(axis=0)))
+        if args.save:
+            result = tree(clusters, labels, {**attrs, **result_provenance(run)})
+            update_run(args.run_dir, {"analysis/task_variance": result},
+                       weights_sha256=result["attrs"]["weights_sha256"], overwrite=args.overwrite)
+            print("\nsaved under /analysis/task_variance")
+    except (RunFileError, ValueError) as err:  # (ConfigError, SimulatorError: the run, the task, too few units)
         print(f"psychrnn analyse: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holding run.h5) or the run file itself")
     p.add_argument("overrides", nargs="*", type=task_override, metavar="task.KEY=VALUE",
                    help="task settings for this evaluation")
-    p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials (default 500)")
+    p.add_argument("--trials", type=count, default=500, metavar="N", help="number of fresh trials, or sequences of trials (task.trials_per_sequence > 1) (default 500)")
     p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and the noise (default 0)")
     p.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                    help="recurrent noise as in training, if the model has any (default on)")
@@ -58,27 +58,38 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     """
     import numpy as np
 
-    from psychrnn_cli.analysis import condition_accuracy, condition_parameters
+    from psychrnn_cli.analysis import block_choices, condition_accuracy, condition_parameters
     from psychrnn_cli.build import task_from_run
     from psychrnn_cli.runfile import result_provenance
+    from psychrnn_cli.sequences import per_trial
     from psychrnn_cli.simulator import network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
     outputs = simulate(network, x, noise=noise, seed=seed).outputs
     accuracy = float(task.accuracy_function(y, outputs, mask))
+    per_task = accuracy_by_task(task, y, outputs, mask, params)  # a multi-task's tasks
     loss = float(np.mean(np.square(mask * (outputs - y))))
+    trial_task, (y, outputs, mask), params = per_trial(task, [y, outputs, mask], params)  # sequences: trial by trial
     values = trial_param_arrays(params)
     conditions = {}
     for name in condition_parameters(values):
-        levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, task.accuracy_function)
+        levels, acc, counts = condition_accuracy(values[name], y, outputs, mask, trial_task.accuracy_function)
         conditions[name] = {"values": levels, "accuracy": acc, "n_trials": counts}
-    attrs = {"accuracy": accuracy, "loss": loss, "loss_kind": "mse", "n_trials": n_trials, "seed": seed,
+    attrs = {"accuracy": accuracy, **{f"accuracy_{label}": value for label, (value, _) in per_task.items()},
+             **{f"n_trials_{label}": n for label, (_, n) in per_task.items()},
+             "loss": loss, "loss_kind": "mse", "n_trials": n_trials,
+             "trials_per_sequence": len(params) // n_trials, "seed": seed,
              "noise": bool(noise and network.rec_noise > 0), "overrides": " ".join(overrides),
              "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **result_provenance(run)}
-    return {"attrs": attrs, "conditions": conditions}
+    result = {"attrs": attrs, "conditions": conditions}
+    blocks = block_choices(values, outputs, mask)
+    if blocks is not None:
+        result["blocks"] = blocks
+    return result
 
 
 def table(result: dict[str, Any]) -> str:
@@ -87,13 +98,31 @@ def table(result: dict[str, Any]) -> str:
     settings = f"seed {a['seed']}, noise {'on' if a['noise'] else 'off'}"
     if a["overrides"]:
         settings += f", {a['overrides']}"
-    lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   "
-             f"on {a['n_trials']} fresh trials ({settings})"]
+    per_sequence = a.get("trials_per_sequence", 1)
+    trials = (f"{a['n_trials']} fresh sequences of {per_sequence} trials" if per_sequence > 1
+              else f"{a['n_trials']} fresh trials")
+    lines = [f"accuracy {a['accuracy']:.4f}   loss (MSE) {a['loss']:.5f}   on {trials} ({settings})"]
+    tasks = [key[len("accuracy_"):] for key in a if key.startswith("accuracy_")]  # a multi-task's
+    lines += [f"  {label}: accuracy {a['accuracy_' + label]:.4f} on {a['n_trials_' + label]} trials"
+              for label in tasks if a["n_trials_" + label]]
     if result["conditions"]:
         lines += ["", f"{'condition':<14}{'value':>10}{'trials':>9}{'accuracy':>10}"]
         for name, c in result["conditions"].items():
             for value, n, acc in zip(c["values"], c["n_trials"], c["accuracy"]):
                 lines.append(f"{name:<14}{value:>10.4g}{n:>9d}{acc:>10.4f}")
+    if "blocks" in result:
+        lines += ["", block_table(result["blocks"])]
+    return "\n".join(lines)
+
+
+def block_table(blocks: dict[str, Any]) -> str:
+    """Choice probability by block prior (rows) and signed coherence (columns), as text."""
+    lines = ["P(choose output 1) by block prior (rows) and signed coherence (columns; > 0 favours output 1)",
+             f"{'prior':<8}" + "".join(f"{c:>8.3g}" for c in blocks["signed_coherence"])]
+    for prior, row in zip(blocks["prior"], blocks["p_choice_1"]):
+        lines.append(f"{prior:<8.3g}" + "".join(f"{p:>8.3f}" for p in row))
+    lines.append(f"zero coherence: P(choose the side the block favours) = "
+                 f"{blocks['attrs']['p_likely_side_zero_coherence']:.3f}")
     return "\n".join(lines)
 
 

@@ -16,16 +16,21 @@ figures (RUN_DIR/plots/):
   example_trials.png      inputs, targets and outputs of stored test trials
   psychometric.png        choice vs signed coherence (perceptual discrimination), or
   accuracy_per_condition.png  accuracy per trial condition (other tasks)
+  psychometric_blocks.png one psychometric curve per block prior (block_prior task)
+  task_variance.png       units by tasks, normalised task variance sorted by cluster (after
+                          psychrnn analyse --task-variance; multi-task runs)
   weights.png             effective W_rec with W_in and W_out; E/I and regions marked
   trajectories.png        states on the first principal components, coloured by condition
 
-The psychometric curve and trajectories use fresh trials simulated with NumPy. Existing figures
+The psychometric curves and trajectories use fresh trials simulated with NumPy (with
+task.trials_per_sequence > 1, --trials counts sequences, and figures show their trials one by one). Existing figures
 are replaced only with --overwrite, and only if they are PNG files; the folder is created.
 
 example:
   psychrnn plot outputs/2026-01-01/12-00-00 --trials 800
 """
-FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "weights", "trajectories")
+FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "psychometric_blocks",
+           "task_variance", "weights", "trajectories")
 MAX_DPI = 600  # a figure of about 12 x 8 inches is then about 7200 x 4800 pixels
 
 

@@ -21,9 +21,10 @@ examples:
   psychrnn simulate RUN_DIR --clamp 3,4=0@800- --inject region1=0.5@200-400 task.coherences=[0.1]
 
 The output file holds /trials (inputs, targets, mask, time_ms, trial parameters), /perturbed and
-/baseline (outputs, states), with both accuracies as root attributes; read it with
-psychrnn_cli.load_run(FILE). An existing output file is replaced only if an earlier psychrnn
-simulate wrote it and --overwrite is given; the output folder is created.
+/baseline (outputs, states, and the state components the model records, such as stp's u and x),
+with both accuracies as root attributes; read it with psychrnn_cli.load_run(FILE). An existing
+output file is replaced only if an earlier psychrnn simulate wrote it and --overwrite is given;
+the output folder is created.
 """
 
 
@@ -112,8 +113,10 @@ def main(argv: list[str]) -> int:
     from psychrnn_cli.build import ConfigError, task_from_run
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
+    from psychrnn_cli.sequences import layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
-    from psychrnn_cli.task import trial_param_arrays
+    from psychrnn_cli.task_variance import stored_clusters
+    from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     try:
         run_file = resolve_run_path(args.run_dir)
@@ -121,6 +124,7 @@ def main(argv: list[str]) -> int:
         run = load_run(run_file)
         require_finite_weights(run, run_file)
         network = network_from_run(run, str(run_file))
+        network.clusters = stored_clusters(run)  # for --lesion cluster<k>
         task = task_from_run(run, args.trials, args.seed, args.overrides)
         perturbation_list, described = perturbations(args, network, task.N_steps)
         if not perturbation_list:
@@ -134,21 +138,31 @@ def main(argv: list[str]) -> int:
         return 2
     accuracy = {name: float(task.accuracy_function(y, r.outputs, mask))
                 for name, r in (("baseline", baseline), ("perturbed", perturbed))}
+    per_task = {name: accuracy_by_task(task, y, r.outputs, mask, params)
+                for name, r in (("baseline", baseline), ("perturbed", perturbed))}
     tree = {
         "attrs": {"kind": "simulation", "run_file": str(run_file), "perturbations": "; ".join(described),
                   "overrides": " ".join(args.overrides), "seed": args.seed, "n_trials": args.trials,
                   "noise": bool(args.noise and network.rec_noise > 0),
-                  "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"]},
-        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **trial_param_arrays(params)},
-        "perturbed": {"outputs": perturbed.outputs, "states": perturbed.states},
-        "baseline": {"outputs": baseline.outputs, "states": baseline.states},
+                  "accuracy": accuracy["perturbed"], "baseline_accuracy": accuracy["baseline"],
+                  **{f"accuracy_{label}": value for label, (value, _) in per_task["perturbed"].items()},
+                  **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
+        "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
+                   "attrs": layout(task)},
+        **{name: {"outputs": r.outputs, "states": r.states,
+                  **{k: v.astype(network.model.recorded[k][1]) for k, v in r.recorded.items()}}
+           for name, r in (("perturbed", perturbed), ("baseline", baseline))},
     }
     try:
         write_run(out, tree)
     except OSError as err:
         print(f"psychrnn simulate: error: cannot write {out}: {err}", file=sys.stderr)
         return 1
-    print(f"{args.trials} trials of {run_file}; perturbations: {'; '.join(described) or 'none'}")
+    per_sequence = layout(task)["trials_per_sequence"]
+    trials = f"{args.trials} sequences of {per_sequence} trials" if per_sequence > 1 else f"{args.trials} trials"
+    print(f"{trials} of {run_file}; perturbations: {'; '.join(described) or 'none'}")
     print(f"accuracy without perturbation {accuracy['baseline']:.4f}, with perturbation {accuracy['perturbed']:.4f}")
+    for label, (value, n) in per_task["perturbed"].items():
+        print(f"  {label}: {per_task['baseline'][label][0]:.4f} -> {value:.4f} ({n} trials)")
     print(f"wrote {out}")
     return 0

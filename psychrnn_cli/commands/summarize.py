@@ -7,14 +7,15 @@ import re
 import sys
 from pathlib import Path
 
-SUMMARY = "table of a sweep's runs (overrides, status, accuracy, loss, time) as text and CSV; --group-by"
+SUMMARY = "table of a sweep's runs (overrides, status, accuracy, mean reward, loss, time) as text and CSV; --group-by"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="psychrnn summarize",
-        description="One row per run directory under SWEEP_DIR: its overrides, status, final test accuracy "
-                    "and loss, iterations and training time (s). Printed, and written as CSV.",
+        description="One row per run directory under SWEEP_DIR: its overrides, status, final test accuracy, "
+                    "mean reward (reward-based training, algorithm=actor_critic; '-' otherwise) and loss, iterations "
+                    "and training time (s). Printed, and written as CSV.",
     )
     p.add_argument("sweep_dir", metavar="SWEEP_DIR", type=Path,
                    help="a sweep directory, e.g. outputs/multirun/2026-01-01/12-00-00")

@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
         module, _, cls = path.rpartition(".")
         print(f"{name:32s} {_first_doc_line(getattr(import_module(module), cls))}")
     print("\nUse one with: psychrnn train task=NAME   (your own: task=custom task._target_=module.Class)")
+    print("Several in one network: psychrnn train task=multitask 'task.tasks=[NAME,NAME,...]'")
 
     if find_spec("neurogym") is None:
         print("\nNeuroGym tasks: not installed (pip install 'psychrnn-cli[neurogym]' adds about 20 more)")

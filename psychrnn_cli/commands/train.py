@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as err:
         print(f"psychrnn train: error: {err}", file=sys.stderr)
         return 2
-    sys.argv = ["psychrnn train", *argv]
+    completion = any(arg in ("-sc", "--shell-completion") for arg in argv)
+    sys.argv = ["psychrnn" if completion else "psychrnn train", *argv]  # (the completion script names the command)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         train_app()

@@ -1,7 +1,8 @@
 """What a model kind is: parameters, initial state, one time step and readout, written once.
 
 A model kind is a subclass of :class:`Model` in one module (built-ins: :mod:`.basic`, :mod:`.lstm`,
-:mod:`.gru`; yours: any importable module, selected with ``model._target_=my_module.MyModel``).
+:mod:`.gru`, :mod:`.adapting`, :mod:`.stp`; yours: any importable module, selected with
+``model._target_=my_module.MyModel``; :mod:`.adapting` is a short pattern to start from).
 Its methods compute with an array-operations namespace ``ops`` that they receive as an argument,
 so the same code runs in the TensorFlow trainer (:mod:`psychrnn_cli.network`, float32) and in the
 NumPy simulator (:mod:`psychrnn_cli.simulator`, float64); a model module imports neither.
@@ -14,6 +15,9 @@ Parameters are named as the run file stores them: ``W_in [G*N_rec, N_in]``, ``W_
 [G*N_rec, N_rec]``, ``W_out [N_out, N_rec]``, ``b_rec [G*N_rec]``, ``b_out [N_out]``,
 ``init_state [N_rec]`` with G = :attr:`Model.gates` blocks of rows, plus any from
 :meth:`Model.extra_weights`. Connectivity masks apply to every block of ``W_in`` and ``W_rec``.
+Extra parameters are trained, checkpointed and stored in the run file like the standard six
+(unmasked; :meth:`Model.check` checks their shapes against :meth:`Model.extra_weights`);
+:meth:`Model.trainable_flags` keeps some of them fixed, as ``model.trainable`` does for the six.
 
 The engines run, for inputs ``u [B, N_steps, N_in]``::
 
@@ -25,7 +29,9 @@ The engines run, for inputs ``u [B, N_steps, N_in]``::
 
 with gain = :meth:`Model.drive_gain`. The first state component ``[B, N_rec]`` is what is
 recorded, clamped and read out (through :meth:`Model.rates`); perturbations act on it and on the
-named weight matrices, so every model takes every perturbation.
+named weight matrices, so every model takes every perturbation. Other state components ``[B, N_rec]``
+named in :attr:`Model.recorded` are returned by both engines per step, ``[B, N_steps, N_rec]``, and
+stored in the run file as ``/trials/<name>`` beside ``/trials/states``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ import sys
 from typing import Any, Callable
 
 BUILTIN = {"basic": "psychrnn_cli.models.basic.Basic", "lstm": "psychrnn_cli.models.lstm.LSTM",
-           "gru": "psychrnn_cli.models.gru.GRU"}
+           "gru": "psychrnn_cli.models.gru.GRU", "adapting": "psychrnn_cli.models.adapting.Adapting",
+           "stp": "psychrnn_cli.models.stp.STP"}
 ALIASES = {  # model classes stored in run files and checkpoints written before this layout
     "psychrnn_cli.network.basic.BasicRNN": BUILTIN["basic"],
     "psychrnn_cli.network.gated.LSTM": BUILTIN["lstm"],
@@ -60,6 +67,7 @@ class Model:
     Args:
         N_rec: number of recurrent units.
         alpha: dt / tau.
+        dt: the time step (ms), for models whose own time constants are in ms.
         rec_noise: recurrent noise scale; the noise ``sqrt(2 alpha) rec_noise xi[t]`` (xi standard
             normal ``[B, N_rec]``) is added to block ``noise_gate`` of the drive. 0 turns it off.
         transfer_function: name of the unit nonlinearity, ``ops.f``.
@@ -72,12 +80,17 @@ class Model:
     gates = 1  # blocks of N_rec rows in W_in, W_rec and b_rec
     noise_gate = 0  # the block that receives recurrent noise and injected current
     supports_dale = False
+    # extra state components to record: dataset name under /trials -> (index in the state, storage dtype
+    # "float32" or "uint8"); each is [B, N_rec]
+    recorded: dict[str, tuple[int, str]] = {}
 
-    def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu") -> None:
+    def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu",
+                 dt: float = 10.0) -> None:
         self.N_rec = int(N_rec)
         self.alpha = float(alpha)
         self.rec_noise = float(rec_noise)
         self.transfer_function = str(transfer_function)
+        self.dt = float(dt)
 
     # --- what a model defines ----------------------------------------------------------------
 
@@ -105,6 +118,10 @@ class Model:
         """Initial values of parameters beyond the six standard ones (default: none)."""
         return {}
 
+    def trainable_flags(self) -> dict[str, bool]:
+        """Extra parameters this model's options keep fixed (False) or train (True); unnamed ones train."""
+        return {}
+
     # --- shared -----------------------------------------------------------------------------
 
     def noise_scale(self) -> float:
@@ -113,7 +130,7 @@ class Model:
 
     def options(self) -> dict[str, Any]:
         """The subclass's own settings (e.g. ``forget_bias``), for the run file."""
-        base = {"N_rec", "alpha", "rec_noise", "transfer_function"}
+        base = {"N_rec", "alpha", "rec_noise", "transfer_function", "dt"}
         return {k: v for k, v in vars(self).items() if k not in base and not k.startswith("_")}
 
     def initial_weights(self, initializer: Initializer, rng: Any, constraints: Any, N_in: int,
@@ -128,11 +145,14 @@ class Model:
                                   for _ in range(self.gates - 1)]
             for name in ("W_in", "W_rec", "b_rec"):
                 weights[name] = np.concatenate([b[name] for b in blocks], axis=0)
-        return {**weights, **self.extra_weights(rng, N_in, N_out)}
+        extra = self.extra_weights(rng, N_in, N_out)
+        return {**weights, **{name: np.asarray(value, dtype=np.float32) for name, value in extra.items()}}
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
         """Raise ModelError naming the parameter whose shape does not fit this model, or Dale's
         principle (``dale_ratio`` not None) on a model that does not support it."""
+        import numpy as np
+
         if dale_ratio is not None and not self.supports_dale:
             raise ModelError(f"Dale's principle (constraints.dale_ratio={dale_ratio}) applies only to model=basic "
                              f"and models that declare supports_dale; model={self.kind} does not support it: set "
@@ -143,6 +163,8 @@ class Model:
         N_in, N_out = weights["W_in"].shape[-1], weights["W_out"].shape[0]
         expected = {"W_in": (G * N, N_in), "W_rec": (G * N, N), "W_out": (N_out, N), "b_rec": (G * N,),
                     "b_out": (N_out,), "init_state": (N,)}
+        extra = self.extra_weights(np.random.default_rng(0), N_in, N_out)
+        expected.update({name: tuple(np.shape(value)) for name, value in extra.items()})
         for name, shape in expected.items():
             found = tuple(weights[name].shape) if name in weights else "missing"
             if found != shape:
@@ -162,15 +184,16 @@ def model_class(target: str) -> type[Model]:
                          "working directory?") from None
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise ModelError(f"model._target_: {target!r} must be a subclass of psychrnn_cli.models.Model "
-                         "(README, \"Your own model\")")
+                         "(docs/guides/own-model.md)")
     return cls
 
 
-def make_model(node: dict[str, Any], alpha: float) -> Model:
-    """The model a ``model:`` config (as a plain dict) describes, for a task with ``alpha``."""
+def make_model(node: dict[str, Any], alpha: float, dt: float = 10.0) -> Model:
+    """The model a ``model:`` config (as a plain dict) describes, for a task with ``alpha`` and time
+    step ``dt`` (ms)."""
     cls = model_class(str(node.get("_target_", BUILTIN["basic"])))
     options = {k: v for k, v in node.items() if k not in ENGINE_KEYS}
     try:
-        return cls(alpha=alpha, **options)
+        return cls(alpha=alpha, dt=dt, **options)
     except TypeError as err:
         raise ModelError(f"model: cannot build {cls.__module__}.{cls.__qualname__}: {err}") from None

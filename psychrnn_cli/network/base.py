@@ -35,14 +35,15 @@ class RecurrentModel(tf.Module):
             options).
         weights: initial raw parameters, named and shaped as in :mod:`psychrnn_cli.models`.
         constraints: connectivity masks, Dale signs and plastic masks.
-        trainable: per-parameter flag; False keeps a parameter at its initial value.
+        trainable: per-parameter flag; False keeps a parameter at its initial value (the model's
+            :meth:`~psychrnn_cli.models.Model.trainable_flags` first, then these).
     """
 
     def __init__(self, definition: Model, weights: dict[str, np.ndarray], constraints: Constraints,
                  trainable: dict[str, bool] | None = None) -> None:
         super().__init__(name=definition.kind)
         definition.check(weights, constraints.dale_ratio)
-        trainable = trainable or {}
+        trainable = {**definition.trainable_flags(), **(trainable or {})}
         self.params = {
             name: tf.Variable(value, name=name, trainable=trainable.get(name, True), dtype=tf.float32)
             for name, value in weights.items()
@@ -101,14 +102,17 @@ class RecurrentModel(tf.Module):
             drive += noise
         return drive
 
-    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tf.Tensor]:
+    def run_steps(self, w: dict[str, tf.Tensor], state: State, drive: tf.Tensor) -> tuple[State, tuple[tf.Tensor, ...]]:
         """Step through one piece of the trial: time-major ``drive [n, B, G*N_rec]`` -> the state
-        after the last step and the recorded states ``[n, B, N_rec]``. Compiled as :attr:`loop`."""
-        recorded = []
+        after the last step and the recorded components ``[n, B, N_rec]`` each: the first one,
+        then those of the model's ``recorded`` in order. Compiled as :attr:`loop`."""
+        indices = [0, *(index for index, _ in self.definition.recorded.values())]
+        recorded: list[list[tf.Tensor]] = [[] for _ in indices]
         for drive_t in tf.unstack(drive):
             state = self.definition.step(self.ops, w, state, drive_t)
-            recorded.append(state[0])
-        return state, tf.stack(recorded)
+            for series, index in zip(recorded, indices):
+                series.append(state[index])
+        return state, tuple(tf.stack(series) for series in recorded)
 
     def compiled_loop(self) -> Callable:
         """:meth:`run_steps` as a ``tf.function``, the model's :attr:`loop`, called (not inlined)
@@ -131,17 +135,24 @@ class RecurrentModel(tf.Module):
             outputs ``[B, N_steps, N_out]`` (z[1..T]) and states ``[B, N_steps, N_rec]``
             (the first state component after each step).
         """
+        outputs, states, _ = self.forward(inputs, noise)
+        return outputs, states
+
+    def forward(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor,
+                                                                                    dict[str, tf.Tensor]]:
+        """:meth:`__call__`, plus the model's ``recorded`` state components by name, ``[B, N_steps, N_rec]`` each."""
         w = self.definition.prepare(self.ops, self.effective())
         x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
         state = self.definition.initial_state(self.ops, w, x0)
         drive = self.drive(w, time_major(inputs), None if noise is None else time_major(noise))
         recorded = []
         for piece in tf.split(drive, pieces(inputs.shape[1])):
-            state, states = self.loop(w, state, piece)
-            recorded.append(states)
-        states = tf.concat(recorded, axis=0)
+            state, series = self.loop(w, state, piece)
+            recorded.append(series)
+        states, *extra = (tf.concat(parts, axis=0) for parts in zip(*recorded))
         outputs = dense(self.rates(states), w["W_out"], w["b_out"])
-        return time_major(outputs), time_major(states)
+        return time_major(outputs), time_major(states), dict(zip(self.definition.recorded,
+                                                                 (time_major(x) for x in extra)))
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:

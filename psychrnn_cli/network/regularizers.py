@@ -1,4 +1,4 @@
-"""Regularization terms (README, "Networks and biological constraints"), each its own training curve."""
+"""Regularization terms (docs/concepts/networks.md), each its own training curve."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ import tensorflow as tf
 from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
 from psychrnn_cli.network.shared import SharedFunction, describe, handles, shared
+from psychrnn_cli.prefetch import TrainingBatch, make_batch
+from psychrnn_cli.task import Task
 
 LossFunction = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 NOISE_STREAMS = ("train", "check", "test")  # recurrent noise of training steps, curriculum checks, other tests
@@ -77,7 +79,7 @@ class CompiledSteps:
         self.clip_mode, self.clip_norm = clip
         self.noise = dict(zip(NOISE_STREAMS, [tf.random.Generator.from_seed(seed),
                                               *tf.random.Generator.from_seed(seed).split(2)]))
-        self.variables = model.trainable_params
+        self.variables = {**model.trainable_params, **self._own_variables()}
         self.plastic = {
             name: tf.constant(np.tile(mask, (var.shape[0] // mask.shape[0],) + (1,) * (mask.ndim - 1)) > 0)
             for name, mask in model.constraints.plastic.items()
@@ -107,16 +109,28 @@ class CompiledSteps:
             return tf.clip_by_global_norm(grads, self.clip_norm)[0]
         return grads
 
-    def _train_step(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
-        names, variables = list(self.variables), list(self.variables.values())
+    def _own_variables(self) -> dict[str, tf.Variable]:
+        """Trainable variables of the algorithm beside the model's (none for supervised training)."""
+        return {}
+
+    def make_batch(self, task: Task) -> TrainingBatch:
+        """The next training batch of ``task``, as :meth:`train_step` takes it."""
+        return make_batch(task)
+
+    def _terms(self, inputs: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The loss terms of a batch (:meth:`make_batch`) and the total to minimise."""
         objective = self.objective
+        outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
+        terms = {"loss": objective.loss(outputs, targets, mask)}
+        terms.update(regularization_terms(objective.coefficients, self.model.effective(),
+                                          self.model.rates(states), outputs, objective.custom,
+                                          objective.custom_weight))
+        return terms, tf.add_n(list(terms.values()))
+
+    def _train_step(self, *batch: tf.Tensor) -> dict[str, tf.Tensor]:
+        names, variables = list(self.variables), list(self.variables.values())
         with tf.GradientTape() as tape:
-            outputs, states = self.model(inputs, self._noise(inputs, self.noise["train"]))
-            terms = {"loss": objective.loss(outputs, targets, mask)}
-            terms.update(regularization_terms(objective.coefficients, self.model.effective(),
-                                              self.model.rates(states), outputs, objective.custom,
-                                              objective.custom_weight))
-            total = tf.add_n(list(terms.values()))
+            terms, total = self._terms(*batch)
         grads = tape.gradient(total, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         grads = [g * tf.cast(self.plastic[n], g.dtype) if n in self.plastic else g for n, g in zip(names, grads)]
@@ -125,8 +139,8 @@ class CompiledSteps:
             self.variables[name].assign(tf.where(plastic, self.variables[name], self.fixed_values[name]))
         return terms
 
-    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.model(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
+    def _predict(self, inputs: tf.Tensor, noise: str | None) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        return self.model.forward(inputs, None if noise is None else self._noise(inputs, self.noise[noise]))
 
     def train_step(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         """One optimizer step on a batch ``[B, N_steps, N_in|N_out]``.
@@ -203,8 +217,10 @@ class CompiledSteps:
             if f"{name}_noise" in snapshot:
                 self.noise[name].state.assign(snapshot[f"{name}_noise"])
 
-    def predict(self, inputs: np.ndarray, noise: bool = True, stream: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` of a batch of inputs.
+    def predict(self, inputs: np.ndarray, noise: bool = True,
+                stream: str = "test") -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Outputs ``[B, N_steps, N_out]``, states ``[B, N_steps, N_rec]`` and the model's recorded
+        state components (name -> ``[B, N_steps, N_rec]``) of a batch of inputs.
 
         ``noise`` comes from the noise stream ``stream`` (``test``, or ``check`` for curriculum
         checks). Traced once per trial length with the batch size left open, so evaluation batches
@@ -214,5 +230,5 @@ class CompiledSteps:
         spec = ("predict", tuple(inputs.shape[1:]), noise)
         self._prepare(spec, lambda: tf.function(self._predict, autograph=False).get_concrete_function(
             tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise))
-        outputs, states = self._call(spec, [tf.constant(inputs, tf.float32)])
-        return outputs.numpy(), states.numpy()
+        outputs, states, recorded = self._call(spec, [tf.constant(inputs, tf.float32)])
+        return outputs.numpy(), states.numpy(), {name: value.numpy() for name, value in recorded.items()}

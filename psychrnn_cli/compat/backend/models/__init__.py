@@ -1,0 +1,1 @@
+"""PsychRNN's ``psychrnn.backend.models``: :class:`basic.Basic`, :class:`basic.BasicScan`, :class:`lstm.LSTM`."""

@@ -1,0 +1,287 @@
+"""Reward-based training: REINFORCE with a learned value baseline (``algorithm=actor_critic``).
+
+In the style of Song, Yang and Wang (2017, eLife 6:e21492, "Reward-based training of recurrent
+neural networks for cognitive and value-based tasks"): the network's outputs are action logits
+(with a fixation action, see :mod:`psychrnn_cli.rewards`), one action is sampled at every step
+inside the compiled step, and a trial ends at its first non-fixation action (or, for a task with its
+own reward tables such as a NeuroGym environment, where they say). A critic predicts the
+discounted return ``G_t`` (:class:`Critic`): a linear readout of the network's rates
+(``critic=readout``) or, as in Song et al., a separate recurrent network (``critic=network``); it
+is trained on the value loss alone, without a gradient into the network. The policy gradient weights
+``log pi(a_t)`` by the advantage ``G_t - V_t``, and an entropy bonus keeps the policy exploring.
+Per batch, with ``alive[b, t]`` = 1 up to and including the step a trial ends, and means taken
+over those steps:
+
+    policy  = -mean(log pi(a_t) * stop_gradient(G_t - V_t))
+    value   = value_weight * mean((G_t - V_t)^2)
+    entropy = -entropy_weight * mean(H(pi_t))
+    loss    = policy + value + entropy (+ regularization terms)
+
+The targets are never seen by the step: a batch is the inputs and the reward tables of
+:func:`psychrnn_cli.rewards.reward_tables`. Actions come from Gumbel-max sampling with seeded
+``tf.random.Generator`` streams (training, curriculum checks, other tests, as the recurrent noise),
+saved in checkpoints, so runs repeat and resume bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from psychrnn_cli import rewards
+from psychrnn_cli.initializers import gaussian_spectral_radius
+from psychrnn_cli.masks import Constraints
+from psychrnn_cli.models.basic import Basic
+from psychrnn_cli.network.base import RecurrentModel, dense
+from psychrnn_cli.network.regularizers import regularization_terms
+from psychrnn_cli.network.step import NOISE_STREAMS, CompiledSteps, Objective
+from psychrnn_cli.prefetch import TrainingBatch
+from psychrnn_cli.task import Task
+
+
+@dataclass
+class ActorCritic:
+    """Settings of ``algorithm=actor_critic`` (``algorithm:`` in the config).
+
+    Attributes:
+        discount: per-step discount of the return, in (0, 1].
+        entropy_weight: coefficient of the entropy bonus, >= 0.
+        value_weight: coefficient of the value (critic) loss, >= 0.
+        abort_penalty: a trial that breaks fixation before its response epoch earns ``-abort_penalty``.
+        fixation_bias: added to the fixation action's logit, so that an untrained network fixates
+            long enough to meet the response epoch (5: about 1 action in 75 steps with two choices).
+        critic: ``readout``: the value is a linear readout of the network's rates; ``network``: the
+            output of a separate basic RNN (:class:`Critic`).
+        critic_N_rec: number of recurrent units of the critic network (``critic=network`` only).
+    """
+
+    discount: float = 1.0
+    entropy_weight: float = 0.005
+    value_weight: float = 0.5
+    abort_penalty: float = 1.0
+    fixation_bias: float = 5.0
+    critic: str = "readout"
+    critic_N_rec: int = 50
+
+
+def action_logits(outputs: tf.Tensor, fixation: int | None, bias: float) -> tf.Tensor:
+    """Logits ``[B, N_steps, A]`` of the actions from outputs ``[B, N_steps, N_out]``: the outputs
+    with ``bias`` added to the fixation output, or, for a task without one, a fixation logit
+    ``bias`` in front of them."""
+    if fixation is None:
+        return tf.pad(outputs, [[0, 0], [0, 0], [1, 0]], constant_values=bias)
+    return outputs + bias * tf.one_hot(fixation, outputs.shape[-1])
+
+
+def sample(logits: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor:
+    """One action per step ``[B, N_steps]`` (int32) from ``softmax(logits)``, by the Gumbel-max trick."""
+    u = generator.uniform(tf.shape(logits), minval=np.finfo(np.float32).tiny, maxval=1.0)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+
+
+def episode(actions: tf.Tensor, outcomes: tf.Tensor, reward_table: tf.Tensor, discount: float) -> dict[str, tf.Tensor]:
+    """What sampled ``actions [B, N_steps]`` did, given the tables ``[B, N_steps, A]``.
+
+    A trial ends at its first action whose outcome is not ``CONTINUE``; every step up to and
+    including that one earns its table reward.
+
+    Returns:
+        ``alive [B, N_steps]`` (1 up to and including the step a trial ends; every step of a trial
+        that never ends), ``reward [B]`` (the trial's total), ``outcome [B]`` (the code of
+        :data:`psychrnn_cli.rewards.OUTCOMES` it ended with, ``CONTINUE`` if it never did), ``end [B]``
+        (the step it ended, N_steps if never) and ``returns [B, N_steps]``: ``G_t = sum over k >= t of
+        discount ** (k - t) * r_k`` while alive, else 0.
+    """
+    taken = tf.gather(outcomes, actions, batch_dims=2)  # [B, N_steps]
+    ending = tf.cast(tf.not_equal(taken, rewards.CONTINUE), tf.float32)
+    alive = tf.cast(tf.equal(tf.cumsum(ending, axis=1, exclusive=True), 0), tf.float32)
+    ending *= alive  # one-hot at the step a trial ends, zero for a trial that never ends
+    earned = alive * tf.gather(reward_table, actions, batch_dims=2)  # [B, N_steps]
+    n_steps = tf.shape(actions)[1]
+    t = tf.range(n_steps, dtype=tf.float32)
+    delay = t[:, None] - t[None, :]  # [k, t]: k - t
+    weights = tf.where(delay >= 0, tf.pow(tf.cast(discount, tf.float32), tf.maximum(delay, 0.0)), 0.0)
+    ended = tf.reduce_sum(ending, axis=1) > 0
+    return {"alive": alive, "reward": tf.reduce_sum(earned, axis=1), "outcome": tf.reduce_sum(ending * taken, axis=1),
+            "end": tf.where(ended, tf.reduce_sum(alive, axis=1) - 1.0, tf.cast(n_steps, tf.float32)),
+            "returns": alive * tf.matmul(earned, weights)}
+
+
+def _masked_mean(values: tf.Tensor, alive: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(alive * values) / tf.maximum(tf.reduce_sum(alive), 1.0)
+
+
+def _stream_seed(seed: int) -> int:
+    """A seed for the action streams that differs from the recurrent noise's (which uses ``seed``)."""
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1, np.uint32)[0])
+
+
+class Critic:
+    """The value ``V_t`` of every step, ``[B, N_steps]``, from the policy network's rates.
+
+    ``readout``: ``V_t = W_value . rate_t + b_value`` (``W_value [1, N_rec]``, ``b_value [1]``).
+
+    ``network``: a separate basic rate network (:class:`~psychrnn_cli.models.basic.Basic`, relu,
+    the policy's alpha, no recurrent noise) with ``N_rec`` units and one linear output, the value,
+    as the value network of Song, Yang and Wang (2017, eLife 6:e21492). Following them, its inputs
+    are the policy network's rates and its chosen actions: at step ``t`` the rates ``rate_t
+    [N_rec_policy]`` and the one-hot action of the step before, ``a_(t-1) [A]`` (zeros at the first
+    step), so ``N_in = N_rec_policy + A``. The action of step ``t`` itself is left out: a value
+    that depended on it would bias the policy gradient. Its weights start as PsychRNN's default
+    initializer makes them (spectral radius 1.1) from their own seed.
+
+    Neither critic sends a gradient into the policy network: both read ``stop_gradient(rates)``.
+
+    Args:
+        kind: ``readout`` or ``network``.
+        policy: the policy network.
+        n_actions: A, the number of actions.
+        N_rec: units of the critic network.
+        seed: the run's seed (the critic network's initial weights draw from a stream of their own).
+    """
+
+    def __init__(self, kind: str, policy: RecurrentModel, n_actions: int, N_rec: int, seed: int) -> None:
+        self.kind, self.n_actions = kind, n_actions
+        self.network: RecurrentModel | None = None
+        if kind == "readout":
+            self.params = {"W_value": tf.Variable(tf.zeros([1, policy.N_rec]), name="W_value"),
+                           "b_value": tf.Variable(tf.zeros([1]), name="b_value")}
+            return
+        N_in = policy.N_rec + n_actions
+        ones = functools.partial(np.ones, dtype=np.float32)
+        constraints = Constraints(ones((N_rec, N_in)), ones((N_rec, N_rec)), ones((1, N_rec)))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        weights = gaussian_spectral_radius(rng, constraints, N_in, 1)
+        self.network = RecurrentModel(Basic(N_rec, policy.definition.alpha), weights, constraints)
+        self.params = self.network.params
+
+    def __call__(self, rates: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        """``V [B, N_steps]`` from the policy's rates ``[B, N_steps, N_rec]`` and sampled actions
+        ``[B, N_steps]`` (int)."""
+        rates = tf.stop_gradient(rates)
+        if self.network is None:
+            return dense(rates, self.params["W_value"], self.params["b_value"])[..., 0]
+        before = tf.pad(tf.one_hot(actions, self.n_actions)[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        value, _ = self.network(tf.concat([rates, before], axis=-1))
+        return value[..., 0]
+
+    def attrs(self) -> dict[str, Any]:
+        """What the run file records about the critic (``/model/critic`` attributes)."""
+        if self.network is None:
+            return {"kind": "readout", "inputs": "policy rates"}
+        return {"kind": "network", "model": "basic", "N_rec": self.network.N_rec, "N_in": self.network.N_in,
+                "alpha": self.network.definition.alpha, "transfer_function": self.network.definition.transfer_function,
+                "inputs": f"policy rates [0, {self.network.N_in - self.n_actions}), then the one-hot action of the "
+                          f"step before [{self.network.N_in - self.n_actions}, {self.network.N_in})"}
+
+
+class ActorCriticSteps(CompiledSteps):
+    """The compiled training step of ``algorithm=actor_critic`` (see the module docstring).
+
+    A batch is ``(inputs [B, N_steps, N_in], rewards [B, N_steps, A], outcomes [B, N_steps, A])``
+    (:meth:`make_batch`); the train step keeps the signature of the supervised one, so the loop,
+    prefetching and ensembles run it unchanged.
+
+    Args:
+        model, optimizer, objective, clip, seed: as for :class:`CompiledSteps` (the objective's
+            loss is not used; its regularizers are).
+        settings: the algorithm's settings.
+        fixation: the task's fixation output channel, or None (an extra action 0).
+    """
+
+    def __init__(self, model: RecurrentModel, optimizer, objective: Objective, clip: tuple[str, float], seed: int,
+                 settings: ActorCritic, fixation: int | None) -> None:
+        self.settings, self.fixation = settings, fixation
+        n_actions = model.N_out + (fixation is None)
+        self.critic = Critic(settings.critic, model, n_actions, settings.critic_N_rec, seed)
+        root = tf.random.Generator.from_seed(_stream_seed(seed))
+        self.actions = dict(zip(NOISE_STREAMS, [root, *tf.random.Generator.from_seed(_stream_seed(seed)).split(2)]))
+        super().__init__(model, optimizer, objective, clip, seed)
+        self._evaluate_graph = tf.function(self._evaluate, autograph=False)
+
+    def _own_variables(self) -> dict[str, tf.Variable]:
+        return {f"critic/{name}": v for name, v in self.critic.params.items()}
+
+    def make_batch(self, task: Task) -> TrainingBatch:
+        """A training batch of ``task``: inputs, reward table and outcome table, float32."""
+        x, _, rewards_table, outcomes = self.reward_batch(task)
+        return x.astype(np.float32, copy=False), rewards_table.astype(np.float32), outcomes.astype(np.float32)
+
+    def reward_batch(self, task: Task, n_trials: int | None = None) -> tuple:
+        """A fresh batch ``(x, (y, mask, params), rewards, outcomes)`` with its reward tables ``[B, N_steps, A]``."""
+        x, y, mask, params = task.get_trial_batch(n_trials)
+        outcomes, table = rewards.reward_tables(task, y, mask, params, self.settings.abort_penalty)
+        return x, (y, mask, params), table, outcomes
+
+    def _objective(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor,
+                   stream: str) -> tuple[dict[str, tf.Tensor], tf.Tensor, dict[str, tf.Tensor]]:
+        """Loss terms, their total, and what happened (outputs, states, actions, episode)."""
+        settings = self.settings
+        outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
+        logits = action_logits(outputs, self.fixation, settings.fixation_bias)
+        rates = self.model.rates(states)
+        actions = sample(tf.stop_gradient(logits), self.actions[stream])
+        value = self.critic(rates, actions)  # [B, N_steps]
+        happened = episode(actions, outcomes, reward_table, settings.discount)
+        alive, returns = happened["alive"], happened["returns"]
+        log_pi = tf.nn.log_softmax(logits)
+        taken_log_pi = tf.gather(log_pi, actions, batch_dims=2)
+        entropy = -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1)
+        terms = {
+            "policy": -_masked_mean(taken_log_pi * tf.stop_gradient(returns - value), alive),
+            "value": settings.value_weight * _masked_mean(tf.square(returns - value), alive),
+            "entropy": -settings.entropy_weight * _masked_mean(entropy, alive),
+        }
+        objective = self.objective
+        terms.update(regularization_terms(objective.coefficients, self.model.effective(), rates, outputs,
+                                          objective.custom, objective.custom_weight))
+        total = tf.add_n(list(terms.values()))
+        terms = {"loss": total, **terms}
+        return terms, total, {"outputs": outputs, "states": states, "actions": actions, **happened}
+
+    def _terms(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor) -> tuple[dict, tf.Tensor]:
+        terms, total, happened = self._objective(inputs, reward_table, outcomes, "train")
+        return {**terms, "train_reward": tf.reduce_mean(happened["reward"])}, total
+
+    def _evaluate(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor) -> tuple:
+        terms, _, happened = self._objective(inputs, reward_table, outcomes, "test")
+        return terms["loss"], happened
+
+    def evaluate_policy(self, task: Task, n_trials: int) -> tuple[float, float, tuple, dict[str, Any]]:
+        """Sample the policy on a fresh batch (noise and actions from the ``test`` streams).
+
+        Returns:
+            accuracy (fraction of trials that end with the correct choice), the actor-critic loss,
+            ``(x, y, mask, params, outputs, states, {})`` (no recorded state components) and
+            ``{"mean_reward", "aborted"}`` (the
+            fraction of trials that broke fixation early) with the arrays ``actions [B, N_steps]``
+            (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``.
+        """
+        x, (y, mask, params), table, outcomes = self.reward_batch(task, n_trials)
+        loss, happened = self._evaluate_graph(*(tf.constant(a, tf.float32) for a in (x, table, outcomes)))
+        outcome = happened["outcome"].numpy().astype(int)
+        scores = {"mean_reward": float(np.mean(happened["reward"].numpy())),
+                  "aborted": float(np.mean(outcome == rewards.ABORT)),
+                  "actions": happened["actions"].numpy(), "reward": happened["reward"].numpy(),
+                  "outcome": outcome, "end_step": happened["end"].numpy().astype(int)}
+        batch = (x, y, mask, params, happened["outputs"].numpy(), happened["states"].numpy(), {})
+        return float(np.mean(outcome == rewards.CORRECT)), float(loss), batch, scores
+
+    def critic_weights(self) -> dict[str, np.ndarray]:
+        """The critic's parameters by name (readout: ``W_value``, ``b_value``; network: as a model's)."""
+        return {name: v.numpy() for name, v in self.critic.params.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**super().snapshot(), "critic": self.critic_weights(),
+                **{f"{name}_actions": self.actions[name].state.numpy() for name in NOISE_STREAMS}}
+
+    def restore(self, snapshot: dict) -> None:
+        super().restore(snapshot)
+        for name, value in snapshot["critic"].items():
+            self.critic.params[name].assign(value)
+        for name in NOISE_STREAMS:
+            self.actions[name].state.assign(snapshot[f"{name}_actions"])
