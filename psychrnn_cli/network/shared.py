@@ -18,6 +18,7 @@ be shared safely and is kept by its owner alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -90,7 +91,7 @@ def describe(obj: Any) -> Any:
 
     Plain values describe themselves; NumPy arrays by shape, dtype and a digest of their bytes; a
     module-level function or class by its import path; ``functools.partial`` by its function and
-    arguments; dicts, lists and tuples item by item; anything else (a closure, an object with
+    arguments; a dataclass instance by its class and fields; dicts, lists and tuples item by item; anything else (a closure, an object with
     state) by its identity, which is unique while the cached trace keeps a reference to it.
     """
     if obj is None or isinstance(obj, (bool, int, float, str, bytes)):
@@ -105,6 +106,8 @@ def describe(obj: Any) -> Any:
         return (type(obj).__name__, tuple(describe(v) for v in obj))
     if isinstance(obj, functools.partial):
         return ("partial", describe(obj.func), describe(obj.args), describe(obj.keywords))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return ("dataclass", describe(type(obj)), describe({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}))
     plain_function = inspect.isfunction(obj) and obj.__closure__ is None
     if (isinstance(obj, type) or plain_function or inspect.isbuiltin(obj)) and "<locals>" not in obj.__qualname__:
         return ("import", obj.__module__, obj.__qualname__)

@@ -90,7 +90,7 @@ class CompiledSteps:
         # step would make tf.function trace it twice
         self.optimizer.build(list(self.variables.values()))
         # everything the traced step reads besides its arguments, in an order equal for equal keys
-        self.state = [*model.params.values(), *self.optimizer.variables,
+        self.state = [*model.params.values(), *self._own_state(), *self.optimizer.variables,
                       *(self.noise[name].state for name in NOISE_STREAMS), *self.plastic.values(),
                       *self.fixed_values.values()]
         self._handles = handles(self.state)
@@ -112,6 +112,15 @@ class CompiledSteps:
     def _own_variables(self) -> dict[str, tf.Variable]:
         """Trainable variables of the algorithm beside the model's (none for supervised training)."""
         return {}
+
+    def _own_state(self) -> list[tf.Variable]:
+        """Variables of the algorithm that its traced graphs read besides the model's parameters,
+        the optimizer's variables and the noise generators (none for supervised training)."""
+        return []
+
+    def _own_key(self) -> tuple:
+        """The algorithm's settings that its traced graphs bake in (none for supervised training)."""
+        return ()
 
     def make_batch(self, task: Task) -> TrainingBatch:
         """The next training batch of ``task``, as :meth:`train_step` takes it."""
@@ -151,28 +160,32 @@ class CompiledSteps:
         return {name: float(value) for name, value in terms.items()}
 
     def call_train(self, arrays: list[tf.Tensor]) -> dict[str, tf.Tensor]:
-        """:meth:`train_step` on float32 tensors ``(inputs, targets, mask)``, eagerly or while
-        another ``tf.function`` traces (an ensemble's graph calls every member's step; the step
-        must then have been prepared eagerly by :meth:`prepare_train` for these shapes)."""
+        """:meth:`train_step` on float32 tensors (a batch of :meth:`make_batch`), returning the
+        terms as tensors; an ensemble's threads call it after :meth:`prepare_train`."""
         return self._call(self.prepare_train(tuple(tuple(a.shape) for a in arrays)), arrays)
 
     def prepare_train(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
-        """Make sure the training step for batches of ``shapes`` (inputs, targets, mask) is traced
-        or found shared; returns its name in :meth:`_call`. Eager only: a trace made while another
-        function traces would read that function's tensors, not this network's state."""
-        spec = ("train", shapes)
-        self._prepare(spec, lambda: tf.function(
-            self._train_step, autograph=False, experimental_attributes={"_noinline": True},
-        ).get_concrete_function(*(tf.TensorSpec(shape, tf.float32) for shape in shapes)))
+        """Make sure the training step for batches of ``shapes`` (one shape per array of
+        :meth:`make_batch`) is traced or found shared; returns its name in :meth:`_call`."""
+        return self._prepare_exact("train", self._train_step, shapes)
+
+    def _prepare_exact(self, name: str, function: Callable[..., Any], shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        """Prepare ``function`` of float32 arguments of exactly ``shapes`` as the graph ``name``;
+        returns its name in :meth:`_call`."""
+        spec = (name, shapes)
+        self._prepare(spec, lambda: tf.function(function, autograph=False).get_concrete_function(
+            *(tf.TensorSpec(shape, tf.float32) for shape in shapes)))
         return spec
 
     def graph_key(self, *spec: Any) -> tuple:
         """Everything that sets what a traced graph computes, besides the values of :attr:`state`:
-        ``spec`` (the graph and its argument shapes), the model's class and settings, parameter
-        names, shapes and trainability, the constraint arrays, the optimizer's class and settings,
-        the objective and the clipping."""
+        ``spec`` (the graph and its argument shapes), the training algorithm (this class and
+        :meth:`_own_key`), the model's class and settings, parameter names, shapes and
+        trainability, the constraint arrays, the optimizer's class and settings, the objective and
+        the clipping."""
         model, optimizer, objective = self.model, self.optimizer, self.objective
-        return (*spec, describe(type(model.definition)), describe(vars(model.definition)),
+        return (*spec, describe(type(self)), self._own_key(),
+                describe(type(model.definition)), describe(vars(model.definition)),
                 tuple((name, tuple(v.shape), v.trainable) for name, v in model.params.items()),
                 describe(model.constraints.arrays()), tuple(self.plastic),
                 describe(type(optimizer)), describe(optimizer_settings(optimizer)),
@@ -180,7 +193,9 @@ class CompiledSteps:
                 objective.custom_weight, self.clip_mode, self.clip_norm)
 
     def _prepare(self, spec: tuple, trace: Callable[[], Any]) -> None:
-        """Find the graph ``spec`` shared, or trace it with ``trace()``."""
+        """Find the graph ``spec`` shared, or trace it with ``trace()``. Eager only: a trace made
+        while another ``tf.function`` traces would read that function's tensors, not this
+        network's state."""
         if spec not in self._functions:
             if not tf.executing_eagerly():
                 raise RuntimeError(f"{spec[0]} step for shapes {spec[1]} was not prepared before tracing the caller")
