@@ -1,4 +1,8 @@
-"""One traced training step per model shape: shared by an ensemble's members and by in-process runs."""
+"""One traced training step per model shape: shared by an ensemble's members and by in-process runs.
+
+Each test trains a shape (``model.N_rec``) no other test trains, so the traces it counts are its own
+however the tests are ordered; the members and solo runs compared bit for bit run in this process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import pytest
 from psychrnn_cli import load_run, train
 from tests.conftest import FAST
 
-# a shape no other test trains (N_rec 13), so the first run here traces and the cache is not warm
 RUN = [*FAST, "model.N_rec=13", "task.T=200", "train.iterations=4", "train.eval_every=2", "train.stop_accuracy=null"]
 
 
@@ -57,6 +60,18 @@ def test_keys_tell_apart_what_changes_the_graph():
     first, second = closure(1.0), closure(2.0)
     assert describe(first) != describe(second)  # closures are told apart by identity
 
+    namespace: dict = {}
+    exec("def loss(outputs, targets, mask):\n    return outputs", namespace)  # a notebook cell ...
+    old = namespace["loss"]
+    exec("def loss(outputs, targets, mask):\n    return 2 * outputs", namespace)  # ... run again, edited
+    assert (old.__module__, old.__qualname__) == (namespace["loss"].__module__, namespace["loss"].__qualname__)
+    assert describe(old) != describe(namespace["loss"])
+
+    from psychrnn_cli.network.reinforce import ActorCritic
+
+    assert describe(ActorCritic()) == describe(ActorCritic())  # dataclasses by their fields
+    assert describe(ActorCritic()) != describe(ActorCritic(discount=0.9))
+
 
 def test_a_shared_step_trains_as_the_networks_own_traced_step():
     """Two networks built alike; one steps through the shared trace, the other through a step traced
@@ -80,3 +95,130 @@ def test_a_shared_step_trains_as_the_networks_own_traced_step():
     outputs, _, _ = shared_run.steps.predict(batches[0][0], noise=False)
     np.testing.assert_allclose(outputs, own_run.model(tf.constant(batches[0][0], tf.float32))[0].numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+def arrays_of(node: dict) -> dict[str, np.ndarray]:
+    """The arrays of a loaded run-file group and its subgroups, by path (attributes and the curves'
+    wall time left out)."""
+    out = {}
+    for name, value in node.items():
+        if isinstance(value, dict) and name != "attrs":
+            out.update({f"{name}/{key}": array for key, array in arrays_of(value).items()})
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "fiub" and name != "wall_time":
+            out[name] = value
+    return out
+
+
+def members_trace_once_and_equal_solo_runs(run: list[str], tmp_path, traces) -> dict[str, int]:
+    """Train seeds 1 and 2 as an ensemble, then seed 2 alone in this process: the solo run traces
+    nothing, and its weights (and critic's), curves and test trials equal the member's bit for bit.
+    Returns the traces the ensemble made, by kind."""
+    before = dict(traces)
+    ensemble = train([*run, "seed=1", "train.ensemble=2"], run_dir=tmp_path / "ensemble")
+    made = {kind: count - before.get(kind, 0) for kind, count in traces.items() if count != before.get(kind, 0)}
+    after = dict(traces)
+    solo = load_run(train([*run, "seed=2"], run_dir=tmp_path / "solo"))
+    assert dict(traces) == after, "a later run of the shape traces nothing"
+    member = load_run(ensemble / "seed_2")
+    for group in ("model", "training", "trials"):
+        expected, got = arrays_of(solo[group]), arrays_of(member[group])
+        assert expected and got.keys() == expected.keys(), group
+        for name, value in expected.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=f"{group}/{name}")
+    return made
+
+
+REWARD = [*FAST, "algorithm=actor_critic", "model.rec_noise=0.05", "task.T=200", "train.batch_size=16",
+          "train.eval_trials=32", "train.test_trials=32", "train.iterations=4", "train.eval_every=2",
+          "train.stop_accuracy=null"]
+
+
+@pytest.mark.parametrize("critic", [["model.N_rec=15"], ["model.N_rec=16", "algorithm.critic=network",
+                                                         "algorithm.critic_N_rec=6"]], ids=["readout", "network"])
+def test_reward_training_traces_its_step_and_evaluation_once(critic, traces, tmp_path):
+    made = members_trace_once_and_equal_solo_runs([*REWARD, *critic], tmp_path, traces)
+    assert made == {"train": 1, "evaluate": 1}, made
+
+
+@pytest.mark.parametrize("overrides", [
+    ["task=multitask", "task.tasks=[perceptual_discrimination,delayed_discrimination]", "task.T=400",
+     "model.N_rec=17"],
+    ["task=block_prior", "task.T=400", "task.trials_per_sequence=3", "train.batch_size=8", "train.eval_trials=8",
+     "train.test_trials=8", "model.N_rec=18"],
+    ["model=adapting", "model.N_rec=19", "model.train_strength=true"],
+    ["model=stp", "model.N_rec=21"],
+], ids=["multitask", "sequences", "adapting", "stp"])
+def test_tasks_and_models_of_other_kinds_trace_once(overrides, traces, tmp_path):
+    """Multi-task batches, trial sequences and models that record state components (adapting: a
+    trained strength too) share their traces like the basic model on one task."""
+    run = [*RUN, "model.rec_noise=0.05", *overrides]
+    made = members_trace_once_and_equal_solo_runs(run, tmp_path, traces)
+    assert made == {"train": 1, "predict": 1}, made
+
+
+def test_each_member_keeps_its_own_fixed_entries(traces, tmp_path):
+    """Fixed entries are reset to the network's own initial values after every step (weight decay
+    would move them), not to those of the network the step was traced for."""
+    from psychrnn_cli import compose_config
+    from psychrnn_cli.build import build
+
+    run = [*RUN, "model.N_rec=9", "constraints.fixed_outgoing=0.3", "optimizer._target_=keras.optimizers.AdamW",
+           "+optimizer.weight_decay=0.5", "optimizer.learning_rate=0.01"]
+    made = members_trace_once_and_equal_solo_runs(run, tmp_path, traces)
+    assert made == {"train": 1, "predict": 1}, made
+    for seed in (1, 2):
+        initial = build(compose_config([*run, f"seed={seed}"])).steps
+        trained = load_run(tmp_path / "ensemble" / f"seed_{seed}")["model"]["weights"]
+        for name, plastic in initial.model.constraints.plastic.items():
+            fixed, start = plastic == 0, initial.model.numpy_weights()[name]
+            assert fixed.any() and np.all(start[fixed] != 0)
+            np.testing.assert_array_equal(trained[name][fixed], start[fixed], err_msg=f"seed {seed} {name}")
+            assert not np.array_equal(trained[name][~fixed], start[~fixed])
+
+
+@functools.cache
+def _scale():
+    import tensorflow as tf
+
+    with tf.init_scope():  # made eagerly, outside the trace that first calls for it
+        return tf.fill([200], 1e-4)  # large enough to be captured as an input of the trace, not as a constant
+
+
+def captured_tensor_penalty(weights, rates, outputs):
+    """A custom regularizer that reads a tensor of its own, outside every network's state."""
+    import tensorflow as tf
+
+    return tf.reduce_sum(_scale()) * tf.reduce_mean(tf.square(rates))
+
+
+def test_a_step_that_reads_a_tensor_outside_the_networks_state_is_traced_per_network(traces, tmp_path):
+    """It cannot be shared safely: each network traces its own (the fallback), with the same results."""
+    run = [*RUN, "model.N_rec=22", "regularizer.custom=tests.test_shared_traces.captured_tensor_penalty"]
+    before = traces["train"]
+    ensemble = train([*run, "seed=1", "train.ensemble=2"], run_dir=tmp_path / "ensemble")
+    assert traces["train"] == before + 2
+    solo = load_run(train([*run, "seed=2"], run_dir=tmp_path / "solo"))
+    assert traces["train"] == before + 3
+    member = load_run(ensemble / "seed_2")
+    assert "custom" in member["training"]
+    for name, value in solo["model"]["weights"].items():
+        np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=name)
+
+
+def test_compat_networks_of_one_shape_trace_once(traces):
+    """PsychRNN-style scripts build a new network (and compiled steps) for every ``train`` call."""
+    from psychrnn_cli.compat.backend.models.basic import Basic
+    from psychrnn_cli.compat.tasks.perceptual_discrimination import PerceptualDiscrimination
+
+    np.random.seed(3)
+    task = PerceptualDiscrimination(dt=10, tau=100, T=300, N_batch=8)
+    params = {**task.get_task_params(), "name": "first", "N_rec": 23}
+    before = traces["train"]
+    first = Basic(params)
+    first.train(task, {"training_iters": 24, "verbosity": False})
+    assert traces["train"] == before + 1
+    second = Basic({**params, "name": "second"})
+    second.train(task, {"training_iters": 24, "verbosity": False})
+    first.train(task, {"training_iters": 24, "verbosity": False})  # (continued: new compiled steps, same shape)
+    assert traces["train"] == before + 1
+    assert not np.array_equal(first.get_weights()["W_rec"], second.get_weights()["W_rec"])

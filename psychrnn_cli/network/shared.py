@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import inspect
+import threading
 from collections import Counter
 from typing import Any, Callable, Sequence
 
@@ -30,6 +30,7 @@ import tensorflow as tf
 
 TRACES: Counter = Counter()  # traces made in this process, by kind ("train", "predict"); read by tests and benchmarks
 _CACHE: dict[tuple, SharedFunction] = {}
+_LOCK = threading.Lock()
 
 
 class SharedFunction:
@@ -74,25 +75,28 @@ def shared(key: tuple, trace: Callable[[], Any], template: Any, state: Sequence[
     Returns a :class:`SharedFunction`, or the owner's own ``ConcreteFunction`` when its trace reads
     something besides ``state`` (then nothing is cached).
     """
-    if key in _CACHE:
-        return _CACHE[key]
-    concrete = trace()
-    TRACES[kind] += 1
-    try:
-        function = SharedFunction(concrete, template, state)
-    except LookupError:
-        return concrete
-    _CACHE[key] = function
-    return function
+    with _LOCK:  # (an ensemble member finishing in a background thread may trace beside the others)
+        if key in _CACHE:
+            return _CACHE[key]
+        concrete = trace()
+        TRACES[kind] += 1
+        try:
+            function = SharedFunction(concrete, template, state)
+        except LookupError:
+            return concrete
+        _CACHE[key] = function
+        return function
 
 
 def describe(obj: Any) -> Any:
     """A hashable description of an object that sets what a trace computes.
 
-    Plain values describe themselves; NumPy arrays by shape, dtype and a digest of their bytes; a
-    module-level function or class by its import path; ``functools.partial`` by its function and
-    arguments; a dataclass instance by its class and fields; dicts, lists and tuples item by item; anything else (a closure, an object with
-    state) by its identity, which is unique while the cached trace keeps a reference to it.
+    Plain values describe themselves; NumPy arrays by shape, dtype and a digest of their bytes;
+    ``functools.partial`` by its function and arguments; a dataclass instance by its class and
+    fields; dicts, lists and tuples item by item; anything else (a function, a class, an object
+    with state) by its identity, which is unique while the cached trace keeps a reference to it.
+    (Not by a function's import path: a function redefined under the same name, as in a notebook,
+    would find the trace of the old one.)
     """
     if obj is None or isinstance(obj, (bool, int, float, str, bytes)):
         return obj
@@ -108,7 +112,4 @@ def describe(obj: Any) -> Any:
         return ("partial", describe(obj.func), describe(obj.args), describe(obj.keywords))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return ("dataclass", describe(type(obj)), describe({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}))
-    plain_function = inspect.isfunction(obj) and obj.__closure__ is None
-    if (isinstance(obj, type) or plain_function or inspect.isbuiltin(obj)) and "<locals>" not in obj.__qualname__:
-        return ("import", obj.__module__, obj.__qualname__)
     return ("object", id(obj))

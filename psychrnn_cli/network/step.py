@@ -85,7 +85,11 @@ class CompiledSteps:
             for name, mask in model.constraints.plastic.items()
             if (var := self.variables.get(name)) is not None
         }
-        self.fixed_values = {name: tf.constant(self.variables[name].numpy()) for name in self.plastic}
+        # initial values of the fixed entries, as variables, so that a shared trace reads each
+        # network's own through its handle (TensorFlow may capture a constant tensor of up to 128
+        # elements by value, and a trace that did would reset every network to the template's)
+        self.fixed_values = {name: tf.Variable(self.variables[name].numpy(), trainable=False, name=f"{name}_fixed")
+                             for name in self.plastic}
         # optimizer slots made now, not on the first call: creating variables inside the traced
         # step would make tf.function trace it twice
         self.optimizer.build(list(self.variables.values()))
