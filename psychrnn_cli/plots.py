@@ -185,6 +185,30 @@ def weights_figure(network: Network) -> Figure:
     return fig
 
 
+def spikes_figure(spikes: np.ndarray, time_ms: np.ndarray, dt: float, signs: np.ndarray | None = None) -> Figure:
+    """Spike raster of the first trial and population rates of a spiking network.
+
+    Args:
+        spikes: ``[B, N_steps, N_rec]`` 0/1.
+        time_ms: ``[N_steps]`` time of each step (ms).
+        dt: time step (ms), turning spikes per step into rates (Hz).
+        signs: ``[N_rec]`` Dale signs (+1 excitatory, -1 inhibitory) for separate E and I rates, or None.
+    """
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    raster, rates = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    steps, units = np.nonzero(spikes[0])
+    raster.scatter(time_ms[steps], units, s=2, marker="|", color="black")
+    raster.set(ylabel="unit", title="spike raster (trial 0)", ylim=(-0.5, spikes.shape[2] - 0.5))
+    groups = {"all units": np.ones(spikes.shape[2], bool)} if signs is None else {
+        "excitatory": signs > 0, "inhibitory": signs < 0}
+    for label, chosen in groups.items():
+        if chosen.any():
+            rates.plot(time_ms, spikes[:, :, chosen].mean(axis=(0, 2)) * 1000.0 / dt, label=label)
+    rates.set(xlabel="time (ms)", ylabel="rate (Hz)", title=f"population rate, mean of {len(spikes)} trials")
+    rates.legend(frameon=False)
+    return fig
+
+
 def _boundaries(ax: Any, positions: Sequence[int], N: int, colour: str, style: str) -> None:
     for p in positions:
         if 0 < p < N:
@@ -349,6 +373,8 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
     name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(values), None)
     colour = values[name] if name else None
     figures["trajectories"] = trajectories_figure(states, task.time_ms, colour, _with_units(name, units) if name else "")
+    if "spikes" in result.recorded:  # spiking models
+        figures["spikes"] = spikes_figure(result.recorded["spikes"], task.time_ms, network.dt, network.signs)
     return figures
 
 

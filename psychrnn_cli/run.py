@@ -149,6 +149,8 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
                 accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks
     if per_task:  # its trials' task_index, by name
         trials["attrs"]["tasks"] = json.dumps(exp.test_task.labels)
+    if "spikes" in recorded:  # spiking models: mean over all test trials, steps and units
+        means["mean_firing_rate_hz"] = float(np.mean(recorded["spikes"]) * 1000.0 / exp.test_task.dt)
     groups = {"training": state.curves.arrays(), "trials": trials,
               "evaluation": {"attrs": {"accuracy": accuracy, **per_task, "loss": loss, **means,
                                        "n_trials": exp.test_trials}}}

@@ -38,6 +38,7 @@ UNITS = {  # dataset name -> (units, axis names)
     "states": ("a.u.", "trial, time, unit"),
     "u": ("1", "trial, time, presynaptic unit"),  # stp: utilisation of synaptic resources
     "x": ("1", "trial, time, presynaptic unit"),  # stp: available synaptic resources
+    "spikes": ("spikes per time step (0 or 1)", "trial, time, unit"),
     "time_ms": ("ms", "time"),
     "W_in": ("1", "unit, input"),
     "W_rec": ("1", "postsynaptic unit, presynaptic unit"),
@@ -121,7 +122,8 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
              "constraints/<name>: input_connectivity, rec_connectivity, output_connectivity, signs (with Dale), "
              "plastic_<param> (0 = fixed entry); reward-based training: critic/ the critic's weights, attrs kind (readout: "
              "W_value [1, N_rec], b_value [1]; network: its N_rec, N_in, alpha, transfer_function, inputs and the "
-             "six parameters of a basic model, W_out [1, N_rec] reading out the value)",
+             "six parameters of a basic model, W_out [1, N_rec] reading out the value); plastic: A [N_rec, N_rec] and "
+             "eta_logit among the weights",
     "training": "1-D curves, one value per evaluation: iteration, loss and accuracy on a fresh batch, train_loss "
                 "(mean since the last evaluation), wall_time (s of training), one column per regularizer term, "
                 "stage (with a curriculum); reward-based training: mean_reward, aborted, train_reward, policy, value, "
@@ -133,7 +135,8 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
               "stp's u and x, spiking's spikes), time_ms, and one array per numeric trial parameter; trial "
               "sequences: attrs trials_per_sequence, iti_steps, trial_steps and parameters [trial, position]; "
               "reward-based training: actions, reward, outcome, end_step",
-    "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted) on "
+    "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted; spiking "
+                  "models: mean_firing_rate_hz, spikes per unit and second) on "
                   "train.test_trials fresh trials after training; "
                   "<name>: saved by psychrnn evaluate (attrs and per-condition tables)",
     "analysis": "fixed_points: saved by psychrnn analyse --fixed-points (xstar, qstar, J_xstar, eigvals, "

@@ -107,13 +107,16 @@ SCHEMA: dict[str, Rule] = {
     "task.proportions": optional(WEIGHTS),
     "model._target_": TEXT, "model.N_rec": POSITIVE_INT, "model.transfer_function": TEXT,
     "model.rec_noise": NON_NEGATIVE, "model.load_weights": optional(TEXT), "model.trainable": optional(MAPPING),
-    **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state")},
-    # options of the built-in models adapting and stp (their ranges; dt-relative limits in the models)
+    **{f"model.trainable.{name}": BOOL for name in ("W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state",
+                                                     "A", "eta_logit")},
+    # options of the built-in models adapting, stp, plastic and spiking (their ranges; dt-relative limits in the models)
     "model.tau_adapt": POSITIVE, "model.strength": NON_NEGATIVE, "model.train_strength": BOOL,
     "model.synapses": one_of("alternating", "facilitating", "depressing", "static"),
     "model.dale_ratio": optional(FRACTION),
     **{f"model.{kind}_{name}": POSITIVE for kind in ("facilitating", "depressing") for name in ("tau_x", "tau_u")},
     **{f"model.{kind}_U": number(0, 1, low_open=True) for kind in ("facilitating", "depressing")},
+    "model.eta_init": Rule("a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1),
+    **{f"model.{name}": POSITIVE for name in ("tau_mem", "tau_syn", "tau_out", "theta", "surrogate_slope")},
     "constraints.autapses": BOOL, "constraints.dale_ratio": optional(FRACTION),
     "constraints.density": number(0, 1, low_open=True), "constraints.regions": optional(MAPPING),
     "constraints.regions.sizes": Rule("a list of positive ints", lambda v: isinstance(v, list) and all(

@@ -98,6 +98,15 @@ class NumpyOps:
         return matrix.T
 
     @staticmethod
+    def nonzero(x: np.ndarray) -> np.ndarray:
+        return (x != 0).astype(x.dtype)
+
+    @staticmethod
+    def spike(x: np.ndarray, slope: float) -> np.ndarray:
+        """Heaviside ``x > 0`` as 1.0 or 0.0 (``slope`` shapes only the trainer's surrogate derivative)."""
+        return (x > 0).astype(x.dtype)
+
+    @staticmethod
     def concat(arrays: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(arrays, axis=-1)
 
@@ -268,9 +277,11 @@ class Simulation:
         outputs: ``[B, N_steps, N_out]``, z after each step.
         states: ``[B, N_steps, N_rec]``, the first state component (basic: pre-activations x; LSTM/GRU: h).
         rates: ``[B, N_steps, N_rec]``, what the readout sees (basic: f(x); LSTM/GRU: h).
-        full_states: ``[B, N_steps, C*N_rec]``, all C state components side by side (the LSTM's
-            ``(h, c)``; for one-component models the same as ``states``).
-        recorded: the model's recorded state components by name (``Model.recorded``), ``[B, N_steps, N_rec]``.
+        full_states: ``[B, N_steps, C*N_rec]``, all C state components of ``[B, N_rec]`` side by
+            side (the LSTM's ``(h, c)``; for one-component models the same as ``states``); components
+            of other shapes (a plastic network's Hebbian matrix) are left out.
+        recorded: the model's extra recorded components (:attr:`~psychrnn_cli.models.Model.recorded`,
+            e.g. ``spikes``), each ``[B, N_steps, N_rec]``.
     """
 
     outputs: np.ndarray
@@ -313,7 +324,9 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
     block = slice(model.noise_gate * N, (model.noise_gate + 1) * N)
     w = model.prepare(ops, plan.weights)
     state = model.initial_state(ops, w, np.broadcast_to(w["init_state"], (B, N)).copy())
-    full = np.empty((B, n_steps, len(state) * N))
+    vectors = [i for i, component in enumerate(state) if np.shape(component) == (B, N)]
+    full = np.empty((B, n_steps, len(vectors) * N))
+    recorded = {name: np.empty((B, n_steps, N)) for name in model.recorded}
     outputs = np.empty((B, n_steps, network.N_out))
     for t in range(n_steps):
         if plan.step_masks:
@@ -336,8 +349,9 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
                 first = np.array(state[0])
                 first[:, units] = values
                 state = (first, *state[1:])
-        full[:, t] = np.concatenate(state, axis=-1)
+        full[:, t] = np.concatenate([state[i] for i in vectors], axis=-1)
+        for name, (i, _) in model.recorded.items():
+            recorded[name][:, t] = state[i]
         outputs[:, t] = model.rates(ops, state[0]) @ w["W_out"].T + w["b_out"]
     states = full[..., :N]
-    recorded = {name: full[..., index * N:(index + 1) * N] for name, (index, _) in model.recorded.items()}
     return Simulation(outputs, states, model.rates(ops, states), full, recorded)

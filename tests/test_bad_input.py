@@ -427,7 +427,7 @@ def test_simulate_mask_file_with_nan_is_refused(trained_run, tmp_path, capsys):
     (["-m", "model.Nrec=32,64"], "did you mean model.N_rec?"),
     (["-m", "+train.iteratons=1,2"], "did you mean train.iterations?"),
     (["task=null"], "task=null: no such option; task has anti_saccade, block_prior, context_dependent_integration"),
-    (["model=null"], "model=null: no such option; model has basic, gru, lstm"),
+    (["model=null"], "model=null: no such option; model has adapting, basic, gru, lstm, plastic, spiking, stp"),
     (["~train.batch_size"], "~train.batch_size: train.batch_size cannot be removed"),
     (["~task"], "~task: task cannot be removed"),
     (["constraints=two_regions", "~constraints.regions.within"], "constraints.regions.within cannot be removed"),

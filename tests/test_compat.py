@@ -188,15 +188,27 @@ def test_graph_code_models_are_refused_with_a_pointer_to_the_guide():
 def test_tensorflow1_optimizers_are_converted():
     import tensorflow as tf
 
-    from psychrnn_cli.compat.backend.training import keras_optimizer
+    from psychrnn_cli.network.tf1_optimizers import keras_optimizer
 
     adam = keras_optimizer(tf.compat.v1.train.AdamOptimizer(learning_rate=0.01, beta1=0.8), 0.001)
     assert type(adam).__name__ == "Adam" and float(adam.learning_rate) == pytest.approx(0.01)
     assert float(adam.beta_1) == pytest.approx(0.8)
     sgd = keras_optimizer(tf.compat.v1.train.GradientDescentOptimizer(0.5), 0.001)
     assert type(sgd).__name__ == "SGD" and float(sgd.learning_rate) == pytest.approx(0.5)
-    with pytest.raises(CompatError, match="AdagradOptimizer"):
-        keras_optimizer(tf.compat.v1.train.AdagradOptimizer(0.1), 0.001)
+    assert keras_optimizer(tf.compat.v1.train.AdagradOptimizer(0.1), 0.001) is None
+
+
+def test_an_optimizer_without_a_keras_twin_is_refused_before_training():
+    import tensorflow as tf
+
+    np.random.seed(3)
+    task = PerceptualDiscrimination(**SMALL)
+    model = Basic(small_params(task))
+    before = model.get_weights()["W_rec"]
+    with pytest.raises(CompatError, match="train_params\\['optimizer'\\]: cannot use a AdagradOptimizer"):
+        model.train(task, {"training_iters": 16, "verbosity": False,
+                           "optimizer": tf.compat.v1.train.AdagradOptimizer(0.1)})
+    np.testing.assert_array_equal(model.get_weights()["W_rec"], before)
 
 
 def test_run_dir_is_a_normal_run_directory(trained):

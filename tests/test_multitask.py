@@ -108,7 +108,7 @@ class AnswersOneTask:
     def predict(self, x: np.ndarray):
         on_task_0 = x[:, 0, self.task.rule_channels.start] == 1  # the rule input says the task
         _, y, _ = self.task.trials(self.params)
-        return np.where(on_task_0[:, None, None], y, y[:, :, [0, 1, 3, 2]]), None, {}  # (no states recorded)
+        return np.where(on_task_0[:, None, None], y, y[:, :, [0, 1, 3, 2]]), None, {}
 
 
 def test_early_stop_waits_for_every_task(monkeypatch):

@@ -21,6 +21,7 @@ figures (RUN_DIR/plots/):
                           psychrnn analyse --task-variance; multi-task runs)
   weights.png             effective W_rec with W_in and W_out; E/I and regions marked
   trajectories.png        states on the first principal components, coloured by condition
+  spikes.png              spiking models: spike raster of one trial and population rates (Hz)
 
 The psychometric curves and trajectories use fresh trials simulated with NumPy (with
 task.trials_per_sequence > 1, --trials counts sequences, and figures show their trials one by one). Existing figures
@@ -30,7 +31,7 @@ example:
   psychrnn plot outputs/2026-01-01/12-00-00 --trials 800
 """
 FIGURES = ("training", "example_trials", "psychometric", "accuracy_per_condition", "psychometric_blocks",
-           "task_variance", "weights", "trajectories")
+           "task_variance", "weights", "trajectories", "spikes")
 MAX_DPI = 600  # a figure of about 12 x 8 inches is then about 7200 x 4800 pixels
 
 

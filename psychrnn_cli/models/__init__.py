@@ -9,7 +9,11 @@ NumPy simulator (:mod:`psychrnn_cli.simulator`, float64); a model module imports
 
 ``ops`` provides ``f`` (the configured transfer function), ``matmul``, ``transpose`` (of a
 matrix), ``sigmoid``, ``tanh``, ``exp``, ``maximum``, ``minimum``, ``zeros_like``, ``ones_like``,
-``concat(list)`` and ``split(x, n)`` (both along the last axis).
+``concat(list)`` and ``split(x, n)`` (both along the last axis), ``nonzero(x)`` (1.0 where ``x``
+is not 0, else 0.0; no gradient) and ``spike(x, slope)``: the Heaviside step ``x > 0`` as 1.0 or
+0.0, whose derivative in the TensorFlow engine is the fast-sigmoid surrogate
+``1 / (1 + slope |x|)^2`` (Zenke and Ganguli 2018, Neural Computation). Arrays support NumPy-style
+indexing with ``None`` (``r[:, :, None]``), so models may use batched ``[B, n, m]`` states.
 
 Parameters are named as the run file stores them: ``W_in [G*N_rec, N_in]``, ``W_rec
 [G*N_rec, N_rec]``, ``W_out [N_out, N_rec]``, ``b_rec [G*N_rec]``, ``b_out [N_out]``,
@@ -29,9 +33,9 @@ The engines run, for inputs ``u [B, N_steps, N_in]``::
 
 with gain = :meth:`Model.drive_gain`. The first state component ``[B, N_rec]`` is what is
 recorded, clamped and read out (through :meth:`Model.rates`); perturbations act on it and on the
-named weight matrices, so every model takes every perturbation. Other state components ``[B, N_rec]``
-named in :attr:`Model.recorded` are returned by both engines per step, ``[B, N_steps, N_rec]``, and
-stored in the run file as ``/trials/<name>`` beside ``/trials/states``.
+named weight matrices, so every model takes every perturbation. Other components may have any
+shape (``[B, N_rec, N_rec]`` for a matrix per trial); those named in :attr:`Model.recorded` are
+``[B, N_rec]`` and recorded beside the unit states, as ``/trials/<name>`` in the run file.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from typing import Any, Callable
 
 BUILTIN = {"basic": "psychrnn_cli.models.basic.Basic", "lstm": "psychrnn_cli.models.lstm.LSTM",
            "gru": "psychrnn_cli.models.gru.GRU", "adapting": "psychrnn_cli.models.adapting.Adapting",
-           "stp": "psychrnn_cli.models.stp.STP"}
+           "stp": "psychrnn_cli.models.stp.STP", "plastic": "psychrnn_cli.models.plastic.Plastic",
+           "spiking": "psychrnn_cli.models.spiking.Spiking"}
 ALIASES = {  # model classes stored in run files and checkpoints written before this layout
     "psychrnn_cli.network.basic.BasicRNN": BUILTIN["basic"],
     "psychrnn_cli.network.gated.LSTM": BUILTIN["lstm"],
@@ -83,6 +88,9 @@ class Model:
     # extra state components to record: dataset name under /trials -> (index in the state, storage dtype
     # "float32" or "uint8"); each is [B, N_rec]
     recorded: dict[str, tuple[int, str]] = {}
+    # True: the TensorFlow engine keeps only the state between pieces of the loop for the backward
+    # pass and computes each piece again there (for large states such as a matrix per trial)
+    recompute = False
 
     def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu",
                  dt: float = 10.0) -> None:
@@ -149,7 +157,7 @@ class Model:
         return {**weights, **{name: np.asarray(value, dtype=np.float32) for name, value in extra.items()}}
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
-        """Raise ModelError naming the parameter whose shape does not fit this model, or Dale's
+        """Raise ModelError naming the parameter (extra ones included) whose shape does not fit this model, or Dale's
         principle (``dale_ratio`` not None) on a model that does not support it."""
         import numpy as np
 

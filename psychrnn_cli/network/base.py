@@ -145,14 +145,15 @@ class RecurrentModel(tf.Module):
         x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
         state = self.definition.initial_state(self.ops, w, x0)
         drive = self.drive(w, time_major(inputs), None if noise is None else time_major(noise))
+        loop = recomputing(self.loop) if self.definition.recompute else self.loop
         recorded = []
         for piece in tf.split(drive, pieces(inputs.shape[1])):
-            state, series = self.loop(w, state, piece)
+            state, series = loop(w, state, piece)
             recorded.append(series)
         states, *extra = (tf.concat(parts, axis=0) for parts in zip(*recorded))
         outputs = dense(self.rates(states), w["W_out"], w["b_out"])
-        return time_major(outputs), time_major(states), dict(zip(self.definition.recorded,
-                                                                 (time_major(x) for x in extra)))
+        extra = {name: time_major(series) for name, series in zip(self.definition.recorded, extra)}
+        return time_major(outputs), time_major(states), extra
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:
@@ -163,6 +164,24 @@ def describe(model: RecurrentModel) -> dict[str, Any]:
             "N_in": model.N_in, "N_rec": model.N_rec, "N_out": model.N_out, "alpha": definition.alpha,
             "rec_noise": definition.rec_noise, "transfer_function": definition.transfer_function,
             "dale_ratio": model.constraints.dale_ratio}
+
+
+def recomputing(loop: Callable) -> Callable:
+    """``loop(w, state, piece)`` that keeps only its inputs for the backward pass and runs the
+    piece again there (``tf.recompute_grad``): memory for the state at each piece's start instead
+    of every step's intermediate tensors, for about one more forward pass."""
+
+    def call(w: dict[str, tf.Tensor], state: State, piece: tf.Tensor) -> tuple[State, tuple[tf.Tensor, ...]]:
+        names, n = list(w), len(state)
+
+        def flat(*args: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            end, recorded = loop(dict(zip(names, args)), tuple(args[len(names):len(names) + n]), args[-1])
+            return (*end, *recorded)
+
+        out = tf.recompute_grad(flat)(*(tf.convert_to_tensor(v) for v in w.values()), *state, piece)
+        return tuple(out[:n]), tuple(out[n:])
+
+    return call
 
 
 def time_major(x: tf.Tensor) -> tf.Tensor:

@@ -50,6 +50,21 @@ class TensorOps:
         self.f = transfer_function(transfer)
 
     @staticmethod
+    def nonzero(x: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.not_equal(x, 0), x.dtype)
+
+    @staticmethod
+    def spike(x: tf.Tensor, slope: float) -> tf.Tensor:
+        """Heaviside ``x > 0`` (1.0 or 0.0) with the fast-sigmoid surrogate derivative
+        ``1 / (1 + slope |x|)^2`` (Zenke and Ganguli 2018; Neftci, Mostafa and Zenke 2019)."""
+
+        @tf.custom_gradient
+        def heaviside(x: tf.Tensor) -> tuple[tf.Tensor, Callable]:
+            return tf.cast(x > 0, x.dtype), lambda dy: dy / tf.square(1.0 + slope * tf.abs(x))
+
+        return heaviside(x)
+
+    @staticmethod
     def concat(arrays: list[tf.Tensor]) -> tf.Tensor:
         return tf.concat(arrays, axis=-1)
 

@@ -18,21 +18,19 @@ import numpy as np
 
 from psychrnn_cli.compat.backend.initializations import CompatError, GaussianSpectralRadius, WeightInitializer
 from psychrnn_cli.compat.backend.run_dir import CurveRecorder, write_run_dir
+from psychrnn_cli.compat.backend.training import MODEL_GUIDE
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import PARAMETER_NAMES, Model, ModelError
 from psychrnn_cli.runfile import RUN_FILE
 
 REQUIRED_PARAMS = ("name", "N_in", "N_rec", "N_out", "N_steps", "dt", "tau", "N_batch")
 TF1_HOOKS = ("forward_pass", "recurrent_timestep", "output_timestep")  # PsychRNN's graph-building methods
-REGULARIZERS = {"L1_in": "L1_in", "L1_rec": "L1_rec", "L1_out": "L1_out", "L2_in": "L2_in", "L2_rec": "L2_rec",
-                "L2_out": "L2_out", "L2_firing_rate": "L2_rate"}  # PsychRNN's params key -> ours
 TRAIN_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.001, "training_iters": 50000, "loss_epoch": 10, "verbosity": True,
     "save_weights_path": None, "save_training_weights_epoch": 100, "training_weights_path": None,
     "curriculum": None, "optimizer": None, "clip_grads": True, "fixed_weights": None,
     "performance_cutoff": None, "performance_measure": None,
 }
-MODEL_GUIDE = "see docs/guides/psychrnn-compat.md, section \"Models written for PsychRNN\""
 
 
 def _transfer_name(function: Any) -> str:

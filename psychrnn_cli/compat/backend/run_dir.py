@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -23,8 +23,7 @@ from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.runfile import RUN_FILE, RUN_GROUPS, run_dir_lock, write_run
 from psychrnn_cli.task import trial_param_arrays
 
-if TYPE_CHECKING:
-    from psychrnn_cli.compat.backend.rnn import RNN
+RNN = Any  # a psychrnn_cli.compat.backend.rnn.RNN (not imported: that module imports this one)
 
 TEST_TRIALS, SAVE_TRIALS = 200, 20
 

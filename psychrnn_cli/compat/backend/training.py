@@ -21,40 +21,19 @@ from psychrnn_cli.compat.backend.initializations import CompatError
 from psychrnn_cli.training import run_trainers
 
 if TYPE_CHECKING:
-    from psychrnn_cli.compat.backend.rnn import RNN
     from psychrnn_cli.compat.backend.run_dir import CurveRecorder
 
+RNN = Any  # a psychrnn_cli.compat.backend.rnn.RNN (not imported: that module imports this one)
+REGULARIZERS = {"L1_in": "L1_in", "L1_rec": "L1_rec", "L1_out": "L1_out", "L2_in": "L2_in", "L2_rec": "L2_rec",
+                "L2_out": "L2_out", "L2_firing_rate": "L2_rate"}  # PsychRNN's params key -> ours
+MODEL_GUIDE = "see docs/guides/psychrnn-compat.md, section \"Models written for PsychRNN\""
+
 _started = False  # TensorFlow's thread settings and seed are set once per process
-
-
-def keras_optimizer(optimizer: Any, learning_rate: float) -> Any:
-    """A Keras optimizer for PsychRNN's ``optimizer`` setting: None (Adam at ``learning_rate``), a
-    Keras optimizer, or a ``tf.compat.v1.train`` Adam, GradientDescent, Momentum or RMSProp
-    optimizer (converted with its settings)."""
-    import keras
-
-    if optimizer is None:
-        return keras.optimizers.Adam(learning_rate, epsilon=1e-8)  # TensorFlow 1's Adam epsilon, as PsychRNN's
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    kind, a = type(optimizer).__name__, vars(optimizer)
-    if kind == "AdamOptimizer":
-        return keras.optimizers.Adam(a["_lr"], beta_1=a["_beta1"], beta_2=a["_beta2"], epsilon=a["_epsilon"])
-    if kind == "GradientDescentOptimizer":
-        return keras.optimizers.SGD(a["_learning_rate"])
-    if kind == "MomentumOptimizer":
-        return keras.optimizers.SGD(a["_learning_rate"], momentum=a["_momentum"], nesterov=a["_use_nesterov"])
-    if kind == "RMSPropOptimizer":
-        return keras.optimizers.RMSprop(a["_learning_rate"], rho=a["_decay"], momentum=a["_momentum"],
-                                        epsilon=a["_epsilon"])
-    raise CompatError(f"train_params['optimizer']: cannot use a {kind}; give a Keras optimizer "
-                      "(keras.optimizers.Adam(...)) or a tf.compat.v1.train Adam/GradientDescent/Momentum/RMSProp one")
 
 
 def objective(params: dict[str, Any]) -> Any:
     """The loss (``loss_function``: mean_squared_error, binary_cross_entropy, or the name of a
     callable ``(predictions, y, output_mask)`` in ``params``) and the regularizer coefficients."""
-    from psychrnn_cli.compat.backend.rnn import MODEL_GUIDE, REGULARIZERS
     from psychrnn_cli.network.losses import bce, mse
     from psychrnn_cli.network.step import Objective
 
@@ -76,6 +55,7 @@ def compile_steps(rnn: RNN, settings: dict[str, Any]) -> tuple[Any, Any, int]:
     from psychrnn_cli.network import start
     from psychrnn_cli.network.base import RecurrentModel
     from psychrnn_cli.network.step import CompiledSteps
+    from psychrnn_cli.network.tf1_optimizers import keras_optimizer
 
     seed = int(np.random.randint(2**31))  # from NumPy's global state, which PsychRNN users seed
     if not _started:
@@ -85,6 +65,10 @@ def compile_steps(rnn: RNN, settings: dict[str, Any]) -> tuple[Any, Any, int]:
     model = RecurrentModel(rnn.definition, rnn._weights, constraints, rnn.trainable)
     clip = ("per_tensor", 1.0) if settings["clip_grads"] else ("none", 0.0)
     optimizer = keras_optimizer(settings["optimizer"], float(settings["learning_rate"]))
+    if optimizer is None:
+        raise CompatError(f"train_params['optimizer']: cannot use a {type(settings['optimizer']).__name__}; give a "
+                          "Keras optimizer (keras.optimizers.Adam(...)) or a tf.compat.v1.train "
+                          "Adam/GradientDescent/Momentum/RMSProp one")
     return model, CompiledSteps(model, optimizer, objective(rnn.params), clip, seed), seed
 
 
