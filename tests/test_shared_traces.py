@@ -147,10 +147,13 @@ def test_reward_training_traces_its_step_and_evaluation_once(critic, traces, tmp
      "train.test_trials=8", "model.N_rec=18"],
     ["model=adapting", "model.N_rec=19", "model.train_strength=true"],
     ["model=stp", "model.N_rec=21"],
-], ids=["multitask", "sequences", "adapting", "stp"])
+    ["model=plastic", "model.N_rec=24"],
+    ["model=spiking", "model.N_rec=25"],
+], ids=["multitask", "sequences", "adapting", "stp", "plastic", "spiking"])
 def test_tasks_and_models_of_other_kinds_trace_once(overrides, traces, tmp_path):
     """Multi-task batches, trial sequences and models that record state components (adapting: a
-    trained strength too) share their traces like the basic model on one task."""
+    trained strength too; plastic: trained Hebbian parameters; spiking: loop pieces recomputed in
+    the backward pass) share their traces like the basic model on one task."""
     run = [*RUN, "model.rec_noise=0.05", *overrides]
     made = members_trace_once_and_equal_solo_runs(run, tmp_path, traces)
     assert made == {"train": 1, "predict": 1}, made
