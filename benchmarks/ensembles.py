@@ -3,15 +3,19 @@
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/ensembles.py scaling [--sizes 1 4 16 64] [--repeats 3]
-    .venv/bin/python benchmarks/ensembles.py seeds [--seeds 100] [--solo 5]
+    .venv/bin/python benchmarks/ensembles.py seeds [--seeds 100] [--solo 5] [--sweep 6]
 
 ``scaling``: seconds per training iteration of K networks of N_rec 50 on batches of 50 trials
 (perceptual discrimination, T 2000 ms), each K in its own process, the Ks alternating between
-repetitions; K = 1 is an ordinary run. ``seeds``: the wall time from the command
-``psychrnn train train.ensemble=SEEDS train.stop_accuracy=0.9`` to the last run file, against
-``--solo`` ordinary runs of single seeds timed the same way (command to run file) and scaled to
-SEEDS. Both print their section and write it into benchmarks/results/RESULTS.md (ignored by
-git), or with ``--update-results`` into the tracked benchmarks/RESULTS.md.
+repetitions; K = 1 is an ordinary run. ``seeds``: SEEDS seeds trained to 90% accuracy, as one
+``psychrnn train train.ensemble=SEEDS train.stop_accuracy=0.9`` (measured: time from the command
+to the last run file and to the first training step, peak resident memory, traces made), and
+extrapolated to SEEDS from ``--solo`` ordinary runs one after another, from an in-process sweep
+of ``--sweep`` jobs (``-m``, Hydra's basic launcher) and from a ``-m`` sweep of ``--sweep`` jobs
+with ``hydra/launcher=local`` at 2 jobs at a time. Both print their section and write it into
+benchmarks/results/RESULTS.md (ignored by git), or with ``--update-results`` into the tracked
+benchmarks/RESULTS.md; ``seeds`` writes its raw numbers (with date, machine, command and the
+load average before each measurement) into ``ensemble_seeds.json`` beside it.
 """
 
 from __future__ import annotations
@@ -47,38 +51,56 @@ class Events(logging.Handler):
 
 
 def worker(spec: dict) -> dict:
-    """In a fresh process: ``psychrnn train`` with timing hooks on the compiled steps and the log.
+    """In a fresh process: ``psychrnn train OVERRIDES`` with timing hooks on the compiled steps and the log.
 
-    Returns the times per iteration, when the first step ended, when the last member was built
-    and each run finished (s from the command), and each run file's status, iterations and message.
+    Returns the times per iteration, when the first step ended, when the last member was built,
+    each run finished and the first and last run file was written (s from the command), the
+    process's peak resident memory, the traces it made, and each run file's status, iterations and
+    message. With ``-m`` among the overrides it is a sweep (its jobs may run in other processes).
     """
+    import resource
+
     from psychrnn_cli import load_run
     from psychrnn_cli.cli import main as psychrnn
     from psychrnn_cli.network.ensemble_step import EnsembleSteps
+    from psychrnn_cli.network.shared import TRACES
     from psychrnn_cli.network.step import CompiledSteps
 
     stamps: list[float] = []
+    cpu_stamps: list[float] = []
     for cls in (CompiledSteps, EnsembleSteps):
         def timed(self, *args, _step=cls.train_step):
             terms = _step(self, *args)
             stamps.append(time.perf_counter())
+            cpu_stamps.append(time.process_time())
             return terms
         cls.train_step = timed
     events, last_member = Events(), Events()
     logging.getLogger("psychrnn_cli").addHandler(events)
     size = next((int(o.split("=")[1]) for o in spec["overrides"] if o.startswith("train.ensemble=")), 1)
-    seed = next((int(o.split("=")[1]) for o in spec["overrides"] if o.startswith("seed=")), 0)
+    seed = next((int(o.split("=")[1]) for o in spec["overrides"] if o.startswith("seed=") and "," not in o), 0)
     logging.getLogger(f"psychrnn_cli.ensemble.seed_{seed + size - 1}").addHandler(last_member)
+    sweep = "-m" in spec["overrides"]
     with tempfile.TemporaryDirectory() as run_dir:
-        psychrnn(["train", *spec["overrides"], f"hydra.run.dir={run_dir}"])
-        runs = [load_run(path)["attrs"] for path in sorted(Path(run_dir).rglob("run.h5"))]
+        psychrnn(["train", *spec["overrides"], f"hydra.{'sweep' if sweep else 'run'}.dir={run_dir}"])
+        files = sorted(Path(run_dir).rglob("run.h5"))
+        written = sorted(path.stat().st_mtime - spec["launch"] for path in files)
+        runs = [load_run(path)["attrs"] for path in files]
     first_step = stamps[0] - time.perf_counter() + time.time() if stamps else None  # as wall-clock time
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     built = [t for t, message in (last_member.seen if size > 1 else events.seen) if message.startswith("training ")]
     finished = [t for t, message in events.seen if " after " in message and ("completed" in message or "stopped" in message)]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"per_iteration_s": np.diff(stamps[spec.get("warmup", 0):]).tolist(),
+            "cpu_per_iteration_s": np.diff(cpu_stamps[spec.get("warmup", 0):]).tolist(),
             "first_step_s": None if first_step is None else first_step - spec["launch"],
             "built_s": built[0] - spec["launch"] if built else None,
             "finished_s": [t - spec["launch"] for t in finished],
+            "run_files_s": written,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime,  # the process's CPU time, barely affected by other jobs
+            "children_cpu_s": children.ru_utime + children.ru_stime,  # the local launcher's jobs
+            "traces": dict(TRACES),
             "runs": [{k: run.get(k) for k in ("status", "iterations", "message")} for run in runs]}
 
 
@@ -106,45 +128,89 @@ def scaling(sizes: list[int], repeats: int) -> str:
             print(f"K={k}: {1e3 * np.median(results[k][-1]['per_iteration_s']):.1f} ms per iteration "
                   f"(load {loads[-1]:.2f})", file=sys.stderr)
     medians = {k: [float(np.median(r["per_iteration_s"])) for r in results[k]] for k in sizes}
+    cpu = {k: float(np.median([np.median(r["cpu_per_iteration_s"]) for r in results[k]])) for k in sizes}
     one = np.median(medians[sizes[0]]) if sizes[0] == 1 else None
     lines = ["| networks K | ms per iteration (median, range) | time / time of 1 network | throughput vs 1 network "
-             "| s from command to first step |", "|---:|---:|---:|---:|---:|"]
+             "| CPU ms per iteration | CPU time / CPU time of 1 network | s from command to first step |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for k in sizes:
         t = np.median(medians[k])
         ratio = f"{t / one:.1f}x" if one else "-"
         gain = f"{k * one / t:.1f}x" if one else "-"
         first = np.median([r["first_step_s"] for r in results[k]])
+        cpu_ratio = f"{cpu[k] / cpu[1]:.1f}x" if one else "-"
         lines.append(f"| {k} | {1e3 * t:.1f} ({1e3 * min(medians[k]):.1f}-{1e3 * max(medians[k]):.1f}) | {ratio} | "
-                     f"{gain} | {first:.1f} |")
+                     f"{gain} | {1e3 * cpu[k]:.1f} | {cpu_ratio} | {first:.1f} |")
     return (f"Load average (1 min) before each process: median {np.median(loads):.2f}, range "
             f"{min(loads):.2f}-{max(loads):.2f}.\n\n" + "\n".join(lines))
 
 
-def seeds(n_seeds: int, n_solo: int) -> str:
-    load_before = os.getloadavg()[0]
-    ensemble = run_worker({"overrides": [*TO_90, f"train.ensemble={n_seeds}"]})
-    print(f"{n_seeds} seeds as one ensemble: {ensemble['wall_s']:.0f} s", file=sys.stderr)
-    solo = [run_worker({"overrides": [*TO_90, f"seed={seed}"]}) for seed in range(n_solo)]
-    solo_s = [run["wall_s"] for run in solo]
-    print(f"solo runs: {solo_s}", file=sys.stderr)
-    reached = [run for run in ensemble["runs"] if str(run["message"]).startswith("reached accuracy")]
-    iterations = [run["iterations"] for run in reached]
+def seeds(n_seeds: int, n_solo: int, n_sweep: int) -> tuple[str, dict]:
+    """``n_seeds`` seeds to 90% four ways: one ensemble (measured), and extrapolated from ``n_solo``
+    separate processes, an in-process sweep of ``n_sweep`` jobs (Hydra's basic launcher) and a
+    ``-m`` sweep of ``n_sweep`` jobs with the local launcher at 2 jobs at a time. Returns the
+    section's text and the raw numbers."""
+    record: dict = {}
+
+    def measured(name: str, overrides: list[str]) -> dict:
+        load = os.getloadavg()[0]
+        result = {**run_worker({"overrides": overrides}), "load_before": load}
+        record[name] = result
+        print(f"{name}: {result['wall_s']:.1f} s (load {load:.2f})", file=sys.stderr)
+        return result
+
+    def reached(result: dict) -> list[dict]:
+        return [run for run in result["runs"] if str(run["message"]).startswith("reached accuracy")]
+
+    ensemble = measured("ensemble", [*TO_90, f"train.ensemble={n_seeds}"])
+    solo = [measured(f"solo_{seed}", [*TO_90, f"seed={seed}"]) for seed in range(n_solo)]
+    jobs = f"seed={','.join(map(str, range(n_sweep)))}"
+    in_process = measured("sweep_in_process", ["-m", *TO_90, jobs])
+    local = measured("sweep_local", ["-m", "hydra/launcher=local", "hydra.sweeper.max_batch_size=2", *TO_90, jobs])
+
+    iterations = [run["iterations"] for run in reached(ensemble)]
     finished = sorted(ensemble["finished_s"])
-    return (f"`psychrnn train train.ensemble={n_seeds} train.stop_accuracy=0.9` (seeds 0-{n_seeds - 1}, every "
-            f"member stopping at its own first evaluation at or above 90%): **{ensemble['wall_s']:.0f} s** from the "
-            f"command to the last run file (load average {load_before:.2f} at the start). {len(reached)} of "
-            f"{len(ensemble['runs'])} members reached 90%, after {min(iterations)}-{max(iterations)} iterations "
-            f"(median {np.median(iterations):.0f}). Timeline (s from the command): last member built "
-            f"{ensemble['built_s']:.0f}, first training step done {ensemble['first_step_s']:.0f}, first member "
-            f"finished {finished[0]:.0f}, half {finished[len(finished) // 2]:.0f}, last {finished[-1]:.0f}.\n\n"
-            f"One seed at a time (`psychrnn train seed=S train.stop_accuracy=0.9`, seeds 0-{n_solo - 1}): median "
-            f"{np.median(solo_s):.1f} s from command to run file (range {min(solo_s):.1f}-{max(solo_s):.1f}), so "
-            f"{n_seeds} seeds one after another would take about {n_seeds * np.median(solo_s):.0f} s: the ensemble is "
-            f"{n_seeds * np.median(solo_s) / ensemble['wall_s']:.1f}x faster.")
+    solo_last = [run["run_files_s"][-1] for run in solo]
+    solo_first = [run["first_step_s"] for run in solo]
+    job_ends = in_process["run_files_s"]
+    per_job = float(np.median(np.diff(job_ends))) if len(job_ends) > 1 else float("nan")
+    in_process_n = job_ends[0] + (n_seeds - 1) * per_job
+    local_n = local["run_files_s"][-1] * n_seeds / n_sweep
+    one = ensemble["run_files_s"][-1]
+    rows = [
+        ("one ensemble (`train.ensemble=%d`)" % n_seeds, f"**{one:.0f}**", "measured", f"{ensemble['first_step_s']:.1f}",
+         ensemble["cpu_s"], ensemble["load_before"]),
+        (f"{n_seeds} solo processes, one after another", f"{n_seeds * np.median(solo_last):.0f}",
+         f"{n_seeds} x median of {n_solo} ({min(solo_last):.1f}-{max(solo_last):.1f} s each)",
+         f"{np.median(solo_first):.1f}", n_seeds * np.median([run["cpu_s"] for run in solo]),
+         np.median([run["load_before"] for run in solo])),
+        ("in-process sweep (`-m`, basic launcher)", f"{in_process_n:.0f}",
+         f"first job {job_ends[0]:.1f} s + {n_seeds - 1} x {per_job:.1f} s (median of the next {len(job_ends) - 1})",
+         f"{in_process['first_step_s']:.1f}", in_process["cpu_s"] * n_seeds / n_sweep, in_process["load_before"]),
+        ("`-m` sweep, `hydra/launcher=local`, 2 jobs at a time", f"{local_n:.0f}",
+         f"{n_sweep} jobs took {local['run_files_s'][-1]:.1f} s, x {n_seeds}/{n_sweep}",
+         f"{local['run_files_s'][0]:.1f} (first run file)",
+         (local["cpu_s"] + local["children_cpu_s"]) * n_seeds / n_sweep, local["load_before"]),
+    ]
+    table = ["| how | s from the command to the last run file | how it was measured | s to the first training step "
+             "| CPU s (scaled like the time) | load average before |", "|---|---:|---|---:|---:|---:|"]
+    table += [f"| {a} | {b} | {c} | {d} | {cpu:.0f} | {load:.2f} |" for a, b, c, d, cpu, load in rows]
+    text = (f"`psychrnn train train.ensemble={n_seeds} train.stop_accuracy=0.9` (seeds 0-{n_seeds - 1}, every member "
+            f"stopping at its own first evaluation at or above 90%): **{one:.0f} s** from the command to the last run "
+            f"file. {len(iterations)} of {len(ensemble['runs'])} members reached 90%, after "
+            f"{min(iterations)}-{max(iterations)} iterations (median {np.median(iterations):.0f}). Timeline (s from the "
+            f"command): last member built {ensemble['built_s']:.1f}, first training step done "
+            f"{ensemble['first_step_s']:.1f}, first member finished {finished[0]:.1f}, half "
+            f"{finished[len(finished) // 2]:.1f}, last {finished[-1]:.1f}. Traces of the process: "
+            f"{ensemble['traces']}. Peak resident memory: {ensemble['peak_rss_mb']:.0f} MB.\n\n" + "\n".join(table)
+            + f"\n\nThe ensemble is {n_seeds * np.median(solo_last) / one:.1f}x faster than solo processes one after "
+            f"another, {in_process_n / one:.1f}x faster than the in-process sweep and {local_n / one:.1f}x faster than "
+            "the local launcher at 2 jobs at a time.")
+    return text, record
 
 
 def main() -> None:
-    from compare_psychrnn import add_update_flag, results_dir, write_section
+    from compare_psychrnn import add_update_flag, machine, results_dir, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -154,6 +220,7 @@ def main() -> None:
     many = sub.add_parser("seeds")
     many.add_argument("--seeds", type=int, default=100)
     many.add_argument("--solo", type=int, default=5)
+    many.add_argument("--sweep", type=int, default=6, help="jobs of each sweep (extrapolated to --seeds)")
     for part in (scale, many):
         add_update_flag(part)
     work = sub.add_parser("worker")
@@ -171,11 +238,14 @@ def main() -> None:
                 + scaling(args.sizes, args.repeats))
         section = "ensemble_scaling"
     else:
-        command = f"benchmarks/ensembles.py seeds --seeds {args.seeds} --solo {args.solo}"
+        command = f"benchmarks/ensembles.py seeds --seeds {args.seeds} --solo {args.solo} --sweep {args.sweep}"
+        body, record = seeds(args.seeds, args.solo, args.sweep)
         text = (f"## Ensembles: {args.seeds} seeds to 90% accuracy\n\nMeasured {started} with "
-                f"`.venv/bin/python {command}`. Defaults otherwise (N_rec 50, batch 50, evaluation every 25 "
-                "iterations on 200 fresh trials).\n\n" + seeds(args.seeds, args.solo))
+                f"`.venv/bin/python {command}` on {machine()}. Defaults otherwise (N_rec 50, batch 50, evaluation "
+                "every 25 iterations on 200 fresh trials).\n\n" + body)
         section = "ensemble_seeds"
+        (results_dir(args.update_results) / "ensemble_seeds.json").write_text(json.dumps(
+            {"date": started, "machine": machine(), "command": command, **record}, indent=1))
     print(text)
     write_section(section, text, results_dir(args.update_results))
 

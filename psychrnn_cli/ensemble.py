@@ -8,7 +8,7 @@ records that seed and ``train.ensemble: 1``), so ``psychrnn evaluate``, ``plot``
 
 Every member keeps its own trial batches, initial weights, optimizer state, recurrent noise,
 curriculum and stopping rules: one :class:`~psychrnn_cli.training.Trainer` per member, around one
-compiled step for all (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
+traced step for all, run side by side (:class:`~psychrnn_cli.network.ensemble_step.EnsembleSteps`). A member that
 passes a curriculum stage advances alone; a member that stops (stop accuracy, end of its
 curriculum, a non-finite loss) writes its run file at once while the others go on.
 """
@@ -20,6 +20,7 @@ import copy
 import logging
 import sys
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -150,25 +151,33 @@ def train_members(jobs: list[Job]) -> None:
     """Train the members of ``jobs`` that have not finished, together; write every run file.
 
     The loop is the one single runs use (:func:`psychrnn_cli.training.run_trainers`), with one
-    trainer per member around one compiled step.
+    trainer per member around one step call for all. A member that stops is finished (final
+    checkpoint, test batch, run file) in a background thread while the others train on; every
+    member is finished when this returns, and an error in finishing one is raised.
     """
     from psychrnn_cli.network.ensemble_step import EnsembleSteps
     from psychrnn_cli.training import Trainer, run_trainers
 
     unfinished = set(range(len(jobs)))
+    finishing: list[Future] = []
 
-    def finish(k: int, result) -> None:
-        unfinished.discard(k)
+    def write(k: int, result, still_training: int) -> None:
         jobs[k].finish(result)
         log.info("seed %d %s after %d iterations%s; %d of %d members still training", jobs[k].exp.seed,
                  result.status, result.state.iteration, f" ({result.message})" if result.message else "",
-                 len(unfinished), len(jobs))
+                 still_training, len(jobs))
 
     for k, job in enumerate(jobs):
         if (result := job.previous_result()) is not None:
-            finish(k, result)
-    ensemble = EnsembleSteps([job.exp.steps for job in jobs])
-    with BatchWorker() as executor, contextlib.ExitStack() as events:
+            unfinished.discard(k)
+            write(k, result, len(unfinished))
+    with ThreadPoolExecutor(1, thread_name_prefix="ensemble-finish") as writer, \
+            EnsembleSteps([job.exp.steps for job in jobs]) as ensemble, BatchWorker() as executor, \
+            contextlib.ExitStack() as events:
+        def finish(k: int, result) -> None:
+            unfinished.discard(k)
+            finishing.append(writer.submit(write, k, result, len(unfinished)))
+
         trainers = {k: Trainer(jobs[k].exp.steps, jobs[k].exp.curriculum, jobs[k].exp.eval_task,
                                replace(jobs[k].exp.settings, progress=False),
                                BatchSource(executor, jobs[k].exp.steps.make_batch), jobs[k].state,
@@ -180,6 +189,8 @@ def train_members(jobs: list[Job]) -> None:
                                 jobs[0].exp.settings.progress)
 
         def after_iteration() -> None:
+            for done in (f for f in finishing if f.done()):
+                done.result()  # (raises what finishing a member raised)
             progress.update()
             progress.set_postfix(training=f"{len(unfinished)}/{len(jobs)}")
 
@@ -187,3 +198,6 @@ def train_members(jobs: list[Job]) -> None:
             run_trainers(trainers, ensemble.train_step, finish, after_iteration)
         finally:
             progress.close()
+            wait(finishing)
+    for done in finishing:
+        done.result()

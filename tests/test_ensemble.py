@@ -39,10 +39,9 @@ def test_each_member_equals_the_solo_run_with_its_seed(ensemble_dir, solo_runs):
         assert member["config"] == solo["config"] and member["attrs"]["seed"] == seed
         assert member["attrs"]["iterations"] == solo["attrs"]["iterations"] == 20
         for name, value in solo["model"]["weights"].items():
-            np.testing.assert_allclose(member["model"]["weights"][name], value, rtol=1e-5,
-                                       atol=1e-5 * np.abs(value).max(), err_msg=f"seed {seed} {name}")
+            np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=f"seed {seed} {name}")
         np.testing.assert_array_equal(member["curriculum"]["start_iteration"], solo["curriculum"]["start_iteration"])
-        np.testing.assert_allclose(member["training"]["train_loss"], solo["training"]["train_loss"], rtol=1e-4)
+        np.testing.assert_array_equal(member["training"]["train_loss"], solo["training"]["train_loss"])
         starts.append(tuple(solo["curriculum"]["start_iteration"]))
     assert len(set(starts)) > 1, "members should pass the curriculum stage at different iterations"
 
@@ -128,8 +127,7 @@ def test_sigterm_stops_every_member_with_a_checkpoint_and_the_rerun_finishes_the
         resumed, whole = load_run(tmp_path / f"seed_{seed}"), load_run(ensemble_dir / f"seed_{seed}")
         assert resumed["attrs"]["status"] == "completed" and resumed["attrs"]["iterations"] == 20
         for name, value in whole["model"]["weights"].items():
-            np.testing.assert_allclose(resumed["model"]["weights"][name], value, rtol=1e-5,
-                                       atol=1e-5 * np.abs(value).max(), err_msg=f"seed {seed} {name}")
+            np.testing.assert_array_equal(resumed["model"]["weights"][name], value, err_msg=f"seed {seed} {name}")
 
 
 def assert_members_equal_solo_runs(run: list[str], seeds: tuple[int, ...], ensemble_dir: Path, tmp_path: Path) -> None:
@@ -137,8 +135,7 @@ def assert_members_equal_solo_runs(run: list[str], seeds: tuple[int, ...], ensem
         solo = load_run(train([*run, f"seed={seed}"], run_dir=tmp_path / f"solo{seed}"))
         member = load_run(ensemble_dir / f"seed_{seed}")
         for name, value in solo["model"]["weights"].items():
-            np.testing.assert_allclose(member["model"]["weights"][name], value, rtol=1e-5,
-                                       atol=1e-5 * np.abs(value).max(), err_msg=f"seed {seed} {name}")
+            np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=f"seed {seed} {name}")
 
 
 @pytest.mark.parametrize("overrides", [

@@ -120,17 +120,9 @@ class RecurrentModel(tf.Module):
 
         Inlining (TensorFlow's default: a copy of the traced piece at every call site) measured at
         most 10% faster steps but a first step about 1 s later; a loop that is called is optimized
-        once, which also makes a graph of many networks (an ensemble sharing one loop) compile
-        many times faster.
+        once.
         """
         return tf.function(self.run_steps, autograph=False, experimental_attributes={"_noinline": True})
-
-    def dynamics_key(self) -> tuple:
-        """What a step depends on besides the weights: the model's class and every plain attribute.
-        Models with equal keys can run one shared :attr:`loop`."""
-        plain = (bool, int, float, str, type(None))
-        definition = self.definition
-        return (type(definition), *sorted((k, v) for k, v in vars(definition).items() if isinstance(v, plain)))
 
     def __call__(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Run the network over a batch of trials.

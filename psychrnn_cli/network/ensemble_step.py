@@ -1,18 +1,21 @@
-"""The training steps of several independent networks as one compiled graph (``train.ensemble``).
+"""The training steps of several independent networks, run side by side (``train.ensemble``).
 
 Each member keeps its own model, optimizer, noise generator and plastic masks (its own
-:class:`~psychrnn_cli.network.step.CompiledSteps`); one ``tf.function`` calls every member's
-training step, so a single graph call trains them all. The members' small matrix products are
-independent operations that TensorFlow runs in parallel on the CPU's cores, which a single small
-network leaves idle. (Stacking the members into rank-3 batched products, with or without XLA,
-measured slower on 2 cores: benchmarks/NOTES.md.)
-
-Members with the same dynamics share one compiled time loop (see
-:meth:`~psychrnn_cli.network.base.RecurrentModel.compiled_loop`), so TensorFlow optimizes it
-once instead of once per member.
+:class:`~psychrnn_cli.network.step.CompiledSteps`). Members of the same shape run one traced step
+(:mod:`psychrnn_cli.network.shared`), each on its own state, so TensorFlow traces and optimizes
+it once however many members there are. One thread per core calls its share of the members' steps
+(TensorFlow releases Python's lock while a step runs), so the members' small operations keep every
+core busy, which a single small network does not. (Stacking the members into rank-3 batched
+products, with or without XLA, measured slower on 2 cores; one graph calling every member's step
+measured as fast per iteration but had to be rebuilt and optimized again, seconds each time,
+whenever a member stopped: benchmarks/NOTES.md.)
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import tensorflow as tf
 
@@ -20,35 +23,33 @@ from psychrnn_cli.network.step import CompiledSteps
 from psychrnn_cli.prefetch import TrainingBatch
 
 
-class EnsembleSteps:
-    """One compiled training step for a group of members.
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    Members that stop training early (each has its own stopping rules) stay in the compiled
-    graph, stepping on their last batch with results discarded, until at most half of the graph's
-    members are still training; then a graph of the remaining ones is traced. That keeps the
-    number of traces near log2(K) however the members finish.
+
+class EnsembleSteps:
+    """The training steps of a group of members, one call per iteration; a context manager (its
+    threads end on exit).
+
+    Only the members given a batch step: a member that stopped costs nothing from the next
+    iteration on. A member's results do not depend on which other members train beside it.
 
     Args:
         members: each member's compiled steps (same model settings, different seeds).
+        threads: threads calling the members' steps (default: one per core).
     """
 
-    def __init__(self, members: list[CompiledSteps]) -> None:
+    def __init__(self, members: list[CompiledSteps], threads: int | None = None) -> None:
         self.members = members
-        loops = {}
-        for model in (member.model for member in members):
-            key = model.dynamics_key()
-            if key not in loops:
-                loops[key] = model.compiled_loop()
-            model.loop = loops[key]
-        # each member's step is its own function, called (not inlined), so TensorFlow optimizes it
-        # the same way whichever members share the graph: a member's results do not depend on them
-        self.member_steps = [
-            tf.function(member._train_step, autograph=False, experimental_attributes={"_noinline": True})
-            for member in members
-        ]
-        self.compiled: tuple[int, ...] = ()  # the members in the current graph
-        self.graph = None
-        self.last_batch: dict[int, tuple[tf.Tensor, ...]] = {}
+        self.threads = max(1, min(threads or cores(), len(members)))
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ensemble-step")
+
+    def __enter__(self) -> EnsembleSteps:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pool.shutdown()
 
     def train_step(self, batches: dict[int, TrainingBatch]) -> dict[int, dict[str, float]]:
         """One optimizer step of each member ``k`` in ``batches`` on its batch ``(x, y, mask)``
@@ -56,19 +57,16 @@ class EnsembleSteps:
 
         Returns each of those members' loss terms, as :meth:`CompiledSteps.train_step` does.
         """
-        training = tuple(sorted(batches))
-        if not set(training) <= set(self.compiled) or 2 * len(training) <= len(self.compiled):
-            self.compiled, self.graph = training, self._trace(training)
-        for k, batch in batches.items():
-            self.last_batch[k] = tuple(tf.constant(a, tf.float32) for a in batch)
-        terms = self.graph(*(a for k in self.compiled for a in self.last_batch[k]))
-        return {k: {name: float(value) for name, value in member_terms.items()}
-                for k, member_terms in zip(self.compiled, terms) if k in batches}
+        keys = sorted(batches)
+        arrays = {k: [tf.constant(a, tf.float32) for a in batches[k]] for k in keys}
+        for k in keys:  # traced here, in this thread, when a member's shape is new to the process
+            self.members[k].prepare_train(tuple(tuple(a.shape) for a in arrays[k]))
 
-    def _trace(self, indices: tuple[int, ...]):
-        member_steps = [self.member_steps[k] for k in indices]
+        def run(share: list[int]) -> dict[int, dict[str, float]]:
+            return {k: {name: float(value) for name, value in self.members[k].call_train(arrays[k]).items()}
+                    for k in share}
 
-        def step(*arrays: tf.Tensor) -> list[dict[str, tf.Tensor]]:
-            return [member_step(*arrays[3 * i:3 * i + 3]) for i, member_step in enumerate(member_steps)]
-
-        return tf.function(step, autograph=False)
+        terms: dict[int, dict[str, float]] = {}
+        for done in self.pool.map(run, [keys[i::self.threads] for i in range(self.threads)]):
+            terms.update(done)
+        return terms

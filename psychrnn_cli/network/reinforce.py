@@ -38,6 +38,7 @@ from psychrnn_cli.masks import Constraints
 from psychrnn_cli.models.basic import Basic
 from psychrnn_cli.network.base import RecurrentModel, dense
 from psychrnn_cli.network.regularizers import regularization_terms
+from psychrnn_cli.network.shared import describe
 from psychrnn_cli.network.step import NOISE_STREAMS, CompiledSteps, Objective
 from psychrnn_cli.prefetch import TrainingBatch
 from psychrnn_cli.task import Task
@@ -184,7 +185,10 @@ class ActorCriticSteps(CompiledSteps):
 
     A batch is ``(inputs [B, N_steps, N_in], rewards [B, N_steps, A], outcomes [B, N_steps, A])``
     (:meth:`make_batch`); the train step keeps the signature of the supervised one, so the loop,
-    prefetching and ensembles run it unchanged.
+    prefetching and ensembles run it unchanged. Its training step and evaluation are traced once
+    per shape and settings and shared like the supervised ones (:mod:`psychrnn_cli.network.shared`):
+    the critic's parameters and the action streams' generator states are part of each network's
+    state.
 
     Args:
         model, optimizer, objective, clip, seed: as for :class:`CompiledSteps` (the objective's
@@ -201,10 +205,16 @@ class ActorCriticSteps(CompiledSteps):
         root = tf.random.Generator.from_seed(_stream_seed(seed))
         self.actions = dict(zip(NOISE_STREAMS, [root, *tf.random.Generator.from_seed(_stream_seed(seed)).split(2)]))
         super().__init__(model, optimizer, objective, clip, seed)
-        self._evaluate_graph = tf.function(self._evaluate, autograph=False)
 
     def _own_variables(self) -> dict[str, tf.Variable]:
         return {f"critic/{name}": v for name, v in self.critic.params.items()}
+
+    def _own_state(self) -> list[tf.Variable]:
+        return [*self.critic.params.values(), *(self.actions[name].state for name in NOISE_STREAMS)]
+
+    def _own_key(self) -> tuple:
+        return (describe(self.settings), self.fixation,
+                tuple((name, tuple(v.shape)) for name, v in self.critic.params.items()))
 
     def make_batch(self, task: Task) -> TrainingBatch:
         """A training batch of ``task``: inputs, reward table and outcome table, float32."""
@@ -262,7 +272,9 @@ class ActorCriticSteps(CompiledSteps):
             (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``.
         """
         x, (y, mask, params), table, outcomes = self.reward_batch(task, n_trials)
-        loss, happened = self._evaluate_graph(*(tf.constant(a, tf.float32) for a in (x, table, outcomes)))
+        arrays = [tf.constant(a, tf.float32) for a in (x, table, outcomes)]
+        spec = self._prepare_exact("evaluate", self._evaluate, tuple(tuple(a.shape) for a in arrays))
+        loss, happened = self._call(spec, arrays)
         outcome = happened["outcome"].numpy().astype(int)
         scores = {"mean_reward": float(np.mean(happened["reward"].numpy())),
                   "aborted": float(np.mean(outcome == rewards.ABORT)),

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from psychrnn_cli.network.base import RecurrentModel
 from psychrnn_cli.network.regularizers import CustomTerm, regularization_terms
+from psychrnn_cli.network.shared import SharedFunction, describe, handles, shared
 from psychrnn_cli.prefetch import TrainingBatch, make_batch
 from psychrnn_cli.task import Task
 
@@ -42,8 +43,20 @@ class Objective:
     custom_weight: float = 1.0
 
 
+def optimizer_settings(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's settings that its traced update bakes in: its config without its name and
+    without a constant learning rate (Keras keeps that in a variable, read at every step)."""
+    config = optimizer.get_config()
+    return {k: v for k, v in config.items()
+            if k != "name" and not (k == "learning_rate" and isinstance(v, (int, float)))}
+
+
 class CompiledSteps:
     """A model's training step and forward pass as ``tf.function`` graphs.
+
+    The graphs are traced once per :meth:`graph_key` in the process and shared by every network
+    with that key (:mod:`psychrnn_cli.network.shared`), each reading and updating its own
+    :attr:`state`: the members of an ensemble and the runs of an in-process sweep trace once.
 
     Fixed (non-plastic) entries get zero gradient and are reset to their initial value after
     every optimizer step, so no optimizer (momentum, weight decay) can move them.
@@ -72,13 +85,20 @@ class CompiledSteps:
             for name, mask in model.constraints.plastic.items()
             if (var := self.variables.get(name)) is not None
         }
-        self.fixed_values = {name: tf.constant(self.variables[name].numpy()) for name in self.plastic}
+        # initial values of the fixed entries, as variables, so that a shared trace reads each
+        # network's own through its handle (TensorFlow may capture a constant tensor of up to 128
+        # elements by value, and a trace that did would reset every network to the template's)
+        self.fixed_values = {name: tf.Variable(self.variables[name].numpy(), trainable=False, name=f"{name}_fixed")
+                             for name in self.plastic}
         # optimizer slots made now, not on the first call: creating variables inside the traced
         # step would make tf.function trace it twice
         self.optimizer.build(list(self.variables.values()))
-        self._train_graph = tf.function(self._train_step, autograph=False)
-        self._predict_graph = tf.function(self._predict, autograph=False)
-        self._predict_shapes: set[tuple] = set()
+        # everything the traced step reads besides its arguments, in an order equal for equal keys
+        self.state = [*model.params.values(), *self._own_state(), *self.optimizer.variables,
+                      *(self.noise[name].state for name in NOISE_STREAMS), *self.plastic.values(),
+                      *self.fixed_values.values()]
+        self._handles = handles(self.state)
+        self._functions: dict[tuple, Any] = {}
 
     def _noise(self, inputs: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor | None:
         if self.model.rec_noise == 0:
@@ -96,6 +116,15 @@ class CompiledSteps:
     def _own_variables(self) -> dict[str, tf.Variable]:
         """Trainable variables of the algorithm beside the model's (none for supervised training)."""
         return {}
+
+    def _own_state(self) -> list[tf.Variable]:
+        """Variables of the algorithm that its traced graphs read besides the model's parameters,
+        the optimizer's variables and the noise generators (none for supervised training)."""
+        return []
+
+    def _own_key(self) -> tuple:
+        """The algorithm's settings that its traced graphs bake in (none for supervised training)."""
+        return ()
 
     def make_batch(self, task: Task) -> TrainingBatch:
         """The next training batch of ``task``, as :meth:`train_step` takes it."""
@@ -131,8 +160,57 @@ class CompiledSteps:
 
         Returns the batch's task ``loss`` and each active regularization term.
         """
-        terms = self._train_graph(*(tf.constant(a, tf.float32) for a in (inputs, targets, mask)))
+        terms = self.call_train([tf.constant(a, tf.float32) for a in (inputs, targets, mask)])
         return {name: float(value) for name, value in terms.items()}
+
+    def call_train(self, arrays: list[tf.Tensor]) -> dict[str, tf.Tensor]:
+        """:meth:`train_step` on float32 tensors (a batch of :meth:`make_batch`), returning the
+        terms as tensors; an ensemble's threads call it after :meth:`prepare_train`."""
+        return self._call(self.prepare_train(tuple(tuple(a.shape) for a in arrays)), arrays)
+
+    def prepare_train(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        """Make sure the training step for batches of ``shapes`` (one shape per array of
+        :meth:`make_batch`) is traced or found shared; returns its name in :meth:`_call`."""
+        return self._prepare_exact("train", self._train_step, shapes)
+
+    def _prepare_exact(self, name: str, function: Callable[..., Any], shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        """Prepare ``function`` of float32 arguments of exactly ``shapes`` as the graph ``name``;
+        returns its name in :meth:`_call`."""
+        spec = (name, shapes)
+        self._prepare(spec, lambda: tf.function(function, autograph=False).get_concrete_function(
+            *(tf.TensorSpec(shape, tf.float32) for shape in shapes)))
+        return spec
+
+    def graph_key(self, *spec: Any) -> tuple:
+        """Everything that sets what a traced graph computes, besides the values of :attr:`state`:
+        ``spec`` (the graph and its argument shapes), the training algorithm (this class and
+        :meth:`_own_key`), the model's class and settings, parameter names, shapes and
+        trainability, the constraint arrays, the optimizer's class and settings, the objective and
+        the clipping."""
+        model, optimizer, objective = self.model, self.optimizer, self.objective
+        return (*spec, describe(type(self)), self._own_key(),
+                describe(type(model.definition)), describe(vars(model.definition)),
+                tuple((name, tuple(v.shape), v.trainable) for name, v in model.params.items()),
+                describe(model.constraints.arrays()), tuple(self.plastic),
+                describe(type(optimizer)), describe(optimizer_settings(optimizer)),
+                describe(objective.loss), describe(objective.coefficients), describe(objective.custom),
+                objective.custom_weight, self.clip_mode, self.clip_norm)
+
+    def _prepare(self, spec: tuple, trace: Callable[[], Any]) -> None:
+        """Find the graph ``spec`` shared, or trace it with ``trace()``. Eager only: a trace made
+        while another ``tf.function`` traces would read that function's tensors, not this
+        network's state."""
+        if spec not in self._functions:
+            if not tf.executing_eagerly():
+                raise RuntimeError(f"{spec[0]} step for shapes {spec[1]} was not prepared before tracing the caller")
+            self._functions[spec] = shared(self.graph_key(*spec), trace, self, self.state, spec[0])
+
+    def _call(self, spec: tuple, arguments: list[tf.Tensor]) -> Any:
+        """Run the prepared graph ``spec`` on this network's state."""
+        function = self._functions[spec]
+        if isinstance(function, SharedFunction):
+            return function(self._handles, arguments)
+        return function(*arguments)
 
     def snapshot(self) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
         """Everything TensorFlow holds for training: parameters, optimizer slots, noise generator states."""
@@ -168,9 +246,8 @@ class CompiledSteps:
         of any size share one graph.
         """
         noise = stream if noise else None
-        key = (inputs.shape[1:], noise)
-        if key not in self._predict_shapes:
-            self._predict_graph.get_concrete_function(tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise)
-            self._predict_shapes.add(key)
-        outputs, states, recorded = self._predict_graph(tf.constant(inputs, tf.float32), noise)
+        spec = ("predict", tuple(inputs.shape[1:]), noise)
+        self._prepare(spec, lambda: tf.function(self._predict, autograph=False).get_concrete_function(
+            tf.TensorSpec([None, *inputs.shape[1:]], tf.float32), noise))
+        outputs, states, recorded = self._call(spec, [tf.constant(inputs, tf.float32)])
         return outputs.numpy(), states.numpy(), {name: value.numpy() for name, value in recorded.items()}
