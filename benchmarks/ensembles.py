@@ -232,7 +232,7 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     if args.part == "scaling":
         command = f"benchmarks/ensembles.py scaling --sizes {' '.join(map(str, args.sizes))} --repeats {args.repeats}"
-        text = (f"## Ensembles: K networks in one compiled step\n\nMeasured {started} with `.venv/bin/python {command}`"
+        text = (f"## Ensembles: K networks sharing one traced step\n\nMeasured {started} with `.venv/bin/python {command}`"
                 f" on the machine above. N_rec 50, batch 50, perceptual discrimination, T 2000 ms; median over "
                 f"{args.repeats} processes per K of each process's median iteration after 2 warm-up iterations.\n\n"
                 + scaling(args.sizes, args.repeats))
