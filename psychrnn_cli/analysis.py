@@ -209,7 +209,13 @@ def step_function(network: Network, inputs: np.ndarray | None = None) -> Callabl
         raise SimulatorError(f"the constant input must have {network.N_in} values, got {u.size}")
     w = model.prepare(ops, network.weights)
     drive = model.drive_gain() * (w["W_in"] @ u + w["b_rec"])
-    components = len(model.initial_state(ops, w, np.zeros((1, N))))
+    initial = model.initial_state(ops, w, np.zeros((1, N)))
+    if any(np.shape(component) != (1, N) for component in initial):
+        shapes = ", ".join(str(tuple(np.shape(component)[1:])) for component in initial)
+        raise SimulatorError(f"fixed points need a state made of vectors of the {N} units; model={model.kind}'s state "
+                             f"components have shapes {shapes} per trial (a matrix among them), so this analysis does "
+                             "not apply to it")
+    components = len(initial)
 
     def F(states: np.ndarray) -> np.ndarray:
         states = np.atleast_2d(np.asarray(states, dtype=np.float64))

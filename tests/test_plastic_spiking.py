@@ -83,6 +83,14 @@ def test_plastic_term_follows_the_recurrent_mask_and_lesions():
     np.testing.assert_allclose(lesioned.states[0, :, 0], [x1[0], x2[0], x3_0], rtol=1e-12)
 
 
+def test_fixed_points_refuse_the_plastic_model_naming_its_matrix_state():
+    from psychrnn_cli.analysis import find_fixed_points
+    from psychrnn_cli.simulator import SimulatorError
+
+    with pytest.raises(SimulatorError, match=r"model=plastic's state components have shapes \(2,\), \(2, 2\), \(2,\)"):
+        find_fixed_points(Network(Plastic(2, alpha=0.5), PLASTIC_WEIGHTS), np.zeros((1, 6)))
+
+
 # --- spiking ---------------------------------------------------------------------------------------
 
 
