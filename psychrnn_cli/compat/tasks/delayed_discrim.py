@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.compat.tasks.task import Task
+from psychrnn_cli.compat.tasks.task import NoisyInputsTask
 
 FREQUENCY_PAIRS = ((18, 10), (22, 14), (26, 18), (30, 22), (34, 26))
 F_MIN, F_MAX = 10.0, 34.0  # Hz, the range the input tuning spans
 
 
-class DelayedDiscrimination(Task):
+class DelayedDiscrimination(NoisyInputsTask):
     """Inputs ``[2]`` tuned to the frequency (``0.4 + 0.8 (f - 10) / 24`` and ``0.4 + 0.8 (34 - f) / 24``)
     during each stimulus; outputs ``[2]``: 1 on the answer's channel, 0.2 on the other, during the
     decision epoch, which is the only masked-in epoch.
@@ -58,14 +58,6 @@ class DelayedDiscrimination(Task):
         return {"stimulus_1": onset, "delay": onset + stim_1, "stimulus_2": onset + stim_1 + delay,
                 "decision": onset + stim_1 + delay + stim_2, "end": onset + stim_1 + delay + stim_2 + decision,
                 "stim_noise": 0.1, "f1": f1, "f2": f2, "choice": choice}
-
-    def trial_function(self, time: float, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, y, mask = (a[0, 0] for a in self._arrays([params], np.array([time]), self.input_noise(2, params["stim_noise"])))
-        return x, y, mask
-
-    def trials(self, params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        noise = self.input_noise((len(params), self.N_steps, 2), np.array([[[p["stim_noise"]]] for p in params]))
-        return self._arrays(params, self.time_ms, noise)
 
     def _arrays(self, params: list[dict[str, Any]], time: np.ndarray, noise: np.ndarray):
         """Inputs, targets, masks ``[B, len(time), 2]`` at ``time`` (ms), given the input noise."""

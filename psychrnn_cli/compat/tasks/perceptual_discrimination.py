@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from psychrnn_cli.compat.tasks.task import Task
+from psychrnn_cli.compat.tasks.task import NoisyInputsTask
 
 COHERENCES = (0.1, 0.3, 0.5, 0.7)
 DECISION_LAG = 20.0  # ms between the end of the stimulus and the target's onset
 
 
-class PerceptualDiscrimination(Task):
+class PerceptualDiscrimination(NoisyInputsTask):
     """Inputs ``[2]``: both channels 1 during the stimulus, plus ``coherence`` on channel ``direction``;
     outputs ``[2]``: ``hi`` on the chosen channel and ``lo`` on the other from 20 ms after the
     stimulus; the mask is 1 from the stimulus's end.
@@ -46,14 +46,6 @@ class PerceptualDiscrimination(Task):
             "onset_time": float(rng.uniform(0, self.T / 2)),
             "stim_duration": float(rng.uniform(self.T / 8, 3 * self.T / 8)),
         }
-
-    def trial_function(self, time: float, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x, y, mask = (a[0, 0] for a in self._arrays([params], np.array([time]), self.input_noise(2, params["stim_noise"])))
-        return x, y, mask
-
-    def trials(self, params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        noise = self.input_noise((len(params), self.N_steps, 2), np.array([[[p["stim_noise"]]] for p in params]))
-        return self._arrays(params, self.time_ms, noise)
 
     def _arrays(self, params: list[dict[str, Any]], time: np.ndarray, noise: np.ndarray):
         """Inputs, targets, masks ``[B, len(time), 2]`` at ``time`` (ms), given the input noise."""

@@ -40,3 +40,18 @@ class Task(NativeTask):
         Unlike PsychRNN's, this is a copy: writing into it does not change the task.
         """
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in ENGINE_ATTRIBUTES}
+
+
+class NoisyInputsTask(Task):
+    """A built-in task computed for a whole batch at once by its ``_arrays(params, time, noise)``
+    (inputs, targets, masks ``[B, len(time), N_in|N_out]`` at ``time`` ms) from Gaussian input
+    noise with each trial's ``stim_noise``; ``trial_function`` is the same computation at one time."""
+
+    def trial_function(self, time: float, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        noise = self.input_noise(self.N_in, params["stim_noise"])
+        x, y, mask = (a[0, 0] for a in self._arrays([params], np.array([time]), noise))
+        return x, y, mask
+
+    def trials(self, params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        noise = self.input_noise((len(params), self.N_steps, self.N_in), np.array([[[p["stim_noise"]]] for p in params]))
+        return self._arrays(params, self.time_ms, noise)
