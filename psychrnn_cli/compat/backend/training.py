@@ -21,9 +21,8 @@ from psychrnn_cli.compat.backend.initializations import CompatError
 from psychrnn_cli.training import run_trainers
 
 if TYPE_CHECKING:
-    from psychrnn_cli.compat.backend.run_dir import CurveRecorder
+    from psychrnn_cli.compat.backend.run_dir import RNN, CurveRecorder
 
-RNN = Any  # a psychrnn_cli.compat.backend.rnn.RNN (not imported: that module imports this one)
 REGULARIZERS = {"L1_in": "L1_in", "L1_rec": "L1_rec", "L1_out": "L1_out", "L2_in": "L2_in", "L2_rec": "L2_rec",
                 "L2_out": "L2_out", "L2_firing_rate": "L2_rate"}  # PsychRNN's params key -> ours
 MODEL_GUIDE = "see docs/guides/psychrnn-compat.md, section \"Models written for PsychRNN\""
