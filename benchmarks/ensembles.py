@@ -109,40 +109,58 @@ def run_worker(spec: dict, timeout: float = 7200) -> dict:
     start = time.time()
     spec = {**spec, "launch": start}
     done = subprocess.run([sys.executable, __file__, "worker", json.dumps(spec)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                          timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **spec.get("env", {})})
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"worker {spec} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return {**json.loads(lines[-1][len("RESULT "):]), "wall_s": time.time() - start}
 
 
+CORES = len(os.sched_getaffinity(0))  # the cores the benchmark's processes may run on (Linux)
+ONE_THREAD = {"TF_NUM_INTEROP_THREADS": "1"}  # TensorFlow runs one operation at a time (and one thread per operation)
+
+
 def scaling(sizes: list[int], repeats: int) -> str:
-    results: dict[int, list[dict]] = {k: [] for k in sizes}
+    """The table of ``scaling``: each K, and one network run by one TensorFlow thread, whose CPU time
+    per iteration ``c`` (its trial generation included) sets the floor of K networks that share no
+    work: ``K c / cores``."""
+    runs: dict[str, list[dict]] = {str(k): [] for k in sizes} | {"1, one thread": []}
     loads = []
     for turn in range(repeats):
-        for k in sizes if turn % 2 == 0 else sizes[::-1]:
+        for name in runs if turn % 2 == 0 else list(runs)[::-1]:
+            k = int(name.split(",")[0])
             iterations = max(6, 120 // k)
             loads.append(os.getloadavg()[0])
-            results[k].append(run_worker({"overrides": [*SCALING_RUN, f"train.ensemble={k}",
-                                                        f"train.iterations={iterations + 3}"], "warmup": 2}))
-            print(f"K={k}: {1e3 * np.median(results[k][-1]['per_iteration_s']):.1f} ms per iteration "
+            runs[name].append(run_worker({"overrides": [*SCALING_RUN, f"train.ensemble={k}",
+                                                        f"train.iterations={iterations + 3}"], "warmup": 2,
+                                          "env": ONE_THREAD if "thread" in name else {}}))
+            print(f"K={name}: {1e3 * np.median(runs[name][-1]['per_iteration_s']):.1f} ms per iteration "
                   f"(load {loads[-1]:.2f})", file=sys.stderr)
-    medians = {k: [float(np.median(r["per_iteration_s"])) for r in results[k]] for k in sizes}
-    cpu = {k: float(np.median([np.median(r["cpu_per_iteration_s"]) for r in results[k]])) for k in sizes}
-    one = np.median(medians[sizes[0]]) if sizes[0] == 1 else None
+    medians = {name: [float(np.median(r["per_iteration_s"])) for r in results] for name, results in runs.items()}
+    cpu = {name: float(np.median([np.median(r["cpu_per_iteration_s"]) for r in results])) for name, results in runs.items()}
+    one = np.median(medians["1"]) if "1" in runs else None
+    floor_per_network = cpu["1, one thread"] / CORES
     lines = ["| networks K | ms per iteration (median, range) | time / time of 1 network | throughput vs 1 network "
-             "| CPU ms per iteration | CPU time / CPU time of 1 network | s from command to first step |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
-    for k in sizes:
-        t = np.median(medians[k])
+             "| CPU ms per iteration | CPU time / CPU time of 1 network | floor without shared work (ms) "
+             "| time / floor | s from command to first step |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in runs:
+        k = int(name.split(",")[0])
+        t = np.median(medians[name])
         ratio = f"{t / one:.1f}x" if one else "-"
         gain = f"{k * one / t:.1f}x" if one else "-"
-        first = np.median([r["first_step_s"] for r in results[k]])
-        cpu_ratio = f"{cpu[k] / cpu[1]:.1f}x" if one else "-"
-        lines.append(f"| {k} | {1e3 * t:.1f} ({1e3 * min(medians[k]):.1f}-{1e3 * max(medians[k]):.1f}) | {ratio} | "
-                     f"{gain} | {1e3 * cpu[k]:.1f} | {cpu_ratio} | {first:.1f} |")
+        first = np.median([r["first_step_s"] for r in runs[name]])
+        cpu_ratio = f"{cpu[name] / cpu['1']:.1f}x" if one else "-"
+        floor = k * floor_per_network
+        lines.append(f"| {name} | {1e3 * t:.1f} ({1e3 * min(medians[name]):.1f}-{1e3 * max(medians[name]):.1f}) | "
+                     f"{ratio} | {gain} | {1e3 * cpu[name]:.1f} | {cpu_ratio} | {1e3 * floor:.1f} | {t / floor:.2f} | "
+                     f"{first:.1f} |")
     return (f"Load average (1 min) before each process: median {np.median(loads):.2f}, range "
-            f"{min(loads):.2f}-{max(loads):.2f}.\n\n" + "\n".join(lines))
+            f"{min(loads):.2f}-{max(loads):.2f}. Floor: K networks that share no work need at least K times the CPU "
+            f"time of one network's iteration run by one TensorFlow thread (row \"1, one thread\", "
+            f"`TF_NUM_INTEROP_THREADS=1`; its trial generation included), spread over the {CORES} cores.\n\n"
+            + "\n".join(lines))
+
 
 
 def seeds(n_seeds: int, n_solo: int, n_sweep: int) -> tuple[str, dict]:
