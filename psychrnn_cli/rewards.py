@@ -27,6 +27,11 @@ correct choice is the channel with the largest masked time average of the target
 the last step where the mask scores a non-zero target. A task overrides it with a method
 ``reward_tables(targets, mask, params) -> (outcomes, rewards)`` returning both tables
 ``[B, N_steps, A]`` (as NeuroGym environments do, with their own rewards).
+
+Trial sequences (:class:`~psychrnn_cli.sequences.SequenceTask`) are scored trial by trial: each
+trial's tables come from the rule of the sequence's trial task, in the trial's own steps; in the
+inter-trial intervals every action continues (``CONTINUE``, reward 0) and no trial is running
+(:func:`sequence_tables`).
 """
 
 from __future__ import annotations
@@ -88,13 +93,39 @@ def choice_rule(task: Task, targets: np.ndarray, mask: np.ndarray, abort_penalty
 def reward_tables(task: Task, targets: np.ndarray, mask: np.ndarray, params: list[dict[str, Any]],
                   abort_penalty: float) -> tuple[np.ndarray, np.ndarray]:
     """Outcome codes and rewards ``[B, N_steps, A]`` of a batch: the task's own
-    ``reward_tables(targets, mask, params)`` if it has one, else those of :func:`choice_rule`."""
+    ``reward_tables(targets, mask, params)`` if it has one, else those of :func:`choice_rule`;
+    for trial sequences, those of :func:`sequence_tables`."""
+    from psychrnn_cli.sequences import SequenceTask
+
+    if isinstance(task, SequenceTask):
+        return sequence_tables(task, targets, mask, params, abort_penalty)
     own = getattr(task, "reward_tables", None)
     if callable(own):
         return own(targets, mask, params)
     rule = choice_rule(task, targets, mask, abort_penalty)
     fixation = fixation_action(task)
     return outcome_table(rule, task.N_steps, n_actions(task), 0 if fixation is None else fixation)
+
+
+def sequence_tables(task: Any, targets: np.ndarray, mask: np.ndarray, params: list[dict[str, Any]],
+                    abort_penalty: float) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome codes and rewards ``[B, N_steps, A]`` of a batch of ``B`` sequences
+    (:class:`~psychrnn_cli.sequences.SequenceTask`): the tables of each of its ``B * K`` trials by
+    the trial task's rule (:func:`reward_tables` of the trial task on the trials alone), placed at
+    the trial's steps; ``CONTINUE`` and reward 0 in every inter-trial interval."""
+    from psychrnn_cli.sequences import layout, per_trial
+
+    trial_task, (y, m), trials = per_trial(task, [targets, mask], params)
+    outcomes, table = reward_tables(trial_task, y, m, trials, abort_penalty)
+    check_tables(trial_task, outcomes, table, len(trials))
+    places = layout(task)
+    K, iti, N = places["trials_per_sequence"], places["iti_steps"], places["trial_steps"]
+    B, A = len(params), outcomes.shape[-1]
+    sequence_outcomes = np.full((B, K, iti + N, A), CONTINUE, dtype=np.asarray(outcomes).dtype)
+    sequence_rewards = np.zeros((B, K, iti + N, A))
+    sequence_outcomes[:, :, iti:] = np.reshape(outcomes, (B, K, N, A))
+    sequence_rewards[:, :, iti:] = np.reshape(table, (B, K, N, A))
+    return sequence_outcomes.reshape(B, K * (iti + N), A), sequence_rewards.reshape(B, K * (iti + N), A)
 
 
 def outcome_table(rule: RewardRule, n_steps: int, n_actions: int, fixation: int) -> tuple[np.ndarray, np.ndarray]:
