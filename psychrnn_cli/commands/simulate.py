@@ -111,6 +111,7 @@ def read_mask_file(path: str) -> Any:
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
     from psychrnn_cli.build import ConfigError, task_from_run
+    from psychrnn_cli.rewards import acts_on_feedback
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
     from psychrnn_cli.sequences import layout, param_arrays
@@ -126,6 +127,11 @@ def main(argv: list[str]) -> int:
         network = network_from_run(run, str(run_file))
         network.clusters = stored_clusters(run)  # for --lesion cluster<k>
         task = task_from_run(run, args.trials, args.seed, args.overrides)
+        if acts_on_feedback(task):
+            raise SimulatorError("this run was trained with task.feedback=reward: its inputs depend on the actions "
+                                 "the network samples, which simulate does not do (perturbations are defined over "
+                                 "fixed inputs); use psychrnn evaluate, which samples them, or simulate a run "
+                                 "without that feedback")
         perturbation_list, described = perturbations(args, network, task.N_steps)
         if not perturbation_list:
             print("psychrnn simulate: note: no perturbation given; both runs are the unperturbed network",
