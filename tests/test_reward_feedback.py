@@ -314,3 +314,69 @@ def test_numpy_closed_loop_fills_in_the_feedback_of_its_own_actions(feedback_run
     correct = np.array([s["trials"][0]["direction"] for s in params])  # block_prior: the correct output
     rewarded = reward == 1
     assert rewarded.any() and np.all(choice[rewarded].argmax(axis=1) == correct[rewarded])
+
+
+class Reversal(Task):
+    """A two-armed reversal task (as the bandits of Wang et al. 2018, Nature Neuroscience 21:860,
+    with deterministic rewards): 3 steps per trial, a choice may come at any step, the input a
+    constant cue that says nothing about the side. The correct output of a sequence's first trial
+    is drawn 50/50; each later trial keeps the one before with probability ``1 - hazard``, else it
+    switches. Only the outcome of the trial before tells where the reward is."""
+
+    def __init__(self, dt: float = 20, tau: float = 40, T: float = 60, N_batch: int = 2, hazard: float = 0.1,
+                 **kwargs) -> None:
+        super().__init__(1, 2, dt=dt, tau=tau, T=T, N_batch=N_batch, **kwargs)
+        self.hazard = hazard
+
+    def generate_trial_params(self, batch, trial):
+        return self.next_trial_params(batch, trial, [])
+
+    def next_trial_params(self, batch, trial, history):
+        if not history:
+            return {"side": int(self.rng.random() < 0.5)}
+        side = history[-1]["side"]
+        return {"side": 1 - side if self.rng.random() < self.hazard else side}
+
+    def trials(self, params):
+        side = np.array([p["side"] for p in params])
+        y = np.zeros((len(params), 3, 2))
+        y[np.arange(len(params)), :, side] = 1.0
+        return np.ones((len(params), 3, 1)), y, np.ones_like(y)
+
+
+@pytest.mark.slow
+def test_reward_feedback_learns_win_stay_lose_shift_in_a_reversal_task(tmp_path):
+    """Sequences of 10 reversal trials (hazard 0.1), 300 iterations each with and without reward feedback.
+
+    Without feedback no policy can beat 50% in expectation: every input is the same whatever the
+    side, and each trial's side is 0 or 1 with probability 1/2. Win-stay/lose-shift on the
+    feedback is right on every trial but the first unless the side just switched: (0.5 + 9 x 0.9)
+    / 10 = 86%. The trained network must reach 75% on 200 fresh sequences (2000 trials; 50% would
+    be 16 standard errors below) and, on its recorded trials, repeat a rewarded choice and leave an
+    unrewarded one at least 80% of the time.
+    """
+    from psychrnn_cli.commands.evaluate import evaluate_run
+
+    overrides = ["algorithm=actor_critic", "task=custom", "task._target_=tests.test_reward_feedback.Reversal",
+                 "task.dt=20", "task.tau=40", "task.T=60", "task.trials_per_sequence=10", "task.iti=40",
+                 "algorithm.fixation_bias=0", "model.N_rec=32", "train.batch_size=32", "train.iterations=300",
+                 "train.eval_every=100", "train.eval_trials=100", "train.test_trials=200", "train.save_trials=200",
+                 "train.stop_accuracy=null", "train.progress=false", "optimizer.learning_rate=0.003"]
+    runs = {feedback: load_run(train([*overrides, f"task.feedback={feedback}"], run_dir=tmp_path / feedback))
+            for feedback in ("none", "reward")}
+    accuracy = {feedback: run["evaluation"]["attrs"]["accuracy"] for feedback, run in runs.items()}
+    trials = runs["reward"]["trials"]
+    assert not np.any(trials["outcome"] == 3)  # (a choice at any step never aborts)
+    made = trials["outcome"] > 0  # a choice, correct or wrong; otherwise none
+    chose = np.take_along_axis(trials["actions"], np.minimum(trials["end_step"], trials["actions"].shape[1] - 1), axis=1) - 1  # output index
+    pairs = made[:, :-1] & made[:, 1:]  # consecutive trials that both made a choice
+    stay = chose[:, 1:] == chose[:, :-1]
+    won = trials["outcome"][:, :-1] == 1
+    win_stay, lose_shift = stay[pairs & won].mean(), (~stay[pairs & ~won]).mean()
+    assert pairs.mean() > 0.9
+    numpy_accuracy = evaluate_run(runs["reward"], 200, 0, [], noise=True)["attrs"]["accuracy"]
+    print(f"reversal: accuracy without feedback {accuracy['none']:.3f}, with {accuracy['reward']:.3f}; "
+          f"win-stay {win_stay:.3f}, lose-shift {lose_shift:.3f}; psychrnn evaluate {numpy_accuracy:.3f}")
+    assert accuracy["reward"] >= 0.75 and accuracy["none"] <= 0.56
+    assert win_stay >= 0.8 and lose_shift >= 0.8
+    assert numpy_accuracy >= 0.75  # the NumPy closed loop of psychrnn evaluate agrees
