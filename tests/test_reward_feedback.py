@@ -265,6 +265,21 @@ def test_feedback_run_resumes_bit_identical(feedback_run, tmp_path):
         np.testing.assert_array_equal(whole["trials"][name], resumed["trials"][name], err_msg=name)
 
 
+def test_ensemble_members_with_feedback_share_the_trace_and_equal_solo_runs(feedback_run, tmp_path):
+    """The closed-loop step is traced once in the process (by the fixture's run) and shared by
+    both members; member seed 0 is the solo run of seed 0 bit for bit."""
+    from psychrnn_cli.network.shared import TRACES
+
+    traced = TRACES["train"]
+    train([*FEEDBACK, "train.iterations=4", "train.ensemble=2"], run_dir=tmp_path)
+    assert TRACES["train"] == traced
+    solo, member, other = (load_run(path) for path in (feedback_run, tmp_path / "seed_0", tmp_path / "seed_1"))
+    for name, value in solo["model"]["weights"].items():
+        np.testing.assert_array_equal(member["model"]["weights"][name], value, err_msg=name)
+    np.testing.assert_array_equal(member["trials"]["inputs"], solo["trials"]["inputs"])
+    assert not np.array_equal(other["model"]["weights"]["W_rec"], solo["model"]["weights"]["W_rec"])
+
+
 def test_feedback_run_records_its_channels_and_works_after_training(feedback_run, tmp_path):
     from psychrnn_cli.commands.evaluate import evaluate_run
     from psychrnn_cli.plots import run_figures
