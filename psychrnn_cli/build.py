@@ -29,6 +29,7 @@ from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, model_class
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
+from psychrnn_cli.rewards import acts_on_feedback
 from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree,
                                  check_arguments, check_config, unexpected_argument)
 from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, layout, make_sequences
@@ -139,9 +140,9 @@ def check_task(task: Task, n_trials: int = 2) -> None:
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
 
 
-def sequence_setting(task: Task) -> tuple[dict[str, int], str]:
-    """A task's :func:`~psychrnn_cli.sequences.layout` and ``task.feedback`` (``none`` for a single trial)."""
-    return layout(task), getattr(task, "feedback", "none")
+def sequence_setting(task: Task) -> tuple[dict[str, int], str] | None:
+    """A sequence task's :func:`~psychrnn_cli.sequences.layout` and ``task.feedback``; None for single trials."""
+    return (layout(task), task.feedback) if isinstance(task, SequenceTask) else None
 
 
 def check_reward_tables(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
@@ -306,12 +307,16 @@ def _build(cfg: DictConfig) -> Experiment:
         for key in ("batch_size", "eval_trials", "test_trials"):
             check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
-        for stage in curriculum.stages:
+        for number, stage in enumerate(curriculum.stages):
             check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
+            if curriculum.metric_every and acts_on_feedback(task) and stage.metric not in ("iterations", "loss"):
+                raise ConfigError(f"curriculum stage {number}: metric {stage.metric_name} runs the network on inputs "
+                                  "made in advance, but with task.feedback=reward they depend on its actions; use "
+                                  "metric: loss or metric: iterations")
             if sequence_setting(stage.task) != sequence_setting(task):
                 raise ConfigError("algorithm=actor_critic: every curriculum stage must keep task.trials_per_sequence, "
-                                  "task.iti, task.feedback and the trial length of task (a network acts on one "
-                                  "sequence layout); change them in a new run that loads the weights")
+                                  "task.iti, task.feedback and the trial length of a sequence task (a network acts "
+                                  "on one sequence layout); change them in a new run that loads the weights")
     elif getattr(task, "feedback", "none") == "reward":
         raise ConfigError("task.feedback=reward needs algorithm=actor_critic (in supervised training the inputs are "
                           "made before the network acts); use task.feedback=correct_side")

@@ -180,6 +180,22 @@ def test_reward_feedback_without_actor_critic_or_iti_is_refused(overrides, messa
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("stages,message", [
+    ("[{task:{T:400},threshold:0.6,metric:loss},{task:{T:400}}]",
+     "curriculum stage 1: metric accuracy runs the network on inputs made in advance, but with task.feedback=reward "
+     "they depend on its actions; use metric: loss or metric: iterations"),
+    ("[{task:{T:400},threshold:0.6,metric:loss},{task:{T:500},metric:loss}]",
+     "algorithm=actor_critic: every curriculum stage must keep task.trials_per_sequence, task.iti, task.feedback and "
+     "the trial length of a sequence task (a network acts on one sequence layout); change them in a new run that "
+     "loads the weights"),
+])
+def test_curricula_that_reward_feedback_cannot_follow_are_refused(stages, message):
+    with pytest.raises(ConfigError) as err:
+        build(compose_config(["algorithm=actor_critic", "task=block_prior", "task.trials_per_sequence=3",
+                              "task.feedback=reward", f"curriculum.stages={stages}"]))
+    assert str(err.value) == message
+
+
 def test_actor_critic_without_sequences_takes_the_step_it_took_before_sequences_were_scored_per_trial():
     """A single-trial task's actor-critic step, bit for bit, is the step written out as it was
     before per-trial episodes and reward feedback (one forward pass, then the actions)."""
