@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
     from psychrnn_cli.rewards import acts_on_feedback
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
-    from psychrnn_cli.sequences import layout, param_arrays
+    from psychrnn_cli.sequences import feedback_attrs, layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
     from psychrnn_cli.task_variance import stored_clusters
     from psychrnn_cli.tasks.multitask import accuracy_by_task
@@ -154,7 +154,7 @@ def main(argv: list[str]) -> int:
                   **{f"accuracy_{label}": value for label, (value, _) in per_task["perturbed"].items()},
                   **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
         "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
-                   "attrs": layout(task)},
+                   "attrs": {**layout(task), **feedback_attrs(task)}},
         **{name: {"outputs": r.outputs, "states": r.states,
                   **{k: v.astype(network.model.recorded[k][1]) for k, v in r.recorded.items()}}
            for name, r in (("perturbed", perturbed), ("baseline", baseline))},
