@@ -331,15 +331,14 @@ class ActorCriticSteps(CompiledSteps):
                    stream: str) -> tuple[dict[str, tf.Tensor], tf.Tensor, dict[str, tf.Tensor]]:
         """Loss terms, their total, and what happened (outputs, states, actions, episode)."""
         settings = self.settings
-        seen = {}
+        seen, actions = {}, None
         if self.feedback == "reward" and self.places[0] > 1:
             outputs, states, actions, seen["inputs"] = self._closed_loop(inputs, reward_table, outcomes, stream)
-            logits = action_logits(outputs, self.fixation, settings.fixation_bias)
-            rates = self.model.rates(states)
         else:  # the inputs do not depend on the actions: one forward pass, then the actions
             outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
-            logits = action_logits(outputs, self.fixation, settings.fixation_bias)
-            rates = self.model.rates(states)
+        logits = action_logits(outputs, self.fixation, settings.fixation_bias)
+        rates = self.model.rates(states)
+        if actions is None:
             actions = sample(tf.stop_gradient(logits), self.actions[stream])
         value = self.critic(rates, actions)  # [B, N_steps]
         happened = trial_episodes(actions, outcomes, reward_table, settings.discount, self.places)
@@ -375,6 +374,7 @@ class ActorCriticSteps(CompiledSteps):
         K, iti, N = self.places
         S, n_actions = iti + N, self.critic.n_actions
         first = self.model.N_in - n_actions  # the first feedback channel
+        fixation = 0 if self.fixation is None else self.fixation  # the fixation action
         noise = self._noise(inputs, self.noise[stream])
         u = uniforms(self.actions[stream], tf.concat([tf.shape(inputs)[:2], [n_actions]], axis=0))
         state, feedback = None, None
@@ -389,7 +389,7 @@ class ActorCriticSteps(CompiledSteps):
             taken = gumbel_max(tf.stop_gradient(logits), u[:, steps])
             trial = episode(taken[:, iti:], outcomes[:, steps][:, iti:], reward_table[:, steps][:, iti:],
                             self.settings.discount)
-            feedback = tf.stop_gradient(feedback_inputs(taken[:, iti:], trial, self.fixation or 0, n_actions))
+            feedback = tf.stop_gradient(feedback_inputs(taken[:, iti:], trial, fixation, n_actions))
             for parts, value in zip((seen, outputs, states, actions), (x, out, st, taken)):
                 parts.append(value)
         return tuple(tf.concat(parts, axis=1) for parts in (outputs, states, actions, seen))
