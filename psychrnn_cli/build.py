@@ -29,9 +29,10 @@ from psychrnn_cli.initializers import from_file
 from psychrnn_cli.masks import ConstraintError, Constraints, Regions
 from psychrnn_cli.models import BUILTIN, ENGINE_KEYS, ModelError, make_model, model_class
 from psychrnn_cli.masks import build_constraints as build_mask_constraints
+from psychrnn_cli.rewards import acts_on_feedback
 from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POSITIVE_INT, TEXT, ConfigError, as_tree,
                                  check_arguments, check_config, unexpected_argument)
-from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, make_sequences
+from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, layout, make_sequences
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
 
 
@@ -137,6 +138,11 @@ def check_task(task: Task, n_trials: int = 2) -> None:
         if not isinstance(value, Mapping):
             raise ConfigError(f"task {task.name}: generate_trial_params returned {type(value).__name__} "
                               f"({str(value)[:60]}); it must return a dict of the trial's parameters")
+
+
+def sequence_setting(task: Task) -> tuple[dict[str, int], str] | None:
+    """A sequence task's :func:`~psychrnn_cli.sequences.layout` and ``task.feedback``; None for single trials."""
+    return (layout(task), task.feedback) if isinstance(task, SequenceTask) else None
 
 
 def check_reward_tables(task: Task, abort_penalty: float, n_trials: int = 2) -> None:
@@ -301,8 +307,19 @@ def _build(cfg: DictConfig) -> Experiment:
         for key in ("batch_size", "eval_trials", "test_trials"):
             check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
-        for stage in curriculum.stages:
+        for number, stage in enumerate(curriculum.stages):
             check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
+            if curriculum.metric_every and acts_on_feedback(task) and stage.metric not in ("iterations", "loss"):
+                raise ConfigError(f"curriculum stage {number}: metric {stage.metric_name} runs the network on inputs "
+                                  "made in advance, but with task.feedback=reward they depend on its actions; use "
+                                  "metric: loss or metric: iterations")
+            if sequence_setting(stage.task) != sequence_setting(task):
+                raise ConfigError("algorithm=actor_critic: every curriculum stage must keep task.trials_per_sequence, "
+                                  "task.iti, task.feedback and the trial length of a sequence task (a network acts "
+                                  "on one sequence layout); change them in a new run that loads the weights")
+    elif getattr(task, "feedback", "none") == "reward":
+        raise ConfigError("task.feedback=reward needs algorithm=actor_critic (in supervised training the inputs are "
+                          "made before the network acts); use task.feedback=correct_side")
     constraints = build_constraints(cfg.constraints, task.N_in, N_rec, task.N_out, seed)
     model_node = OmegaConf.to_container(cfg.model, resolve=True)
     try:
@@ -349,7 +366,8 @@ def _build(cfg: DictConfig) -> Experiment:
         from psychrnn_cli.rewards import fixation_action
 
         settings = ActorCritic(**{k: v for k, v in algorithm.items() if k != "kind"})
-        steps = ActorCriticSteps(*steps_args, settings, fixation_action(task))
+        steps = ActorCriticSteps(*steps_args, settings, fixation_action(task), layout(task),
+                                 getattr(task, "feedback", "none"))
     else:
         steps = CompiledSteps(*steps_args)
     settings = TrainSettings(

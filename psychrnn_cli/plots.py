@@ -330,9 +330,12 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
 
     Example trials come from the run file's ``/trials``; the psychometric curve (or accuracy per
     condition) and the trajectories from ``n_trials`` fresh trials simulated with NumPy (perceptual
-    discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``).
+    discrimination: coherences spread over ``PSYCHOMETRIC_COHERENCES``; sequences with
+    ``task.feedback=reward``: a closed loop that samples the network's actions,
+    :func:`~psychrnn_cli.rewards.closed_loop`).
     """
     from psychrnn_cli.build import task_from_run
+    from psychrnn_cli.rewards import acts_on_feedback, closed_loop
     from psychrnn_cli.runfile import load_run
     from psychrnn_cli.sequences import per_trial
     from psychrnn_cli.simulator import network_from_run, simulate
@@ -354,7 +357,10 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
         figures["example_trials"] = _example_trials(run["trials"], units)
 
     x, y, mask, params = task.get_trial_batch(n_trials)
-    result = simulate(network, x, seed=seed)
+    if acts_on_feedback(task):
+        x, result = closed_loop(network, task, x, y, mask, params, run["config"].get("algorithm") or {}, False, seed)
+    else:
+        result = simulate(network, x, seed=seed)
     # trial sequences: every figure below scores and draws trial by trial
     task, (y, outputs, mask, states), params = per_trial(task, [y, result.outputs, mask, result.states], params)
     values = trial_param_arrays(params)

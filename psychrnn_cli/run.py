@@ -30,7 +30,7 @@ from psychrnn_cli.masks import effective_weights
 from psychrnn_cli.progress import BarSafeHandler
 from psychrnn_cli.runfile import (RUN_FILE, RUN_GROUPS, RunDirBusy, WriteError, file_kind, load_run, run_dir_lock,
                                   write_run)
-from psychrnn_cli.sequences import layout, param_arrays
+from psychrnn_cli.sequences import feedback_attrs, layout, param_arrays
 from psychrnn_cli.slurm import requeue_history
 
 log = logging.getLogger("psychrnn_cli")
@@ -143,7 +143,7 @@ def final_groups(exp: Experiment, state: LoopState) -> dict[str, Any]:
               **{name: value[:n].astype(dtypes[name]) for name, value in recorded.items()},
               "time_ms": exp.test_task.time_ms, **{k: v[:n] for k, v in param_arrays(exp.test_task, params).items()},
               **{k: v[:n] for k, v in scores.items() if isinstance(v, np.ndarray)},  # (reward-based: sampled actions)
-              "attrs": layout(exp.test_task)}
+              "attrs": {**layout(exp.test_task), **feedback_attrs(exp.test_task)}}
     means = {k: v for k, v in scores.items() if not isinstance(v, np.ndarray)}  # (mean_reward, aborted)
     per_task = {f"accuracy_{label}": value for label, (value, _) in
                 accuracy_by_task(exp.test_task, y, outputs, mask, params).items()}  # a multi-task's tasks

@@ -55,7 +55,8 @@ UNITS = {  # dataset name -> (units, axis names)
     "actions": ("action (0 = fixate when the task has no fixation output)", "trial, time"),
     "reward": ("reward", "trial"),
     "outcome": ("0 no action, 1 correct, 2 wrong, 3 abort", "trial"),
-    "end_step": ("step of the first non-fixation action (N_steps: none)", "trial"),
+    "end_step": ("step of the first non-fixation action, from the start of the trial or its sequence (N_steps: "
+                 "none)", "trial"),
     "mean_reward": ("reward per trial", "evaluation"),
     "train_reward": ("reward per trial", "evaluation"),
     "aborted": ("fraction of trials", "evaluation"),
@@ -103,7 +104,10 @@ def units_and_axes(group: str, name: str, ndim: int) -> tuple[str, str] | None:
     if name.startswith("plastic_") and name.removeprefix("plastic_") in UNITS:  # 0/1 masks shaped as the weight
         return "1", UNITS[name.removeprefix("plastic_")][1]
     if name in UNITS:
-        return UNITS[name]
+        units, axes = UNITS[name]
+        if axes == "trial" and ndim == 2:  # reward-based scores of trial sequences, one per trial
+            return units, "trial, position"
+        return units, axes
     units, first = GROUP_UNITS.get(group, (None, ""))
     return None if units is None else (units, ", ".join([first] + [f"axis {k}" for k in range(1, ndim)]))
 
@@ -133,8 +137,10 @@ RUN_GROUPS = {  # the run file's layout: "attrs" (the root's attributes) and eac
     "trials": "a fresh test batch after training (train.save_trials of them): inputs, targets, mask, outputs, "
               "states [trial, time, channel or unit], the state components the model records (Model.recorded: "
               "stp's u and x, spiking's spikes), time_ms, and one array per numeric trial parameter; trial "
-              "sequences: attrs trials_per_sequence, iti_steps, trial_steps and parameters [trial, position]; "
-              "reward-based training: actions, reward, outcome, end_step",
+              "sequences: attrs trials_per_sequence, iti_steps, trial_steps, with feedback also feedback, "
+              "feedback_first_input and feedback_inputs (what each feedback channel carries), and parameters "
+              "[trial, position]; reward-based training: actions, reward, outcome, end_step (sequences: reward, "
+              "outcome and end_step [trial, position]; inputs with task.feedback=reward as the network saw them)",
     "evaluation": "attrs accuracy, loss, n_trials (reward-based training: also mean_reward, aborted; spiking "
                   "models: mean_firing_rate_hz, spikes per unit and second) on "
                   "train.test_trials fresh trials after training; "

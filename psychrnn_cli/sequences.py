@@ -3,7 +3,10 @@
 A batch element of a :class:`SequenceTask` is a sequence of ``K = trials_per_sequence`` trials of
 another task, concatenated along time. Each trial is preceded by an inter-trial interval (ITI) of
 ``iti`` ms whose loss mask is 0; during the ITI before trial ``k > 0``, optional feedback input
-channels tell the network the correct answer of trial ``k - 1``. The layout of one sequence, with
+channels tell the network the correct answer of trial ``k - 1`` (``feedback="correct_side"``) or,
+in reward-based training, the reward it earned and the choice it made on trial ``k - 1``
+(``feedback="reward"``: the channels are left at zero here and filled in while the network acts,
+see :mod:`psychrnn_cli.network.reinforce`). The layout of one sequence, with
 ``I`` ITI steps and ``N`` steps per trial (segment length ``S = I + N``)::
 
     step:   0 .. I-1 | I .. S-1 | S .. S+I-1 | S+I .. 2S-1 | ...
@@ -27,23 +30,30 @@ import numpy as np
 
 from psychrnn_cli.task import Batch, Task, TaskError, TrialParams, check_batch, trial_choices, trial_param_arrays
 
-FEEDBACK = ("none", "correct_side")
+FEEDBACK = ("none", "correct_side", "reward")
 SEQUENCE_KEYS = {"trials_per_sequence": 1, "iti": 0.0, "feedback": "none"}  # task config key -> default
 
 
 class SequenceTask(Task):
     """Sequences of ``trials_per_sequence`` trials of ``task``, with ITIs and optional feedback.
 
-    Inputs: the task's ``N_in`` channels, then (``feedback="correct_side"``) ``N_out`` feedback
-    channels: 1 on the channel of the previous trial's correct choice (the task's choice rule
-    applied to its targets), during the ITI before each trial but the first; 0 elsewhere.
+    Inputs: the task's ``N_in`` channels, then the feedback channels, non-zero only during the ITI
+    before each trial but the first:
+
+    - ``feedback="correct_side"``: ``N_out`` channels, 1 on the channel of the previous trial's
+      correct choice (the task's choice rule applied to its targets).
+    - ``feedback="reward"`` (reward-based training only): 1 channel for the reward the network
+      earned on the previous trial, then one channel per choice action (every action but fixation,
+      :func:`choice_actions`), 1 on the choice it made there. All zero in the batches made here:
+      they depend on the actions the network samples, and the actor-critic step fills them in.
+
     Outputs: the task's. ``N_steps = K * (I + N)``.
 
     Args:
         task: the task whose trials make the sequences (its ``rng`` is shared).
         trials_per_sequence: K >= 1.
         iti: inter-trial interval before each trial (ms, >= 0; rounded up to whole steps).
-        feedback: ``"none"`` or ``"correct_side"`` (needs ``iti > 0``).
+        feedback: ``"none"``, ``"correct_side"`` or ``"reward"`` (both need ``iti > 0``).
 
     Trial parameters of a batch element: ``{"trials": [K parameter dicts]}`` (numeric ones as
     arrays ``[B, K]``: :func:`param_arrays`).
@@ -63,7 +73,7 @@ class SequenceTask(Task):
         self.K = int(trials_per_sequence)
         self.iti_steps = int(math.ceil(iti / task.dt - 1e-9))
         self.feedback = feedback
-        n_feedback = task.N_out if feedback == "correct_side" else 0
+        n_feedback = {"none": 0, "correct_side": task.N_out, "reward": 1 + len(choice_actions(task))}[feedback]
         self.segment_steps = self.iti_steps + task.N_steps
         super().__init__(task.N_in + n_feedback, task.N_out, task.dt, task.tau, self.K * self.segment_steps * task.dt,
                          task.N_batch, rng=task.rng)
@@ -77,6 +87,11 @@ class SequenceTask(Task):
     @rng.setter
     def rng(self, value: np.random.Generator) -> None:
         self.trial_task.rng = value
+
+    @property
+    def fixation_output(self) -> int | None:
+        """The trial task's fixation output channel, if it has one (reward-based training's actions)."""
+        return getattr(self.trial_task, "fixation_output", None)
 
     @property
     def name(self) -> str:
@@ -198,3 +213,29 @@ def layout(task: Task) -> dict[str, int]:
     if isinstance(task, SequenceTask):
         return {"trials_per_sequence": task.K, "iti_steps": task.iti_steps, "trial_steps": task.trial_task.N_steps}
     return {"trials_per_sequence": 1, "iti_steps": 0, "trial_steps": task.N_steps}
+
+
+def choice_actions(task: Task) -> list[int]:
+    """The actions of reward-based training that are choices (every action but fixation, in
+    order; see :mod:`psychrnn_cli.rewards`): ``1 .. N_out`` for a task without a fixation output,
+    else every output channel but ``task.fixation_output``."""
+    fixation = getattr(task, "fixation_output", None)
+    if fixation is None:
+        return list(range(1, task.N_out + 1))
+    return [a for a in range(task.N_out) if a != int(fixation)]
+
+
+def feedback_attrs(task: Task) -> dict[str, Any]:
+    """What the run file records of a sequence task's feedback channels (empty without feedback):
+    ``feedback`` (the setting), ``feedback_first_input`` (index of its first input channel) and
+    ``feedback_inputs`` (what each channel carries, in order)."""
+    if not isinstance(task, SequenceTask) or task.feedback == "none":
+        return {}
+    first = task.trial_task.N_in
+    if task.feedback == "correct_side":
+        what = [f"correct output {c} on the previous trial" for c in range(task.N_out)]
+    else:
+        what = ["reward earned on the previous trial"] + [f"chose action {a} on the previous trial"
+                                                          for a in choice_actions(task.trial_task)]
+    return {"feedback": task.feedback, "feedback_first_input": first,
+            "feedback_inputs": "; ".join(f"input {first + i}: {text}" for i, text in enumerate(what))}

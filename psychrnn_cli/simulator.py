@@ -282,6 +282,7 @@ class Simulation:
             of other shapes (a plastic network's Hebbian matrix) are left out.
         recorded: the model's extra recorded components (:attr:`~psychrnn_cli.models.Model.recorded`,
             e.g. ``spikes``), each ``[B, N_steps, N_rec]``.
+        final_state: the model's state tuple after the last step (to go on from it: ``state``).
     """
 
     outputs: np.ndarray
@@ -289,10 +290,11 @@ class Simulation:
     rates: np.ndarray
     full_states: np.ndarray
     recorded: dict[str, np.ndarray] = field(default_factory=dict)
+    final_state: tuple = ()
 
 
 def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray = False, seed: int | None = None,
-             perturbations: Sequence[Any] = ()) -> Simulation:
+             perturbations: Sequence[Any] = (), state: tuple | None = None) -> Simulation:
     """Run ``network`` on a batch of inputs.
 
     Args:
@@ -304,6 +306,7 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
         seed: seeds every random draw (model noise, InputNoise, RecurrentNoise).
         perturbations: any number of the classes of :mod:`psychrnn_cli.perturbations`; they
             compose (weight changes multiply in order).
+        state: the state to start from (a :attr:`Simulation.final_state`); None: the initial state.
     """
     inputs = np.asarray(inputs, dtype=np.float64)
     if inputs.ndim != 3 or inputs.shape[2] != network.N_in:
@@ -323,7 +326,8 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
     gain = model.drive_gain()
     block = slice(model.noise_gate * N, (model.noise_gate + 1) * N)
     w = model.prepare(ops, plan.weights)
-    state = model.initial_state(ops, w, np.broadcast_to(w["init_state"], (B, N)).copy())
+    if state is None:
+        state = model.initial_state(ops, w, np.broadcast_to(w["init_state"], (B, N)).copy())
     vectors = [i for i, component in enumerate(state) if np.shape(component) == (B, N)]
     full = np.empty((B, n_steps, len(vectors) * N))
     recorded = {name: np.empty((B, n_steps, N)) for name in model.recorded}
@@ -354,4 +358,4 @@ def simulate(network: Network, inputs: np.ndarray, *, noise: bool | np.ndarray =
             recorded[name][:, t] = state[i]
         outputs[:, t] = model.rates(ops, state[0]) @ w["W_out"].T + w["b_out"]
     states = full[..., :N]
-    return Simulation(outputs, states, model.rates(ops, states), full, recorded)
+    return Simulation(outputs, states, model.rates(ops, states), full, recorded, state)

@@ -138,7 +138,7 @@ def test_sequence_options_and_memory_are_checked(monkeypatch):
         ({"trials_per_sequence": 0}, "task.trials_per_sequence must be a positive int, got 0"),
         ({"trials_per_sequence": 2, "feedback": "correct_side"}, "set task.iti > 0 (ms)"),
         ({"iti": -5}, "task.iti must be a number >= 0, got -5"),
-        ({"feedback": "reward"}, "task.feedback must be one of none, correct_side, got 'reward'"),
+        ({"feedback": "rewards"}, "task.feedback must be one of none, correct_side, reward, got 'rewards'"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             build_task(task_node("perceptual_discrimination", **overrides), 2, np.random.default_rng(0))

@@ -54,12 +54,15 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
                  source: str = "run file") -> dict[str, Any]:
     """Simulate ``n_trials`` fresh trials of the run's task; return the /evaluation tree.
 
-    ``source`` names the run file in error messages.
+    ``source`` names the run file in error messages. Sequences with ``task.feedback=reward`` run
+    in a closed loop: the network's actions are sampled as it goes, and its feedback inputs come
+    from them (:func:`~psychrnn_cli.rewards.closed_loop`, seeded by ``seed``).
     """
     import numpy as np
 
     from psychrnn_cli.analysis import block_choices, condition_accuracy, condition_parameters
     from psychrnn_cli.build import task_from_run
+    from psychrnn_cli.rewards import acts_on_feedback, closed_loop
     from psychrnn_cli.runfile import result_provenance
     from psychrnn_cli.sequences import per_trial
     from psychrnn_cli.simulator import network_from_run, simulate
@@ -69,7 +72,11 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
-    outputs = simulate(network, x, noise=noise, seed=seed).outputs
+    if acts_on_feedback(task):
+        outputs = closed_loop(network, task, x, y, mask, params, run["config"].get("algorithm") or {}, noise,
+                              seed)[1].outputs
+    else:
+        outputs = simulate(network, x, noise=noise, seed=seed).outputs
     accuracy = float(task.accuracy_function(y, outputs, mask))
     per_task = accuracy_by_task(task, y, outputs, mask, params)  # a multi-task's tasks
     loss = float(np.mean(np.square(mask * (outputs - y))))

@@ -111,9 +111,10 @@ def read_mask_file(path: str) -> Any:
 def main(argv: list[str]) -> int:
     args = parser().parse_intermixed_args(argv)
     from psychrnn_cli.build import ConfigError, task_from_run
+    from psychrnn_cli.rewards import acts_on_feedback
     from psychrnn_cli.runfile import (OutputError, RunFileError, load_run, prepare_output, require_finite_weights,
                                       resolve_run_path, write_run)
-    from psychrnn_cli.sequences import layout, param_arrays
+    from psychrnn_cli.sequences import feedback_attrs, layout, param_arrays
     from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
     from psychrnn_cli.task_variance import stored_clusters
     from psychrnn_cli.tasks.multitask import accuracy_by_task
@@ -126,6 +127,11 @@ def main(argv: list[str]) -> int:
         network = network_from_run(run, str(run_file))
         network.clusters = stored_clusters(run)  # for --lesion cluster<k>
         task = task_from_run(run, args.trials, args.seed, args.overrides)
+        if acts_on_feedback(task):
+            raise SimulatorError("this run was trained with task.feedback=reward: its inputs depend on the actions "
+                                 "the network samples, which simulate does not do (perturbations are defined over "
+                                 "fixed inputs); use psychrnn evaluate, which samples them, or simulate a run "
+                                 "without that feedback")
         perturbation_list, described = perturbations(args, network, task.N_steps)
         if not perturbation_list:
             print("psychrnn simulate: note: no perturbation given; both runs are the unperturbed network",
@@ -148,7 +154,7 @@ def main(argv: list[str]) -> int:
                   **{f"accuracy_{label}": value for label, (value, _) in per_task["perturbed"].items()},
                   **{f"baseline_accuracy_{label}": value for label, (value, _) in per_task["baseline"].items()}},
         "trials": {"inputs": x, "targets": y, "mask": mask, "time_ms": task.time_ms, **param_arrays(task, params),
-                   "attrs": layout(task)},
+                   "attrs": {**layout(task), **feedback_attrs(task)}},
         **{name: {"outputs": r.outputs, "states": r.states,
                   **{k: v.astype(network.model.recorded[k][1]) for k, v in r.recorded.items()}}
            for name, r in (("perturbed", perturbed), ("baseline", baseline))},

@@ -141,9 +141,17 @@ class RecurrentModel(tf.Module):
     def forward(self, inputs: tf.Tensor, noise: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor,
                                                                                     dict[str, tf.Tensor]]:
         """:meth:`__call__`, plus the model's ``recorded`` state components by name, ``[B, N_steps, N_rec]`` each."""
+        outputs, states, extra, _ = self.forward_from(None, inputs, noise)
+        return outputs, states, extra
+
+    def forward_from(self, state: State | None, inputs: tf.Tensor, noise: tf.Tensor | None = None
+                     ) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor], State]:
+        """:meth:`forward` from ``state`` (the model's state tuple, as this returns it; None: the
+        initial state), plus the state after the last step: to run a trial in pieces."""
         w = self.definition.prepare(self.ops, self.effective())
-        x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
-        state = self.definition.initial_state(self.ops, w, x0)
+        if state is None:
+            x0 = tf.broadcast_to(w["init_state"], tf.stack([tf.shape(inputs)[0], self.N_rec]))
+            state = self.definition.initial_state(self.ops, w, x0)
         drive = self.drive(w, time_major(inputs), None if noise is None else time_major(noise))
         loop = recomputing(self.loop) if self.definition.recompute else self.loop
         recorded = []
@@ -153,7 +161,7 @@ class RecurrentModel(tf.Module):
         states, *extra = (tf.concat(parts, axis=0) for parts in zip(*recorded))
         outputs = dense(self.rates(states), w["W_out"], w["b_out"])
         extra = {name: time_major(series) for name, series in zip(self.definition.recorded, extra)}
-        return time_major(outputs), time_major(states), extra
+        return time_major(outputs), time_major(states), extra, state
 
 
 def describe(model: RecurrentModel) -> dict[str, Any]:

@@ -21,6 +21,24 @@ The targets are never seen by the step: a batch is the inputs and the reward tab
 :func:`psychrnn_cli.rewards.reward_tables`. Actions come from Gumbel-max sampling with seeded
 ``tf.random.Generator`` streams (training, curriculum checks, other tests, as the recurrent noise),
 saved in checkpoints, so runs repeat and resume bit for bit.
+
+Trial sequences (``task.trials_per_sequence = K``, :mod:`psychrnn_cli.sequences`) run without
+resetting the network, but each of their trials is an episode of its own, as Song, Yang and Wang
+(2017) score trials separately: trial ``k`` is scored by its own reward tables in its own steps, it
+ends at its first non-fixation action there, and its returns are discounted within it. Actions in
+the inter-trial intervals (ITIs) do nothing: they belong to no trial, and no loss term counts them
+(``alive`` is 0 there). Accuracy, mean reward and the aborted fraction are then over the ``B * K``
+trials of a batch, as supervised training scores sequences trial by trial.
+
+With ``task.feedback=reward``, as in the meta-reinforcement learning networks of Wang et al. (2018,
+Nature Neuroscience 21:860, "Prefrontal cortex as a meta-reinforcement learning system"), the
+network sees during the ITI before trial ``k > 0`` the reward it earned on trial ``k - 1`` and the
+choice it made there (:func:`feedback_inputs`). Those inputs depend on the sampled actions, so the
+step runs the network one segment (ITI and trial) at a time, from the state the segment before left,
+samples the segment's actions, scores its trial, and writes the feedback into the next segment's
+ITI (:meth:`ActorCriticSteps._closed_loop`). The feedback is data, not differentiated through;
+the gradient is REINFORCE as above, through the whole sequence. Every other run takes the whole
+batch in one forward pass and samples the actions afterwards.
 """
 
 from __future__ import annotations
@@ -41,6 +59,7 @@ from psychrnn_cli.network.regularizers import regularization_terms
 from psychrnn_cli.network.shared import describe
 from psychrnn_cli.network.step import NOISE_STREAMS, CompiledSteps, Objective
 from psychrnn_cli.prefetch import TrainingBatch
+from psychrnn_cli.sequences import layout
 from psychrnn_cli.task import Task
 
 
@@ -80,7 +99,16 @@ def action_logits(outputs: tf.Tensor, fixation: int | None, bias: float) -> tf.T
 
 def sample(logits: tf.Tensor, generator: tf.random.Generator) -> tf.Tensor:
     """One action per step ``[B, N_steps]`` (int32) from ``softmax(logits)``, by the Gumbel-max trick."""
-    u = generator.uniform(tf.shape(logits), minval=np.finfo(np.float32).tiny, maxval=1.0)
+    return gumbel_max(logits, uniforms(generator, tf.shape(logits)))
+
+
+def uniforms(generator: tf.random.Generator, shape: tf.Tensor) -> tf.Tensor:
+    """Uniform draws in (0, 1) of ``shape`` ``[B, N_steps, A]``, one per step and action, for :func:`gumbel_max`."""
+    return generator.uniform(shape, minval=np.finfo(np.float32).tiny, maxval=1.0)
+
+
+def gumbel_max(logits: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
+    """The actions ``[B, n]`` (int32) that logits ``[B, n, A]`` choose with the uniform draws ``u`` of the same shape."""
     return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
 
 
@@ -110,6 +138,63 @@ def episode(actions: tf.Tensor, outcomes: tf.Tensor, reward_table: tf.Tensor, di
     return {"alive": alive, "reward": tf.reduce_sum(earned, axis=1), "outcome": tf.reduce_sum(ending * taken, axis=1),
             "end": tf.where(ended, tf.reduce_sum(alive, axis=1) - 1.0, tf.cast(n_steps, tf.float32)),
             "returns": alive * tf.matmul(earned, weights)}
+
+
+def trial_episodes(actions: tf.Tensor, outcomes: tf.Tensor, reward_table: tf.Tensor, discount: float,
+                   places: tuple[int, int, int]) -> dict[str, tf.Tensor]:
+    """:func:`episode` of every trial of a batch of sequences, each trial an episode of its own.
+
+    Args:
+        actions: ``[B, N_steps]`` sampled actions; ``outcomes``, ``reward_table``: ``[B, N_steps, A]``.
+        discount: per-step discount of the return.
+        places: ``(K, I, N)``: trials per sequence, ITI steps and steps per trial
+            (:func:`psychrnn_cli.sequences.layout`); ``N_steps = K (I + N)``.
+
+    Returns:
+        as :func:`episode` for single trials (``(1, 0, N_steps)``: :func:`episode` itself). For
+        sequences ``alive`` and ``returns`` ``[B, N_steps]`` are 0 in every ITI; ``reward``,
+        ``outcome`` and ``end`` are ``[B, K]``, one per trial, ``end`` the step of the sequence
+        where the trial ended (``N_steps`` if it never did).
+    """
+    K, iti, N = places
+    if (K, iti) == (1, 0):
+        return episode(actions, outcomes, reward_table, discount)
+    S = iti + N
+
+    def trials(array: tf.Tensor) -> tf.Tensor:  # [B, K S, ...] -> [B K, N, ...], the ITIs left out
+        return tf.reshape(array, tf.concat([[-1, S], tf.shape(array)[2:]], axis=0))[:, iti:]
+
+    def sequences(array: tf.Tensor) -> tf.Tensor:  # [B K, N] -> [B, K S], zeros in the ITIs
+        return tf.reshape(tf.pad(array, [[0, 0], [iti, 0]]), [-1, K * S])
+
+    happened = episode(trials(actions), trials(outcomes), trials(reward_table), discount)
+    start = tf.range(K, dtype=tf.float32) * S + iti  # first step of each trial in its sequence
+    end = tf.reshape(happened["end"], [-1, K])
+    return {"alive": sequences(happened["alive"]), "returns": sequences(happened["returns"]),
+            "reward": tf.reshape(happened["reward"], [-1, K]), "outcome": tf.reshape(happened["outcome"], [-1, K]),
+            "end": tf.where(end < N, start + end, float(K * S))}
+
+
+def feedback_inputs(actions: tf.Tensor, happened: dict[str, tf.Tensor], fixation: int, n_actions: int) -> tf.Tensor:
+    """The feedback inputs ``[B, A]`` after a trial (``task.feedback=reward``): the reward it earned
+    (its total, :func:`episode`: +1 correct, 0 wrong, ``-abort_penalty`` aborted, 0 without a
+    response, for the generic rule), then one channel per choice action (the ``A - 1`` actions but
+    ``fixation``, in order), 1 on the action that ended the trial if it was a choice (outcome
+    correct or wrong), all 0 if the network aborted (broke fixation before the response epoch) or
+    never chose.
+
+    Args:
+        actions: the trial's actions ``[B, N]`` (int).
+        happened: its :func:`episode`.
+        fixation: the index of the fixation action.
+        n_actions: A.
+    """
+    n_steps = actions.shape[1]
+    made = tf.logical_or(tf.equal(happened["outcome"], rewards.CORRECT), tf.equal(happened["outcome"], rewards.WRONG))
+    chosen = tf.gather(actions, tf.cast(tf.minimum(happened["end"], n_steps - 1), tf.int32), batch_dims=1)
+    choice = tf.one_hot(chosen, n_actions) * tf.cast(made, tf.float32)[:, None]
+    choice = tf.concat([choice[:, :fixation], choice[:, fixation + 1:]], axis=1)
+    return tf.concat([happened["reward"][:, None], choice], axis=1)
 
 
 def _masked_mean(values: tf.Tensor, alive: tf.Tensor) -> tf.Tensor:
@@ -195,11 +280,20 @@ class ActorCriticSteps(CompiledSteps):
             loss is not used; its regularizers are).
         settings: the algorithm's settings.
         fixation: the task's fixation output channel, or None (an extra action 0).
+        places: where the trials of a batch element are, ``{"trials_per_sequence": K,
+            "iti_steps": I, "trial_steps": N}`` (:func:`psychrnn_cli.sequences.layout`; None: one
+            trial per element); every batch must have this layout.
+        feedback: the sequences' ``task.feedback``; ``"reward"``: the last ``A`` inputs are the
+            feedback channels of :func:`feedback_inputs`, filled in while the network acts.
     """
 
     def __init__(self, model: RecurrentModel, optimizer, objective: Objective, clip: tuple[str, float], seed: int,
-                 settings: ActorCritic, fixation: int | None) -> None:
+                 settings: ActorCritic, fixation: int | None, places: dict[str, int] | None = None,
+                 feedback: str = "none") -> None:
         self.settings, self.fixation = settings, fixation
+        self.places = (1, 0, 0) if places is None else (places["trials_per_sequence"], places["iti_steps"],
+                                                        places["trial_steps"])
+        self.feedback = feedback
         n_actions = model.N_out + (fixation is None)
         self.critic = Critic(settings.critic, model, n_actions, settings.critic_N_rec, seed)
         root = tf.random.Generator.from_seed(_stream_seed(seed))
@@ -213,16 +307,22 @@ class ActorCriticSteps(CompiledSteps):
         return [*self.critic.params.values(), *(self.actions[name].state for name in NOISE_STREAMS)]
 
     def _own_key(self) -> tuple:
-        return (describe(self.settings), self.fixation,
+        return (describe(self.settings), self.fixation, self.places, self.feedback,
                 tuple((name, tuple(v.shape)) for name, v in self.critic.params.items()))
 
     def make_batch(self, task: Task) -> TrainingBatch:
-        """A training batch of ``task``: inputs, reward table and outcome table, float32."""
+        """A training batch of ``task``: inputs, reward table and outcome table, float32 (the
+        feedback inputs of ``task.feedback=reward`` still 0)."""
         x, _, rewards_table, outcomes = self.reward_batch(task)
         return x.astype(np.float32, copy=False), rewards_table.astype(np.float32), outcomes.astype(np.float32)
 
     def reward_batch(self, task: Task, n_trials: int | None = None) -> tuple:
         """A fresh batch ``(x, (y, mask, params), rewards, outcomes)`` with its reward tables ``[B, N_steps, A]``."""
+        places = tuple(layout(task).values())
+        if places != self.places and (places[:2], self.places[:2]) != ((1, 0), (1, 0)):  # (trials of any length)
+            raise ValueError(f"task {task.name}: (trials per sequence, ITI steps, steps per trial) = {places}, but "
+                             f"this network was built for {self.places}; reward-based training keeps one sequence "
+                             "layout")
         x, y, mask, params = task.get_trial_batch(n_trials)
         outcomes, table = rewards.reward_tables(task, y, mask, params, self.settings.abort_penalty)
         return x, (y, mask, params), table, outcomes
@@ -231,12 +331,17 @@ class ActorCriticSteps(CompiledSteps):
                    stream: str) -> tuple[dict[str, tf.Tensor], tf.Tensor, dict[str, tf.Tensor]]:
         """Loss terms, their total, and what happened (outputs, states, actions, episode)."""
         settings = self.settings
-        outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
+        seen, actions = {}, None
+        if self.feedback == "reward" and self.places[0] > 1:
+            outputs, states, actions, seen["inputs"] = self._closed_loop(inputs, reward_table, outcomes, stream)
+        else:  # the inputs do not depend on the actions: one forward pass, then the actions
+            outputs, states = self.model(inputs, self._noise(inputs, self.noise[stream]))
         logits = action_logits(outputs, self.fixation, settings.fixation_bias)
         rates = self.model.rates(states)
-        actions = sample(tf.stop_gradient(logits), self.actions[stream])
+        if actions is None:
+            actions = sample(tf.stop_gradient(logits), self.actions[stream])
         value = self.critic(rates, actions)  # [B, N_steps]
-        happened = episode(actions, outcomes, reward_table, settings.discount)
+        happened = trial_episodes(actions, outcomes, reward_table, settings.discount, self.places)
         alive, returns = happened["alive"], happened["returns"]
         log_pi = tf.nn.log_softmax(logits)
         taken_log_pi = tf.gather(log_pi, actions, batch_dims=2)
@@ -251,7 +356,43 @@ class ActorCriticSteps(CompiledSteps):
                                           objective.custom, objective.custom_weight))
         total = tf.add_n(list(terms.values()))
         terms = {"loss": total, **terms}
-        return terms, total, {"outputs": outputs, "states": states, "actions": actions, **happened}
+        return terms, total, {**seen, "outputs": outputs, "states": states, "actions": actions, **happened}
+
+    def _closed_loop(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor, stream: str
+                     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Run a batch of sequences with reward feedback (``task.feedback=reward``) segment by segment.
+
+        Segment ``k`` (its ITI, then trial ``k``) runs from the state segment ``k - 1`` left; its
+        actions are sampled (Gumbel-max, the uniform draws of the whole batch made at once), trial
+        ``k`` is scored (:func:`episode`) and its :func:`feedback_inputs` go, held constant, into
+        the last ``A`` input channels of every ITI step of segment ``k + 1``.
+
+        Returns:
+            outputs ``[B, N_steps, N_out]``, states ``[B, N_steps, N_rec]``, actions ``[B, N_steps]``
+            and the inputs the network saw ``[B, N_steps, N_in]`` (the feedback filled in).
+        """
+        K, iti, N = self.places
+        S, n_actions = iti + N, self.critic.n_actions
+        first = self.model.N_in - n_actions  # the first feedback channel
+        fixation = 0 if self.fixation is None else self.fixation  # the fixation action
+        noise = self._noise(inputs, self.noise[stream])
+        u = uniforms(self.actions[stream], tf.concat([tf.shape(inputs)[:2], [n_actions]], axis=0))
+        state, feedback = None, None
+        seen, outputs, states, actions = [], [], [], []
+        for k in range(K):
+            steps = slice(k * S, (k + 1) * S)
+            x = inputs[:, steps]
+            if feedback is not None:  # (the batch holds zeros there)
+                x += tf.pad(tf.tile(feedback[:, None, :], [1, iti, 1]), [[0, 0], [0, N], [first, 0]])
+            out, st, _, state = self.model.forward_from(state, x, None if noise is None else noise[:, steps])
+            logits = action_logits(out, self.fixation, self.settings.fixation_bias)
+            taken = gumbel_max(tf.stop_gradient(logits), u[:, steps])
+            trial = episode(taken[:, iti:], outcomes[:, steps][:, iti:], reward_table[:, steps][:, iti:],
+                            self.settings.discount)
+            feedback = tf.stop_gradient(feedback_inputs(taken[:, iti:], trial, fixation, n_actions))
+            for parts, value in zip((seen, outputs, states, actions), (x, out, st, taken)):
+                parts.append(value)
+        return tuple(tf.concat(parts, axis=1) for parts in (outputs, states, actions, seen))
 
     def _terms(self, inputs: tf.Tensor, reward_table: tf.Tensor, outcomes: tf.Tensor) -> tuple[dict, tf.Tensor]:
         terms, total, happened = self._objective(inputs, reward_table, outcomes, "train")
@@ -266,10 +407,13 @@ class ActorCriticSteps(CompiledSteps):
 
         Returns:
             accuracy (fraction of trials that end with the correct choice), the actor-critic loss,
-            ``(x, y, mask, params, outputs, states, {})`` (no recorded state components) and
+            ``(x, y, mask, params, outputs, states, {})`` (no recorded state components; ``x`` the
+            inputs the network saw, with ``task.feedback=reward``'s feedback filled in) and
             ``{"mean_reward", "aborted"}`` (the
             fraction of trials that broke fixation early) with the arrays ``actions [B, N_steps]``
-            (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``.
+            (the sampled action at each step), ``reward [B]``, ``outcome [B]`` and ``end_step [B]``
+            (trial sequences: ``[B, K]``, one per trial, ``end_step`` counted from the start of
+            the sequence; accuracy and means over all ``B K`` trials).
         """
         x, (y, mask, params), table, outcomes = self.reward_batch(task, n_trials)
         arrays = [tf.constant(a, tf.float32) for a in (x, table, outcomes)]
@@ -280,6 +424,10 @@ class ActorCriticSteps(CompiledSteps):
                   "aborted": float(np.mean(outcome == rewards.ABORT)),
                   "actions": happened["actions"].numpy(), "reward": happened["reward"].numpy(),
                   "outcome": outcome, "end_step": happened["end"].numpy().astype(int)}
+        if "inputs" in happened:  # the feedback the network saw (the rest as the task made it, float64)
+            first = self.model.N_in - self.critic.n_actions
+            x = x.copy()
+            x[..., first:] = happened["inputs"].numpy()[..., first:]
         batch = (x, y, mask, params, happened["outputs"].numpy(), happened["states"].numpy(), {})
         return float(np.mean(outcome == rewards.CORRECT)), float(loss), batch, scores
 
