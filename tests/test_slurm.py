@@ -286,12 +286,25 @@ def job_listed(job: str) -> bool:
     return bool(out.stdout.strip())
 
 
-def release_if_held(job: str) -> bool:
-    """Let a requeued job start now rather than after SLURM's ~2-minute hold; True if it was held."""
+HELD_SINCE: dict[str, float] = {}  # job id -> when release_if_held first saw it held
+
+
+def release_if_held(job: str, settle_s: float = 5.0) -> bool:
+    """Let a requeued job start soon rather than after SLURM's ~2-minute hold; True once released.
+
+    Released only after it has been held ``settle_s`` seconds: slurmd refuses to launch a job whose
+    new credential dates from the same second as the revocation of its previous attempt's ("Job
+    credential revoked"), and the new attempt then ends FAILED before its batch script runs, which
+    a release within a fraction of a second of the requeue made happen.
+    """
     out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, timeout=30)
     if out.stdout.split() != ["PENDING", "BeginTime"]:
+        HELD_SINCE.pop(job, None)
+        return False
+    if time.monotonic() - HELD_SINCE.setdefault(job, time.monotonic()) < settle_s:
         return False
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+    HELD_SINCE.pop(job)
     return True
 
 
