@@ -53,7 +53,7 @@ class SequenceTask(Task):
         task: the task whose trials make the sequences (its ``rng`` is shared).
         trials_per_sequence: K >= 1.
         iti: inter-trial interval before each trial (ms, >= 0; rounded up to whole steps).
-        feedback: ``"none"``, ``"correct_side"`` or ``"reward"`` (both need ``iti > 0``).
+        feedback: ``"none"``, ``"correct_side"`` or ``"reward"`` (both need ``iti > 0`` and ``K >= 2``).
 
     Trial parameters of a batch element: ``{"trials": [K parameter dicts]}`` (numeric ones as
     arrays ``[B, K]``: :func:`param_arrays`).
@@ -66,6 +66,10 @@ class SequenceTask(Task):
             raise ValueError(f"task.feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
         if iti < 0:
             raise ValueError(f"task.iti must be a number >= 0 (ms), got {iti!r}")
+        if feedback != "none" and int(trials_per_sequence) == 1:
+            raise ValueError(f"task.feedback={feedback} tells the network about the previous trial of a sequence, and "
+                             "with task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or "
+                             "more, or task.feedback=none")
         if feedback != "none" and iti <= 0:
             raise ValueError(f"task.feedback={feedback} is shown during the inter-trial interval: set task.iti > 0 "
                              "(ms), e.g. task.iti=200")
