@@ -418,3 +418,31 @@ def test_reward_feedback_learns_win_stay_lose_shift_in_a_reversal_task(tmp_path)
     assert accuracy["reward"] >= 0.75 and accuracy["none"] <= 0.56
     assert win_stay >= 0.8 and lose_shift >= 0.8
     assert numpy_accuracy >= 0.75  # the NumPy closed loop of psychrnn evaluate agrees
+
+
+@pytest.mark.parametrize("overrides,refused", [
+    (["algorithm=actor_critic", "task.trials_per_sequence=2", "task.iti=20"], True),
+    (["algorithm=actor_critic"], False),  # (single trials: one episode each, before as now)
+    (["task.trials_per_sequence=2", "task.iti=20"], False),  # (supervised sequences: unchanged)
+], ids=["actor_critic_sequences", "actor_critic_trials", "supervised_sequences"])
+def test_a_checkpoint_from_before_per_trial_episodes_resumes_only_if_its_objective_is_unchanged(overrides, refused,
+                                                                                                tmp_path):
+    """A checkpoint written before each trial of a sequence was an episode of its own lacks the
+    attribute ``reward_episodes``: an actor-critic run on sequences is refused (it trained whole
+    sequences as one episode) and left as it was; every other run resumes."""
+    import h5py
+
+    args = [*FAST, "model.N_rec=8", "task.T=200", "train.batch_size=4", "train.checkpoint_every=1", *overrides]
+    train([*args, "train.iterations=1"], run_dir=tmp_path)
+    with h5py.File(tmp_path / "checkpoint.h5", "a") as file:
+        assert file.attrs["reward_episodes"] == "trial"
+        del file.attrs["reward_episodes"]
+    before = {name: (tmp_path / name).read_bytes() for name in ("run.h5", "checkpoint.h5")}
+    result = run_cli("train", *args, "train.iterations=2", f"hydra.run.dir={tmp_path}")
+    assert "Traceback" not in result.stderr
+    if refused:
+        assert result.returncode == 2 and "scored a whole sequence of trials as one episode" in result.stderr
+        assert "train.overwrite=true" in result.stderr
+        assert before == {name: (tmp_path / name).read_bytes() for name in before}
+    else:
+        assert result.returncode == 0 and "resuming from" in (tmp_path / "train.log").read_text()
