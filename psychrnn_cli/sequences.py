@@ -239,7 +239,8 @@ def feedback_attrs(task: Task) -> dict[str, Any]:
     if task.feedback == "correct_side":
         what = [f"correct output {c} on the previous trial" for c in range(task.N_out)]
     else:
-        what = ["reward earned on the previous trial"] + [f"chose action {a} on the previous trial"
+        shift = getattr(task.trial_task, "fixation_output", None) is None  # (action a is output a - 1 then)
+        what = ["reward earned on the previous trial"] + [f"chose output {a - shift} (action {a}) on the previous trial"
                                                           for a in choice_actions(task.trial_task)]
     return {"feedback": task.feedback, "feedback_first_input": first,
             "feedback_inputs": "; ".join(f"input {first + i}: {text}" for i, text in enumerate(what))}

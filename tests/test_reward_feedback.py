@@ -312,8 +312,9 @@ def test_feedback_run_records_its_channels_and_works_after_training(feedback_run
     trials = run["trials"]
     attrs = trials["attrs"]
     assert attrs["feedback"] == "reward" and attrs["feedback_first_input"] == 2
-    assert attrs["feedback_inputs"] == ("input 2: reward earned on the previous trial; input 3: chose action 1 on the "
-                                        "previous trial; input 4: chose action 2 on the previous trial")
+    assert attrs["feedback_inputs"] == ("input 2: reward earned on the previous trial; input 3: chose output 0 "
+                                        "(action 1) on the previous trial; input 4: chose output 1 (action 2) on the "
+                                        "previous trial")
     assert trials["inputs"].shape == (4, 75, 5) and trials["reward"].shape == (4, 3)
     # the recorded inputs hold the rewards the network earned, in the ITI (5 steps) before trials 1 and 2
     np.testing.assert_allclose(trials["inputs"][:, 25:30, 2], trials["reward"][:, :1].repeat(5, 1))
