@@ -75,7 +75,8 @@ class SequenceTask(Task):
                              "(ms), e.g. task.iti=200")
         self.trial_task = task
         self.K = int(trials_per_sequence)
-        self.iti_steps = int(math.ceil(iti / task.dt - 1e-9))
+        # rounded up to whole steps (the tolerance keeps 0.3 / 0.1 at 3 steps), and any positive ITI to one at least
+        self.iti_steps = max(int(math.ceil(iti / task.dt - 1e-9)), int(iti > 0))
         self.feedback = feedback
         n_feedback = {"none": 0, "correct_side": task.N_out, "reward": 1 + len(choice_actions(task))}[feedback]
         self.segment_steps = self.iti_steps + task.N_steps
