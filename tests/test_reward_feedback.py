@@ -447,3 +447,34 @@ def test_a_checkpoint_from_before_per_trial_episodes_resumes_only_if_its_objecti
         assert before == {name: (tmp_path / name).read_bytes() for name in before}
     else:
         assert result.returncode == 0 and "resuming from" in (tmp_path / "train.log").read_text()
+
+
+class FixatingTiny(Tiny):
+    """Tiny with output 0 meaning "fixate": reward feedback then has 1 + 1 channels, as many as
+    correct_side's 2."""
+
+    fixation_output = 0
+
+
+@pytest.mark.parametrize("trained,asked", [("reward", "correct_side"), ("correct_side", "reward")])
+def test_after_training_task_feedback_stays_as_trained_even_with_as_many_channels(trained, asked):
+    """The two kinds of feedback give FixatingTiny the same N_in (3): only task.feedback tells them apart."""
+    from psychrnn_cli.build import task_from_run
+
+    task = {"_target_": "tests.test_reward_feedback.FixatingTiny", "trials_per_sequence": 2, "iti": 20}
+    run = {"config": {"task": {**task, "feedback": trained}},
+           "model": {"attrs": {"N_in": 3, "N_out": 2, "dt": 10.0, "tau": 100.0, "N_rec": 6}}}
+    assert task_from_run(run, 2, 0).N_in == task_from_run(run, 2, 0, [f"task.feedback={trained}"]).N_in == 3
+    with pytest.raises(ConfigError) as err:
+        task_from_run(run, 2, 0, [f"task.feedback={asked}"])
+    assert str(err.value) == (f"task.feedback={asked} does not fit the trained network (task.feedback={trained}: its "
+                              "feedback inputs were trained to mean that): keep it as trained")
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["simulate"]])
+def test_after_training_commands_refuse_another_task_feedback_in_one_line(feedback_run, command, tmp_path):
+    result = run_cli(*command, str(feedback_run), "--trials", "2", "task.feedback=none",
+                     *(["--out", str(tmp_path / "sim.h5")] if command[0] == "simulate" else []))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "task.feedback=none does not fit the trained network (task.feedback=reward" in result.stderr
+    assert not (tmp_path / "sim.h5").exists()
