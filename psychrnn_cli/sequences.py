@@ -69,7 +69,7 @@ class SequenceTask(Task):
         if feedback != "none" and int(trials_per_sequence) == 1:
             raise ValueError(f"task.feedback={feedback} tells the network about the previous trial of a sequence, and "
                              "with task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or "
-                             "more, or task.feedback=none")
+                             "more (or train with task.feedback=none)")
         if feedback != "none" and iti <= 0:
             raise ValueError(f"task.feedback={feedback} is shown during the inter-trial interval: set task.iti > 0 "
                              "(ms), e.g. task.iti=200")

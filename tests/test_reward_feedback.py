@@ -172,11 +172,11 @@ def test_trial_episodes_by_hand():
      "task.feedback=reward is shown during the inter-trial interval: set task.iti > 0 (ms), e.g. task.iti=200"),
     *[(["algorithm=actor_critic", f"task.feedback={feedback}", "task.trials_per_sequence=1"],
        f"task.feedback={feedback} tells the network about the previous trial of a sequence, and with "
-       "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more, or task.feedback=none")
+       "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with task.feedback=none)")
       for feedback in ("reward", "correct_side")],
     (["task.trials_per_sequence=1"],  # (supervised, the preset's correct_side; its channels would stay 0)
      "task.feedback=correct_side tells the network about the previous trial of a sequence, and with "
-     "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more, or task.feedback=none"),
+     "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with task.feedback=none)"),
 ])
 def test_feedback_without_actor_critic_iti_or_previous_trial_is_refused(overrides, message, tmp_path):
     cfg = compose_config(["task=block_prior", *overrides])
@@ -478,3 +478,9 @@ def test_after_training_commands_refuse_another_task_feedback_in_one_line(feedba
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "task.feedback=none does not fit the trained network (task.feedback=reward" in result.stderr
     assert not (tmp_path / "sim.h5").exists()
+
+
+def test_after_training_a_feedback_run_keeps_sequences_of_two_trials_or_more(feedback_run):
+    result = run_cli("evaluate", str(feedback_run), "--no-save", "--trials", "2", "task.trials_per_sequence=1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "with task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more" in result.stderr
