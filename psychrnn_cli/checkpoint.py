@@ -128,8 +128,9 @@ def save_checkpoint(path: Path, config_yaml: str, state: LoopState, training_arr
     window_keys = sorted(state.window[0]) if state.window else []
     legacy = np.random.get_state()
     tree = {
-        "attrs": {"kind": "checkpoint", "reward_episodes": REWARD_EPISODES, "iteration": state.iteration, "elapsed": state.elapsed,
-                  "status": state.status, "message": state.message, "window_keys": json.dumps(window_keys),
+        "attrs": {"kind": "checkpoint", "reward_episodes": REWARD_EPISODES, "iteration": state.iteration,
+                  "elapsed": state.elapsed, "status": state.status, "message": state.message,
+                  "window_keys": json.dumps(window_keys),
                   "curriculum": json.dumps(curriculum), "batch_counts": json.dumps(batch_counts),
                   **{f"rng_{name}": _rng_state(rng) for name, rng in generators.items()},
                   "numpy_global_rng": json.dumps([legacy[0], int(legacy[2]), int(legacy[3]), float(legacy[4])])},

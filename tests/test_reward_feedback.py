@@ -172,11 +172,13 @@ def test_trial_episodes_by_hand():
      "task.feedback=reward is shown during the inter-trial interval: set task.iti > 0 (ms), e.g. task.iti=200"),
     *[(["algorithm=actor_critic", f"task.feedback={feedback}", "task.trials_per_sequence=1"],
        f"task.feedback={feedback} tells the network about the previous trial of a sequence, and with "
-       "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with task.feedback=none)")
+       "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with "
+       "task.feedback=none)")
       for feedback in ("reward", "correct_side")],
     (["task.trials_per_sequence=1"],  # (supervised, the preset's correct_side; its channels would stay 0)
      "task.feedback=correct_side tells the network about the previous trial of a sequence, and with "
-     "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with task.feedback=none)"),
+     "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with "
+     "task.feedback=none)"),
 ])
 def test_feedback_without_actor_critic_iti_or_previous_trial_is_refused(overrides, message, tmp_path):
     cfg = compose_config(["task=block_prior", *overrides])
