@@ -442,6 +442,10 @@ def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequ
         task = build_task(cfg.task, n_trials, np.random.default_rng(seed))
     except (OmegaConfBaseException, TypeError, ValueError) as err:  # (ConfigError is a ValueError)
         raise ConfigError(f"cannot build the task{with_overrides}: {err}") from None
+    trained, feedback = (node.get("feedback", SEQUENCE_KEYS["feedback"]) for node in (run["config"]["task"], cfg.task))
+    if feedback != trained:  # (as many channels can mean another thing: correct_side and reward with a fixation output)
+        raise ConfigError(f"task.feedback={feedback} does not fit the trained network (task.feedback={trained}: its "
+                          "feedback inputs were trained to mean that): keep it as trained")
     check_trial_memory(task, n_trials, int(run["model"]["attrs"]["N_rec"]))
     try:
         check_task(task, n_trials)  # the batch the caller draws first: every trial must be scored

@@ -21,6 +21,9 @@ from psychrnn_cli.runfile import RunFileError, load_run, write_run
 from psychrnn_cli.sequences import SEQUENCE_KEYS
 
 CHECKPOINT_FILE = "checkpoint.h5"
+# the episodes a checkpoint of algorithm=actor_critic on trial sequences trained with (an older one, without
+# the attribute: whole sequences)
+REWARD_EPISODES = "trial"
 # config keys that may change between a checkpoint and its resumption
 RESUMABLE_CHANGES = {"train.iterations", "train.progress", "train.checkpoint_every", "train.stop_accuracy",
                      "train.ensemble",  # (a member of an ensemble records 1; older checkpoints lack the key)
@@ -125,8 +128,9 @@ def save_checkpoint(path: Path, config_yaml: str, state: LoopState, training_arr
     window_keys = sorted(state.window[0]) if state.window else []
     legacy = np.random.get_state()
     tree = {
-        "attrs": {"kind": "checkpoint", "iteration": state.iteration, "elapsed": state.elapsed,
-                  "status": state.status, "message": state.message, "window_keys": json.dumps(window_keys),
+        "attrs": {"kind": "checkpoint", "reward_episodes": REWARD_EPISODES, "iteration": state.iteration,
+                  "elapsed": state.elapsed, "status": state.status, "message": state.message,
+                  "window_keys": json.dumps(window_keys),
                   "curriculum": json.dumps(curriculum), "batch_counts": json.dumps(batch_counts),
                   **{f"rng_{name}": _rng_state(rng) for name, rng in generators.items()},
                   "numpy_global_rng": json.dumps([legacy[0], int(legacy[2]), int(legacy[3]), float(legacy[4])])},
@@ -165,6 +169,15 @@ def check_checkpoint(path: Path, config_yaml: str) -> dict[str, Any]:
     if changes:
         raise CheckpointError(
             f"{path.parent} holds a checkpoint of a different config ({'; '.join(changes[:5])}); "
+            "train in a new run directory, or add train.overwrite=true to start afresh in this one"
+        )
+    config = tree["config"] if isinstance(tree["config"], dict) else {}
+    if ((config.get("algorithm") or {}).get("kind") == "actor_critic"
+            and int((config.get("task") or {}).get("trials_per_sequence", 1)) > 1
+            and tree["attrs"].get("reward_episodes") != REWARD_EPISODES):
+        raise CheckpointError(
+            f"cannot resume: {path} was written when algorithm=actor_critic scored a whole sequence of trials as "
+            "one episode; each trial is an episode of its own now, and the resumed run would mix the two objectives; "
             "train in a new run directory, or add train.overwrite=true to start afresh in this one"
         )
     return tree

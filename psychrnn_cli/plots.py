@@ -361,8 +361,11 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
         x, result = closed_loop(network, task, x, y, mask, params, run["config"].get("algorithm") or {}, False, seed)
     else:
         result = simulate(network, x, seed=seed)
-    # trial sequences: every figure below scores and draws trial by trial
-    task, (y, outputs, mask, states), params = per_trial(task, [y, result.outputs, mask, result.states], params)
+    # trial sequences: every figure below scores and draws trial by trial (spikes included)
+    names = list(result.recorded)
+    task, (y, outputs, mask, states, *recorded), params = per_trial(
+        task, [y, result.outputs, mask, result.states, *(result.recorded[n] for n in names)], params)
+    recorded = dict(zip(names, recorded))
     values = trial_param_arrays(params)
     if discrimination and {"coherence", "direction"} <= set(values) and network.N_out == 2:
         values["signed_coherence"] = signed_coherence(values["coherence"], values["direction"])
@@ -379,8 +382,8 @@ def run_figures(run_file: str | Path, n_trials: int = 400, seed: int = 0) -> dic
     name = next((n for n in COLOUR_PREFERENCE if n in values), None) or next(iter(values), None)
     colour = values[name] if name else None
     figures["trajectories"] = trajectories_figure(states, task.time_ms, colour, _with_units(name, units) if name else "")
-    if "spikes" in result.recorded:  # spiking models
-        figures["spikes"] = spikes_figure(result.recorded["spikes"], task.time_ms, network.dt, network.signs)
+    if "spikes" in recorded:  # spiking models
+        figures["spikes"] = spikes_figure(recorded["spikes"], task.time_ms, network.dt, network.signs)
     return figures
 
 

@@ -53,7 +53,7 @@ class SequenceTask(Task):
         task: the task whose trials make the sequences (its ``rng`` is shared).
         trials_per_sequence: K >= 1.
         iti: inter-trial interval before each trial (ms, >= 0; rounded up to whole steps).
-        feedback: ``"none"``, ``"correct_side"`` or ``"reward"`` (both need ``iti > 0``).
+        feedback: ``"none"``, ``"correct_side"`` or ``"reward"`` (both need ``iti > 0`` and ``K >= 2``).
 
     Trial parameters of a batch element: ``{"trials": [K parameter dicts]}`` (numeric ones as
     arrays ``[B, K]``: :func:`param_arrays`).
@@ -66,12 +66,17 @@ class SequenceTask(Task):
             raise ValueError(f"task.feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
         if iti < 0:
             raise ValueError(f"task.iti must be a number >= 0 (ms), got {iti!r}")
+        if feedback != "none" and int(trials_per_sequence) == 1:
+            raise ValueError(f"task.feedback={feedback} tells the network about the previous trial of a sequence, and "
+                             "with task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or "
+                             "more (or train with task.feedback=none)")
         if feedback != "none" and iti <= 0:
             raise ValueError(f"task.feedback={feedback} is shown during the inter-trial interval: set task.iti > 0 "
                              "(ms), e.g. task.iti=200")
         self.trial_task = task
         self.K = int(trials_per_sequence)
-        self.iti_steps = int(math.ceil(iti / task.dt - 1e-9))
+        # rounded up to whole steps (the tolerance keeps 0.3 / 0.1 at 3 steps), and any positive ITI to one at least
+        self.iti_steps = max(int(math.ceil(iti / task.dt - 1e-9)), int(iti > 0))
         self.feedback = feedback
         n_feedback = {"none": 0, "correct_side": task.N_out, "reward": 1 + len(choice_actions(task))}[feedback]
         self.segment_steps = self.iti_steps + task.N_steps
@@ -235,7 +240,8 @@ def feedback_attrs(task: Task) -> dict[str, Any]:
     if task.feedback == "correct_side":
         what = [f"correct output {c} on the previous trial" for c in range(task.N_out)]
     else:
-        what = ["reward earned on the previous trial"] + [f"chose action {a} on the previous trial"
+        shift = getattr(task.trial_task, "fixation_output", None) is None  # (action a is output a - 1 then)
+        what = ["reward earned on the previous trial"] + [f"chose output {a - shift} (action {a}) on the previous trial"
                                                           for a in choice_actions(task.trial_task)]
     return {"feedback": task.feedback, "feedback_first_input": first,
             "feedback_inputs": "; ".join(f"input {first + i}: {text}" for i, text in enumerate(what))}

@@ -216,3 +216,20 @@ def test_weights_figure_for_a_gated_network():
     fig = weights_figure(Network("gru", w, 0.1, transfer_function="tanh"))
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), w["W_rec"][8:12])
     assert "candidate block" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("extra", [[], ["algorithm=actor_critic", "task.feedback=reward"]],
+                         ids=["supervised", "reward_feedback"])
+def test_spiking_runs_on_trial_sequences_plot_the_spikes_of_one_trial(extra, tmp_path):
+    """The raster and the population rate are drawn trial by trial, as every other figure of a
+    sequence run (the spikes of whole sequences against one trial's times was an IndexError)."""
+    from psychrnn_cli import load_run, train
+
+    run_file = train([*FAST, "model=spiking", "model.N_rec=8", "task.T=300", "task.trials_per_sequence=2",
+                      "task.iti=20", "train.iterations=1", *extra], run_dir=tmp_path)
+    figures = run_figures(run_file, n_trials=3)
+    layout = load_run(run_file)["trials"]["attrs"]
+    trial_ms = layout["trial_steps"] * load_run(run_file)["model"]["attrs"]["dt"]
+    (rate,) = figures["spikes"].axes[1].get_lines()
+    assert len(rate.get_xdata()) == layout["trial_steps"] and rate.get_xdata()[-1] < trial_ms
+    assert figures["spikes"].axes[1].get_title() == "population rate, mean of 6 trials"

@@ -170,8 +170,17 @@ def test_trial_episodes_by_hand():
      "network acts); use task.feedback=correct_side"),
     (["algorithm=actor_critic", "task.feedback=reward", "task.iti=0"],
      "task.feedback=reward is shown during the inter-trial interval: set task.iti > 0 (ms), e.g. task.iti=200"),
+    *[(["algorithm=actor_critic", f"task.feedback={feedback}", "task.trials_per_sequence=1"],
+       f"task.feedback={feedback} tells the network about the previous trial of a sequence, and with "
+       "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with "
+       "task.feedback=none)")
+      for feedback in ("reward", "correct_side")],
+    (["task.trials_per_sequence=1"],  # (supervised, the preset's correct_side; its channels would stay 0)
+     "task.feedback=correct_side tells the network about the previous trial of a sequence, and with "
+     "task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more (or train with "
+     "task.feedback=none)"),
 ])
-def test_reward_feedback_without_actor_critic_or_iti_is_refused(overrides, message, tmp_path):
+def test_feedback_without_actor_critic_iti_or_previous_trial_is_refused(overrides, message, tmp_path):
     cfg = compose_config(["task=block_prior", *overrides])
     with pytest.raises(ConfigError) as err:
         build(cfg)
@@ -305,8 +314,9 @@ def test_feedback_run_records_its_channels_and_works_after_training(feedback_run
     trials = run["trials"]
     attrs = trials["attrs"]
     assert attrs["feedback"] == "reward" and attrs["feedback_first_input"] == 2
-    assert attrs["feedback_inputs"] == ("input 2: reward earned on the previous trial; input 3: chose action 1 on the "
-                                        "previous trial; input 4: chose action 2 on the previous trial")
+    assert attrs["feedback_inputs"] == ("input 2: reward earned on the previous trial; input 3: chose output 0 "
+                                        "(action 1) on the previous trial; input 4: chose output 1 (action 2) on the "
+                                        "previous trial")
     assert trials["inputs"].shape == (4, 75, 5) and trials["reward"].shape == (4, 3)
     # the recorded inputs hold the rewards the network earned, in the ITI (5 steps) before trials 1 and 2
     np.testing.assert_allclose(trials["inputs"][:, 25:30, 2], trials["reward"][:, :1].repeat(5, 1))
@@ -411,3 +421,68 @@ def test_reward_feedback_learns_win_stay_lose_shift_in_a_reversal_task(tmp_path)
     assert accuracy["reward"] >= 0.75 and accuracy["none"] <= 0.56
     assert win_stay >= 0.8 and lose_shift >= 0.8
     assert numpy_accuracy >= 0.75  # the NumPy closed loop of psychrnn evaluate agrees
+
+
+@pytest.mark.parametrize("overrides,refused", [
+    (["algorithm=actor_critic", "task.trials_per_sequence=2", "task.iti=20"], True),
+    (["algorithm=actor_critic"], False),  # (single trials: one episode each, before as now)
+    (["task.trials_per_sequence=2", "task.iti=20"], False),  # (supervised sequences: unchanged)
+], ids=["actor_critic_sequences", "actor_critic_trials", "supervised_sequences"])
+def test_a_checkpoint_from_before_per_trial_episodes_resumes_only_if_its_objective_is_unchanged(overrides, refused,
+                                                                                                tmp_path):
+    """A checkpoint written before each trial of a sequence was an episode of its own lacks the
+    attribute ``reward_episodes``: an actor-critic run on sequences is refused (it trained whole
+    sequences as one episode) and left as it was; every other run resumes."""
+    import h5py
+
+    args = [*FAST, "model.N_rec=8", "task.T=200", "train.batch_size=4", "train.checkpoint_every=1", *overrides]
+    train([*args, "train.iterations=1"], run_dir=tmp_path)
+    with h5py.File(tmp_path / "checkpoint.h5", "a") as file:
+        assert file.attrs["reward_episodes"] == "trial"
+        del file.attrs["reward_episodes"]
+    before = {name: (tmp_path / name).read_bytes() for name in ("run.h5", "checkpoint.h5")}
+    result = run_cli("train", *args, "train.iterations=2", f"hydra.run.dir={tmp_path}")
+    assert "Traceback" not in result.stderr
+    if refused:
+        assert result.returncode == 2 and "scored a whole sequence of trials as one episode" in result.stderr
+        assert "train.overwrite=true" in result.stderr
+        assert before == {name: (tmp_path / name).read_bytes() for name in before}
+    else:
+        assert result.returncode == 0 and "resuming from" in (tmp_path / "train.log").read_text()
+
+
+class FixatingTiny(Tiny):
+    """Tiny with output 0 meaning "fixate": reward feedback then has 1 + 1 channels, as many as
+    correct_side's 2."""
+
+    fixation_output = 0
+
+
+@pytest.mark.parametrize("trained,asked", [("reward", "correct_side"), ("correct_side", "reward")])
+def test_after_training_task_feedback_stays_as_trained_even_with_as_many_channels(trained, asked):
+    """The two kinds of feedback give FixatingTiny the same N_in (3): only task.feedback tells them apart."""
+    from psychrnn_cli.build import task_from_run
+
+    task = {"_target_": "tests.test_reward_feedback.FixatingTiny", "trials_per_sequence": 2, "iti": 20}
+    run = {"config": {"task": {**task, "feedback": trained}},
+           "model": {"attrs": {"N_in": 3, "N_out": 2, "dt": 10.0, "tau": 100.0, "N_rec": 6}}}
+    assert task_from_run(run, 2, 0).N_in == task_from_run(run, 2, 0, [f"task.feedback={trained}"]).N_in == 3
+    with pytest.raises(ConfigError) as err:
+        task_from_run(run, 2, 0, [f"task.feedback={asked}"])
+    assert str(err.value) == (f"task.feedback={asked} does not fit the trained network (task.feedback={trained}: its "
+                              "feedback inputs were trained to mean that): keep it as trained")
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--no-save"], ["simulate"]])
+def test_after_training_commands_refuse_another_task_feedback_in_one_line(feedback_run, command, tmp_path):
+    result = run_cli(*command, str(feedback_run), "--trials", "2", "task.feedback=none",
+                     *(["--out", str(tmp_path / "sim.h5")] if command[0] == "simulate" else []))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "task.feedback=none does not fit the trained network (task.feedback=reward" in result.stderr
+    assert not (tmp_path / "sim.h5").exists()
+
+
+def test_after_training_a_feedback_run_keeps_sequences_of_two_trials_or_more(feedback_run):
+    result = run_cli("evaluate", str(feedback_run), "--no-save", "--trials", "2", "task.trials_per_sequence=1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "with task.trials_per_sequence=1 there is none: set task.trials_per_sequence to 2 or more" in result.stderr

@@ -152,6 +152,14 @@ def test_sequence_options_and_memory_are_checked(monkeypatch):
         check_trial_memory(task, 101, 50, "train.batch_size=")
 
 
+@pytest.mark.parametrize("iti,steps", [(1e-12, 1), (1e-9, 1), (1, 1), (10, 1), (10.000000001, 1), (11, 2), (30, 3)])
+@pytest.mark.parametrize("feedback", ["none", "reward"])
+def test_the_iti_is_rounded_up_to_whole_steps_and_a_positive_one_is_never_lost(iti, steps, feedback):
+    """dt 10 ms. A positive ITI shorter than 1e-9 steps was 0 steps: feedback then never reached the network."""
+    task = SequenceTask(Counting(), trials_per_sequence=2, iti=iti, feedback=feedback)
+    assert task.iti_steps == steps and task.N_steps == 2 * (steps + 3)
+
+
 def test_cli_refuses_trials_per_sequence_below_one(tmp_path):
     result = run_cli("train", "task.trials_per_sequence=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2

@@ -18,7 +18,7 @@ examples:
   psychrnn evaluate RUN_DIR task.coherences=[0.05] task.T=3000    (a harder or longer task)
 
 Task overrides change the stored task config for this evaluation only (task.dt, task.tau,
-N_in and N_out must stay as trained). Results go into the run file under /evaluation/NAME
+task.feedback, N_in and N_out must stay as trained). Results go into the run file under /evaluation/NAME
 (default name "evaluate", or "evaluate <overrides>"), with the iteration and the SHA-256 of the
 weights it was computed from (attrs run_iteration, weights_sha256); the training-time /evaluation
 attributes are kept. A name already saved is kept unless --overwrite is given, and nothing is
