@@ -80,10 +80,31 @@ def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
                 and not _exists(tree, key):
-            hint = suggestion(key, flat_keys(tree, lists=True)) or \
-                f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
+            options = _options_with(key)
+            hint = suggestion(key, flat_keys(tree, lists=True)) or (
+                f"; it is an option of {' and '.join(options)}, not of the {key.partition('.')[0]} chosen: add "
+                f"{options[0]}" if options else
+                f"; to pass a new argument to your own _target_, add it with +{override.input_line}")
             return ConfigError(f"unknown config key {key}{hint}")
     return None
+
+
+def _options_with(key: str) -> list[str]:
+    """The options of ``key``'s config group whose preset sets ``key`` (``model.tau_mem`` ->
+    ``["model=spiking"]``), for keys that only another option of the group has."""
+    from omegaconf import OmegaConf
+
+    group, _, rest = key.partition(".")
+    folder = resources.files(CONFIG_MODULE).joinpath(group)
+    if not rest or not folder.is_dir():
+        return []
+    found = []
+    for option in _group_options(group):
+        text = folder.joinpath(f"{option}.yaml").read_text()
+        tree = OmegaConf.to_container(OmegaConf.create(text))
+        if _exists(tree or {}, key if "@package _global_" in text else rest):
+            found.append(f"{group}={option}")
+    return found
 
 
 def _exists(tree: Any, key: str) -> bool:

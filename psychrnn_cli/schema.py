@@ -42,8 +42,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: the network computes in float32
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """An int or float (not a bool) that stays finite in float32."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX
 
 
 def integer(low: int, high: int | None = None) -> Rule:
@@ -199,7 +203,14 @@ def check_config(cfg: DictConfig, values: bool = True) -> None:
         value = _value(tree, key)
         rule = SCHEMA.get(key)
         if values and rule is not None and value != "???" and not rule.accepts(value):
-            raise ConfigError(f"{key} must be {rule.allowed}, got {value!r}")
+            huge = isinstance(value, float) and math.isfinite(value) and rule.accepts(math.copysign(FLOAT32_MAX, value))
+            raise ConfigError(f"{key} must be {rule.allowed}, got {value!r}"
+                              f"{' (beyond float32, in which the network computes)' if huge else ''}")
+    algorithm = tree.get("algorithm") or {}
+    if values and algorithm.get("kind", "supervised") == "supervised" and set(algorithm) - {"kind"}:
+        option = sorted(set(algorithm) - {"kind"})[0]
+        raise ConfigError(f"algorithm.{option} is an option of reward-based training, but this run is supervised "
+                          f"(algorithm.kind=supervised): add algorithm=actor_critic, or drop algorithm.{option}")
 
 
 def _value(tree: dict[str, Any], key: str) -> Any:
