@@ -294,12 +294,11 @@ def _build(cfg: DictConfig) -> Experiment:
     task = build_task(cfg.task, batch_size, train_rng)
     eval_task = build_task(cfg.task, int(train.eval_trials), eval_rng)
     test_task = build_task(cfg.task, int(train.test_trials), test_rng)
+    for key in ("batch_size", "eval_trials", "test_trials"):  # before any trial is made (a long task.T or sequence)
+        check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     for stage in curriculum.stages:
         check_task(stage.task)
-    if isinstance(task, SequenceTask):  # (a batch of sequences can be long)
-        for key in ("batch_size", "eval_trials", "test_trials"):
-            check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
         for stage in curriculum.stages:
             check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
@@ -392,9 +391,12 @@ def check_trial_memory(task: Task, n_trials: int, N_rec: int, option: str = "--t
         return
     sequence = isinstance(task, SequenceTask)
     what = f" (sequences of {task.K} trials, {task.N_steps} steps each)" if sequence else ""
+    fits = memory // per_trial // 2
+    fix = f"use {option}{fits} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}" if fits else \
+        (f"even one sequence is too long: use fewer task.trials_per_sequence or a shorter task.iti or task.T"
+         if sequence else "even one trial is too long: use a shorter task.T or a larger task.dt")
     raise ConfigError(f"{option}{n_trials}{what} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more "
-                      f"than this machine's {memory / 1e9:.3g} GB of memory: use {option}"
-                      f"{max(1, memory // per_trial // 2)} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}")
+                      f"than this machine's {memory / 1e9:.3g} GB of memory: {fix}")
 
 
 def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:
