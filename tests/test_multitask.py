@@ -281,6 +281,33 @@ def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, 
     assert "clusters are cluster0..cluster1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--task-variance", "--max-clusters", "1"], "argument --max-clusters: must be at least 2"),
+    (["--task-variance", "--epoch", "300-100"], "--epoch '300-100': the window must end after it starts"),
+    (["--task-variance", "--epoch", "5000-6000"], "--epoch 5000-6000: no time step of task perceptual_discrimination "
+                                                  "(0 to 400 ms) is in the epoch of two or more of its 30 trials"),
+    (["--task-variance", "--trials", "1"], "--epoch response: no time step of task perceptual_discrimination"),
+    (["--task-variance", "--initial", "5"], "--initial is an option of --fixed-points, not of --task-variance"),
+    (["--task-variance", "--input", "1,2"], "--input is an option of --fixed-points"),
+    (["--task-variance", "--q-tol", "1e-6"], "--q-tol is an option of --fixed-points"),
+    (["--fixed-points", "--epoch", "all"], "--epoch is an option of --task-variance, not of --fixed-points"),
+    (["--fixed-points", "--clusters", "3"], "--clusters is an option of --task-variance"),
+    (["--fixed-points", "--max-clusters", "3"], "--max-clusters is an option of --task-variance"),
+])
+def test_analysis_options_that_do_not_apply_are_refused(multitask_run, capsys, argv, message):
+    from psychrnn_cli.cli import main
+
+    run_file = multitask_run[0] / "run.h5"
+    before = run_file.read_bytes()
+    try:
+        code = main(["analyse", str(multitask_run[0]), *argv, *([] if "--trials" in argv else ["--trials", "30"])])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert run_file.read_bytes() == before
+
+
 def test_task_variance_of_a_single_task_run_is_refused(trained_run, capsys):
     from psychrnn_cli.commands import analyse
 

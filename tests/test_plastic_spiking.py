@@ -94,6 +94,16 @@ def test_fixed_points_refuse_the_plastic_model_naming_its_matrix_state():
 # --- spiking ---------------------------------------------------------------------------------------
 
 
+def test_fixed_points_refuse_the_spiking_model_whose_step_has_no_jacobian():
+    from psychrnn_cli.analysis import find_fixed_points
+    from psychrnn_cli.simulator import SimulatorError
+
+    weights = {"W_in": np.zeros((2, 1)), "W_rec": np.zeros((2, 2)), "W_out": np.eye(2), "b_rec": np.zeros(2),
+               "b_out": np.zeros(2), "init_state": np.zeros(2)}
+    with pytest.raises(SimulatorError, match=r"fixed points need a differentiable step; model=spiking's units spike"):
+        find_fixed_points(Network(Spiking(2, alpha=0.05, dt=1.0), weights), np.zeros((1, 8)))
+
+
 def test_spiking_steps_match_the_equations_worked_by_hand():
     # dt 1 ms, tau_mem 2, tau_syn 1, tau_out 4: unit 0 gets input 10, unit 1 only unit 0's spikes (weight 5).
     # Step t gives v[t+1], I[t+1] and s[t+1] = H(v[t+1] - 1), recorded at index t.

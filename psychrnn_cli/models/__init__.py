@@ -91,6 +91,8 @@ class Model:
     # True: the TensorFlow engine keeps only the state between pieces of the loop for the backward
     # pass and computes each piece again there (for large states such as a matrix per trial)
     recompute = False
+    # False: the step is not differentiable (units spike), so fixed points and their Jacobian do not apply
+    smooth = True
 
     def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu",
                  dt: float = 10.0) -> None:
