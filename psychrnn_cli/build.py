@@ -393,7 +393,7 @@ def check_trial_memory(task: Task, n_trials: int, N_rec: int, option: str = "--t
     what = f" (sequences of {task.K} trials, {task.N_steps} steps each)" if sequence else ""
     fits = memory // per_trial // 2
     fix = f"use {option}{fits} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}" if fits else \
-        (f"even one sequence is too long: use fewer task.trials_per_sequence or a shorter task.iti or task.T"
+        ("even one sequence is too long: use fewer task.trials_per_sequence or a shorter task.iti or task.T"
          if sequence else "even one trial is too long: use a shorter task.T or a larger task.dt")
     raise ConfigError(f"{option}{n_trials}{what} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more "
                       f"than this machine's {memory / 1e9:.3g} GB of memory: {fix}")
