@@ -105,6 +105,9 @@ class PsychRNNLoop:
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, y, mask = (np.asarray(a, np.float32) for a in next(self.batches)[:3])
+        from psychrnn_cli.compat.backend.rnn import check_batch_shapes
+
+        check_batch_shapes(self.rnn, x, y, mask)
         self.batch_size = x.shape[0]
         self.state.iteration += 1
         return x, y, mask
