@@ -33,6 +33,7 @@ from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POS
                                  check_arguments, check_config, unexpected_argument)
 from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, make_sequences
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
+from psychrnn_cli.tasks.multitask import MultiTask
 
 
 @dataclass
@@ -112,6 +113,9 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
             raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
                               f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
+    if isinstance(task, MultiTask) and sequence != SEQUENCE_KEYS:
+        raise ConfigError("task=multitask does not run in sequences (task.trials_per_sequence, task.iti, "
+                          "task.feedback): its tasks' trials have different parameters; drop those options")
     try:
         return make_sequences(task, **sequence)
     except ValueError as err:
