@@ -80,11 +80,10 @@ def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
                 and not _exists(tree, key):
-            options = _options_with(key)
-            hint = suggestion(key, flat_keys(tree, lists=True)) or (
-                f"; it is an option of {' and '.join(options)}, not of the {key.partition('.')[0]} chosen: add "
-                f"{options[0]}" if options else
-                f"; to pass a new argument to your own _target_, add it with +{override.input_line}")
+            options = _options_with(key)  # (an exact key of another preset before a near one of this config)
+            hint = f"; it is an option of {' and '.join(options)}, not of the {key.partition('.')[0]} chosen: add " \
+                f"{options[0]}" if options else suggestion(key, flat_keys(tree, lists=True)) or \
+                f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
             return ConfigError(f"unknown config key {key}{hint}")
     return None
 

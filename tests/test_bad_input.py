@@ -510,6 +510,8 @@ def test_weights_of_the_same_model_kind_still_load(trained_run):
     (["task.prior=0.7"], "it is an option of task=block_prior"),
     (["task.tasks=[anti_saccade,ready_set_go]"], "it is an option of task=multitask"),
     (["algorithm.critic=network"], "it is an option of algorithm=actor_critic, not of the algorithm chosen"),
+    (["model=spiking", "model.trainable.A=false"], "model.trainable.A; it is an option of model=plastic"),  # was
+    (["model=gru", "model.trainable.eta_logit=false"], "it is an option of model=plastic"),  # "did you mean ...?"
     # reward-training options of a supervised run are refused, not ignored
     (["+algorithm.critic=network"], "algorithm.critic is an option of reward-based training, but this run is "
                                     "supervised (algorithm.kind=supervised): add algorithm=actor_critic"),
