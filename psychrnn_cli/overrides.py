@@ -50,9 +50,14 @@ def _group_options(group: str) -> list[str]:
 
 def _check_structure(parsed: list[Any]) -> None:
     """ConfigError for an override that removes a key of a closed section (``~train.batch_size``,
-    ``~task``: the code needs every one of them) or chooses no option of a group (``model=null``)."""
+    ``~task``: the code needs every one of them), chooses no option of a group (``model=null``) or
+    repeats a key."""
+    seen: dict[str, str] = {}
     for override in parsed:
         key = override.key_or_group
+        if key in seen:  # (Hydra keeps one of them silently: a sweeper's fixed value hides its search space)
+            raise ConfigError(f"{key} is given twice ({seen[key]} and {override.input_line}): give it once")
+        seen[key] = override.input_line
         if override.is_delete() and key.rpartition(".")[0] in CLOSED:
             raise ConfigError(f"{override.input_line}: {key} cannot be removed; set it to another value instead")
         if _is_group(key) and "/" not in key and override.value() is None:
