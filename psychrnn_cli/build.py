@@ -103,15 +103,15 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     if set(SEQUENCE_KEYS) & set(node):
         node = OmegaConf.create({key: value for key, value in as_tree(node).items() if key not in SEQUENCE_KEYS})
     task = _instantiate("task", node, N_batch=n_batch)
+    for size in ("N_in", "N_out"):  # (of a PsychRNN-style task too, before it is wrapped)
+        if hasattr(task, size) and not POSITIVE_INT.accepts(getattr(task, size)):
+            raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
+                              f"(task {type(task).__name__} has no {'inputs' if size == 'N_in' else 'outputs'})")
     if not isinstance(task, Task):
         try:
             task = DuckTypedTask(task)
-        except TypeError as err:
+        except (TypeError, TaskError) as err:
             raise ConfigError(f"task: {err}") from None
-    for size in ("N_in", "N_out"):
-        if not POSITIVE_INT.accepts(getattr(task, size)):
-            raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
-                              f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
     if isinstance(task, MultiTask) and sequence != SEQUENCE_KEYS:
         raise ConfigError("task=multitask does not run in sequences (task.trials_per_sequence, task.iti, "

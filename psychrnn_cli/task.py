@@ -105,7 +105,7 @@ class Task:
                                    ("T", T, False), ("N_batch", N_batch, True)):
             if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < math.inf
                     and (not whole or value == int(value))):
-                raise TaskError(f"task {type(self).__name__}: {name} must be a positive "
+                raise TaskError(f"task {getattr(self, 'name', type(self).__name__)}: {name} must be a positive "
                                 f"{'whole' if whole else 'finite'} number, got {value!r}")
         self.N_in = int(N_in)
         self.N_out = int(N_out)
@@ -225,8 +225,8 @@ class DuckTypedTask(Task):
                 f"{type(task).__name__} is not a task: it lacks {', '.join(missing)} "
                 "(subclass psychrnn_cli.task.Task, or give it PsychRNN's members)"
             )
+        self.wrapped = task  # (first: the sizes' check names the task)
         super().__init__(task.N_in, task.N_out, task.dt, task.tau, task.T, task.N_batch)
-        self.wrapped = task
 
     @property
     def name(self) -> str:
