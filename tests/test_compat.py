@@ -231,6 +231,15 @@ def test_task_sizes_out_of_range_are_refused_by_the_task(key, value):
         PerceptualDiscrimination(**{**SMALL, key: value})
 
 
+@pytest.mark.parametrize("key, value, message", [("direction", 3, "direction must be 0, 1 or None, got 3"),
+                                                 ("coherence", -0.5, "coherence must be a finite number >= 0"),
+                                                 ("coherence", float("nan"), "coherence must be a finite number")])
+def test_perceptual_discrimination_options_out_of_range_are_refused(key, value, message):
+    """direction=3 made trials whose stimulus favoured no channel."""
+    with pytest.raises(ValueError, match=message):
+        PerceptualDiscrimination(**SMALL, **{key: value})
+
+
 def test_save_and_run_dir_keep_files_that_are_not_weight_files(tmp_path):
     task = PerceptualDiscrimination(**SMALL)
     model = Basic(small_params(task))
