@@ -236,16 +236,17 @@ def test_optuna_search_of_four_trials(tmp_path):
     assert 0.001 <= results.best_params["optimizer.learning_rate"] <= 0.02
 
 
-def test_optuna_records_a_failed_job_as_a_failed_trial_and_goes_on(tmp_path, capsys):
-    """A failed job returns None (NaN made Hydra's Optuna sweeper stop the search with a traceback)."""
-    from tests.test_results_kept import code_of
+def test_optuna_records_a_failed_job_as_a_failed_trial_and_goes_on(tmp_path):
+    """A failed job returns None (NaN made Hydra's Optuna sweeper stop the search with a traceback).
+    In a subprocess: Hydra's multirun sets up logging to the stderr it finds."""
+    from tests.conftest import run_cli
 
     sweep = tmp_path / "sweep"
-    code = code_of("train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize",
+    done = run_cli("train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize",
                    "hydra.sweeper.sampler.seed=0", *TINY[:1], *TINY[2:], "model.N_rec=choice(0,8)", "train.progress=false",
-                   f"hydra.sweep.dir={sweep}")
-    err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err, err[-2000:]  # 1: a run of the sweep failed
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    err = done.stderr
+    assert done.returncode == 1 and "Traceback" not in err, err[-2000:]  # 1: a run of the sweep failed
     assert "job 1 failed: ConfigError: model.N_rec must be a positive int, got 0" in err
     assert "sweep of 2 runs" in err and "1 completed, 1 failed" in err
     assert OmegaConf.load(sweep / "optimization_results.yaml").best_params == {"model.N_rec": 8}
