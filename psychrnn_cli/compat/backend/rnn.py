@@ -19,7 +19,7 @@ import numpy as np
 
 from psychrnn_cli.compat.backend.initializations import CompatError, GaussianSpectralRadius, WeightInitializer
 from psychrnn_cli.compat.backend.run_dir import CurveRecorder, write_run_dir
-from psychrnn_cli.compat.backend.training import MODEL_GUIDE
+from psychrnn_cli.compat.backend.training import MODEL_GUIDE, check_batch_shapes
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import PARAMETER_NAMES, Model, ModelError
 from psychrnn_cli.runfile import RUN_FILE
@@ -62,16 +62,6 @@ def check_values(name: str, values: dict[str, Any], rules: dict[str, Rule]) -> N
         value = value.item() if isinstance(value, np.generic) else value
         if key in values and not rule.accepts(value):
             raise CompatError(f"{name}['{key}'] must be {rule.allowed}, got {value!r}")
-
-
-def check_batch_shapes(rnn: RNN, x: np.ndarray, *others: np.ndarray) -> None:
-    """CompatError unless inputs ``x`` are ``[B, N_steps, N_in]`` of ``rnn`` (any B and N_steps) and
-    targets and mask, if given, ``[B, N_steps, N_out]``."""
-    expected = [(x, "inputs", rnn.N_in), *((a, name, rnn.N_out) for a, name in zip(others, ("targets", "mask")))]
-    for array, name, channels in expected:
-        if array.ndim != 3 or array.shape[2] != channels or array.shape[:2] != x.shape[:2]:
-            raise CompatError(f"{name} must have shape [trials, steps, {channels}]"
-                              f"{'' if array is x else f' like the inputs {x.shape[:2]}'}, got {array.shape}")
 
 
 def weight_file(save_path: str | Path) -> Path:
