@@ -3,7 +3,8 @@
 :func:`check_config` runs on the composed config before any object is built (and before
 TensorFlow is imported): every key of a closed section (``train``, ``constraints``,
 ``regularizer``, ``curriculum``, ``schedule``, the top level) must be in :data:`SCHEMA`, and every
-key in :data:`SCHEMA` that is present must hold a value of its type and range. Keys of the groups
+key in :data:`SCHEMA` that is present must hold a value of its type and range (numbers finite in
+float32), and ``algorithm.*`` options need ``algorithm.kind=actor_critic``. Keys of the groups
 that are passed to a constructor (``task``, ``model``, ``initializer``, ``optimizer``, ``loss``)
 are checked against the target's signature when it is imported (:func:`check_arguments`), so a
 user's own ``_target_`` may take any argument it declares. Unknown keys get a "did you mean"
