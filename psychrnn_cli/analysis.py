@@ -204,6 +204,10 @@ def step_function(network: Network, inputs: np.ndarray | None = None) -> Callabl
     """``F``: one noiseless step of the model with the constant input ``inputs [N_in]`` (default
     zeros), on full states ``[M, D]`` -> ``[M, D]`` (D = state components x N_rec)."""
     model, ops, N = network.model, network.ops, network.N_rec
+    if not getattr(model, "smooth", True):
+        raise SimulatorError(f"fixed points need a differentiable step; model={model.kind}'s units spike (a step "
+                             "function of the membrane potential), so its Jacobian is 0 or infinite and this analysis "
+                             "does not apply to it")
     u = np.zeros(network.N_in) if inputs is None else np.asarray(inputs, dtype=np.float64).reshape(-1)
     if u.shape != (network.N_in,):
         raise SimulatorError(f"the constant input must have {network.N_in} values, got {u.size}")

@@ -108,9 +108,11 @@ def _log_failure(run_dir: Path, message: str, err: Exception) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="train")
-def train_app(cfg: DictConfig) -> float:
+def train_app(cfg: DictConfig) -> float | None:
     """Train one network in Hydra's run directory; returns its ``train.objective`` for a sweeper
-    (:mod:`psychrnn_cli.objective`; NaN when the job failed or the run directory refused it)."""
+    (:mod:`psychrnn_cli.objective`), or None when the job failed, the run directory refused it or
+    the run has no such value: Optuna's sweeper records None as a failed trial (NaN made it stop
+    the whole sweep with a traceback)."""
     from psychrnn_cli.build import ConfigError
     from psychrnn_cli.ensemble import train_runs
     from psychrnn_cli.objective import objective_value
@@ -134,7 +136,7 @@ def train_app(cfg: DictConfig) -> float:
         if multirun:
             print(f"psychrnn train: {job}{'refused' if refused else 'failed'}: {message} (in {run_dir}; the other "
                   "jobs go on)", file=sys.stderr)
-            return math.nan
+            return None
         if isinstance(err, ConfigError):
             print(f"psychrnn train: error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -148,7 +150,8 @@ def train_app(cfg: DictConfig) -> float:
               f"{run_dir})", file=sys.stderr)
     if not multirun and status != "completed":
         sys.exit(EXIT_CODES[status])
-    return objective_value(path, str(cfg.train.get("objective", "final_accuracy")))
+    value = objective_value(path, str(cfg.train.get("objective", "final_accuracy")))
+    return None if math.isnan(value) else value
 
 
 def launcher_problem(config: DictConfig) -> str | None:

@@ -34,6 +34,7 @@ from psychrnn_cli.schema import (FRACTION, HYDRA_KEYS, NON_NEGATIVE, NUMBER, POS
                                  check_arguments, check_config, unexpected_argument)
 from psychrnn_cli.sequences import SEQUENCE_KEYS, SequenceTask, layout, make_sequences
 from psychrnn_cli.task import DuckTypedTask, Task, TaskError
+from psychrnn_cli.tasks.multitask import MultiTask
 
 
 @dataclass
@@ -103,16 +104,19 @@ def build_task(node: DictConfig, n_batch: int, rng: np.random.Generator) -> Task
     if set(SEQUENCE_KEYS) & set(node):
         node = OmegaConf.create({key: value for key, value in as_tree(node).items() if key not in SEQUENCE_KEYS})
     task = _instantiate("task", node, N_batch=n_batch)
+    for size in ("N_in", "N_out"):  # (of a PsychRNN-style task too, before it is wrapped)
+        if hasattr(task, size) and not POSITIVE_INT.accepts(getattr(task, size)):
+            raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
+                              f"(task {type(task).__name__} has no {'inputs' if size == 'N_in' else 'outputs'})")
     if not isinstance(task, Task):
         try:
             task = DuckTypedTask(task)
-        except TypeError as err:
+        except (TypeError, TaskError) as err:
             raise ConfigError(f"task: {err}") from None
-    for size in ("N_in", "N_out"):
-        if not POSITIVE_INT.accepts(getattr(task, size)):
-            raise ConfigError(f"task.{size} must be {POSITIVE_INT.allowed}, got {getattr(task, size)!r} "
-                              f"(task {task.name} has no {'inputs' if size == 'N_in' else 'outputs'})")
     task.rng = rng
+    if isinstance(task, MultiTask) and sequence != SEQUENCE_KEYS:
+        raise ConfigError("task=multitask does not run in sequences (task.trials_per_sequence, task.iti, "
+                          "task.feedback): its tasks' trials have different parameters; drop those options")
     try:
         return make_sequences(task, **sequence)
     except ValueError as err:
@@ -300,12 +304,11 @@ def _build(cfg: DictConfig) -> Experiment:
     task = build_task(cfg.task, batch_size, train_rng)
     eval_task = build_task(cfg.task, int(train.eval_trials), eval_rng)
     test_task = build_task(cfg.task, int(train.test_trials), test_rng)
+    for key in ("batch_size", "eval_trials", "test_trials"):  # before any trial is made (a long task.T or sequence)
+        check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     curriculum = build_curriculum(cfg.curriculum, cfg.task, task, batch_size)
     for stage in curriculum.stages:
         check_task(stage.task)
-    if isinstance(task, SequenceTask):  # (a batch of sequences can be long)
-        for key in ("batch_size", "eval_trials", "test_trials"):
-            check_trial_memory(task, int(train[key]), N_rec, f"train.{key}=")
     if (cfg.get("algorithm") or {}).get("kind") == "actor_critic":
         for number, stage in enumerate(curriculum.stages):
             check_reward_tables(stage.task, float(cfg.algorithm.abort_penalty))
@@ -410,9 +413,12 @@ def check_trial_memory(task: Task, n_trials: int, N_rec: int, option: str = "--t
         return
     sequence = isinstance(task, SequenceTask)
     what = f" (sequences of {task.K} trials, {task.N_steps} steps each)" if sequence else ""
+    fits = memory // per_trial // 2
+    fix = f"use {option}{fits} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}" if fits else \
+        ("even one sequence is too long: use fewer task.trials_per_sequence or a shorter task.iti or task.T"
+         if sequence else "even one trial is too long: use a shorter task.T or a larger task.dt")
     raise ConfigError(f"{option}{n_trials}{what} needs about {n_trials * per_trial / 1e9:.3g} GB for its arrays, more "
-                      f"than this machine's {memory / 1e9:.3g} GB of memory: use {option}"
-                      f"{max(1, memory // per_trial // 2)} or fewer{' (or fewer task.trials_per_sequence)' if sequence else ''}")
+                      f"than this machine's {memory / 1e9:.3g} GB of memory: {fix}")
 
 
 def task_from_run(run: dict[str, Any], n_trials: int, seed: int, overrides: Sequence[str] = ()) -> Any:

@@ -10,7 +10,8 @@ Objectives, read from the run file after training (an ensemble: the mean over it
   never reached it scores ``-(train.iterations + 1)``, below every run that did; maximize.
 - ``final_loss``: test loss after training (``/evaluation`` attribute ``loss``); minimize.
 
-A job that failed or was refused returns NaN, which Optuna records as a failed trial.
+A job that failed or was refused, or whose run file lacks the value (NaN here), returns None to
+the sweeper, which Optuna records as a failed trial (:func:`psychrnn_cli.app.train_app`).
 """
 
 from __future__ import annotations

@@ -50,9 +50,14 @@ def _group_options(group: str) -> list[str]:
 
 def _check_structure(parsed: list[Any]) -> None:
     """ConfigError for an override that removes a key of a closed section (``~train.batch_size``,
-    ``~task``: the code needs every one of them) or chooses no option of a group (``model=null``)."""
+    ``~task``: the code needs every one of them), chooses no option of a group (``model=null``) or
+    repeats a key."""
+    seen: dict[str, str] = {}
     for override in parsed:
         key = override.key_or_group
+        if key in seen:  # (Hydra keeps one of them silently: a sweeper's fixed value hides its search space)
+            raise ConfigError(f"{key} is given twice ({seen[key]} and {override.input_line}): give it once")
+        seen[key] = override.input_line
         if override.is_delete() and key.rpartition(".")[0] in CLOSED:
             raise ConfigError(f"{override.input_line}: {key} cannot be removed; set it to another value instead")
         if _is_group(key) and "/" not in key and override.value() is None:
@@ -80,10 +85,30 @@ def _unknown_key(overrides: list[str], hydra_compose: Any) -> ConfigError | None
         key = override.key_or_group
         if override.type == OverrideType.CHANGE and not _is_group(key) and not key.startswith("hydra.") \
                 and not _exists(tree, key):
-            hint = suggestion(key, flat_keys(tree, lists=True)) or \
+            options = _options_with(key)  # (an exact key of another preset before a near one of this config)
+            hint = f"; it is an option of {' and '.join(options)}, not of the {key.partition('.')[0]} chosen: add " \
+                f"{options[0]}" if options else suggestion(key, flat_keys(tree, lists=True)) or \
                 f"; to pass a new argument to your own _target_, add it with +{override.input_line}"
             return ConfigError(f"unknown config key {key}{hint}")
     return None
+
+
+def _options_with(key: str) -> list[str]:
+    """The options of ``key``'s config group whose preset sets ``key`` (``model.tau_mem`` ->
+    ``["model=spiking"]``), for keys that only another option of the group has."""
+    from omegaconf import OmegaConf
+
+    group, _, rest = key.partition(".")
+    folder = resources.files(CONFIG_MODULE).joinpath(group)
+    if not rest or not folder.is_dir():
+        return []
+    found = []
+    for option in _group_options(group):
+        text = folder.joinpath(f"{option}.yaml").read_text()
+        tree = OmegaConf.to_container(OmegaConf.create(text))
+        if _exists(tree or {}, key if "@package _global_" in text else rest):
+            found.append(f"{group}={option}")
+    return found
 
 
 def _exists(tree: Any, key: str) -> bool:

@@ -216,19 +216,13 @@ def parse_units(text: str, network: Network, size: int | None = None, what: str 
     if units_side and text.startswith("region"):
         if network.regions is None:
             raise SimulatorError(f"{what} {text!r}: the network has no regions")
-        k = text[len("region"):]
-        if not k.isdigit() or int(k) > network.regions.max():
-            raise SimulatorError(f"{what} {text!r}: regions are region0..region{network.regions.max()}")
-        return np.flatnonzero(network.regions == int(k)).tolist()
+        return _group_units(text, "region", network.regions, what)
     if units_side and text.startswith("cluster"):
         clusters = getattr(network, "clusters", None)
         if clusters is None:
             raise SimulatorError(f"{what} {text!r}: the run has no unit clusters; run psychrnn analyse RUN_DIR "
                                  "--task-variance first")
-        k = text[len("cluster"):]
-        if not k.isdigit() or int(k) > clusters.max():
-            raise SimulatorError(f"{what} {text!r}: clusters are cluster0..cluster{clusters.max()}")
-        return np.flatnonzero(clusters == int(k)).tolist()
+        return _group_units(text, "cluster", clusters, what)
     units: list[int] = []
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
@@ -240,6 +234,16 @@ def parse_units(text: str, network: Network, size: int | None = None, what: str 
             raise SimulatorError(f"{what} {text!r}: indices must lie in 0..{size - 1} (ranges low-high)")
         units.extend(range(first, last + 1))
     return units
+
+
+def _group_units(text: str, prefix: str, groups: np.ndarray, what: str) -> list[int]:
+    """The units of group ``<prefix><k>`` (``cluster1``), from ``groups [N_rec]`` (each unit's group,
+    -1 for none); SimulatorError naming the groups there are for another ``text``."""
+    k = text[len(prefix):]
+    if not k.isdigit() or int(k) > groups.max():
+        single = "" if k.isdigit() else f"; name one {prefix} (lists take unit indices only)"
+        raise SimulatorError(f"{what} {text!r}: {prefix}s are {prefix}0..{prefix}{groups.max()}{single}")
+    return np.flatnonzero(groups == int(k)).tolist()
 
 
 def _split_window(text: str) -> tuple[str, float, float]:

@@ -520,7 +520,10 @@ def load_run(path: Path | str) -> dict[str, Any]:
     if not path.exists():
         raise RunFileError(f"no run file at {path}: give a run directory holding run.h5, or the file itself")
     if not path.is_file():
-        raise RunFileError(f"{path} is a folder, not an HDF5 file (a run directory holds {RUN_FILE})")
+        members = sorted(p.parent.name for p in path.glob(f"*/{RUN_FILE}"))
+        hint = f"an ensemble or sweep folder: give one of its runs, e.g. {path / members[0]}, or summarize it with " \
+            f"psychrnn summarize {path}" if members else f"a run directory holds {RUN_FILE}"
+        raise RunFileError(f"{path} is a folder, not an HDF5 file ({hint})")
     try:
         with h5py.File(path, "r") as f:
             version = f.attrs.get("schema_version")

@@ -3,7 +3,8 @@
 :func:`check_config` runs on the composed config before any object is built (and before
 TensorFlow is imported): every key of a closed section (``train``, ``constraints``,
 ``regularizer``, ``curriculum``, ``schedule``, the top level) must be in :data:`SCHEMA`, and every
-key in :data:`SCHEMA` that is present must hold a value of its type and range. Keys of the groups
+key in :data:`SCHEMA` that is present must hold a value of its type and range (numbers finite in
+float32), and ``algorithm.*`` options need ``algorithm.kind=actor_critic``. Keys of the groups
 that are passed to a constructor (``task``, ``model``, ``initializer``, ``optimizer``, ``loss``)
 are checked against the target's signature when it is imported (:func:`check_arguments`), so a
 user's own ``_target_`` may take any argument it declares. Unknown keys get a "did you mean"
@@ -42,8 +43,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float32: the network computes in float32
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """An int or float (not a bool) that stays finite in float32."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX
 
 
 def integer(low: int, high: int | None = None) -> Rule:
@@ -200,7 +205,14 @@ def check_config(cfg: DictConfig, values: bool = True) -> None:
         value = _value(tree, key)
         rule = SCHEMA.get(key)
         if values and rule is not None and value != "???" and not rule.accepts(value):
-            raise ConfigError(f"{key} must be {rule.allowed}, got {value!r}")
+            huge = isinstance(value, float) and math.isfinite(value) and rule.accepts(math.copysign(FLOAT32_MAX, value))
+            raise ConfigError(f"{key} must be {rule.allowed}, got {value!r}"
+                              f"{' (beyond float32, in which the network computes)' if huge else ''}")
+    algorithm = tree.get("algorithm") or {}
+    if values and algorithm.get("kind", "supervised") == "supervised" and set(algorithm) - {"kind"}:
+        option = sorted(set(algorithm) - {"kind"})[0]
+        raise ConfigError(f"algorithm.{option} is an option of reward-based training, but this run is supervised "
+                          f"(algorithm.kind=supervised): add algorithm=actor_critic, or drop algorithm.{option}")
 
 
 def _value(tree: dict[str, Any], key: str) -> Any:

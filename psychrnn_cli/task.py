@@ -13,6 +13,7 @@ Randomness: every draw comes from ``self.rng`` (a seeded ``numpy.random.Generato
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
@@ -100,6 +101,12 @@ class Task:
         seed: int | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
+        for name, value, whole in (("N_in", N_in, True), ("N_out", N_out, True), ("dt", dt, False), ("tau", tau, False),
+                                   ("T", T, False), ("N_batch", N_batch, True)):
+            if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value < math.inf
+                    and (not whole or value == int(value))):
+                raise TaskError(f"task {getattr(self, 'name', type(self).__name__)}: {name} must be a positive "
+                                f"{'whole' if whole else 'finite'} number, got {value!r}")
         self.N_in = int(N_in)
         self.N_out = int(N_out)
         self.dt = float(dt)
@@ -218,8 +225,8 @@ class DuckTypedTask(Task):
                 f"{type(task).__name__} is not a task: it lacks {', '.join(missing)} "
                 "(subclass psychrnn_cli.task.Task, or give it PsychRNN's members)"
             )
+        self.wrapped = task  # (first: the sizes' check names the task)
         super().__init__(task.N_in, task.N_out, task.dt, task.tau, task.T, task.N_batch)
-        self.wrapped = task
 
     @property
     def name(self) -> str:

@@ -147,7 +147,7 @@ def cluster_units(variance: np.ndarray, k: int | None = None, max_k: int = 20, s
     data = normalised[active]
     if len(data) < 3:
         raise ValueError(f"only {len(data)} unit(s) vary across trials (summed task variance >= {min_variance:g}); "
-                         "too few to cluster")
+                         "too few to cluster (a longer --epoch or more --trials may show more)")
     if k is not None and not 2 <= k < len(data):
         raise ValueError(f"--clusters {k}: give 2..{len(data) - 1} (there are {len(data)} active units)")
     k_values = np.array([k] if k is not None else range(2, min(max_k, len(data) - 1) + 1))
@@ -191,7 +191,10 @@ def parse_epoch(text: str) -> str | tuple[float, float]:
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)?\s*", text)
     if not m:
         raise ValueError(f"--epoch {text!r}: use response, all, or a window T0-T1 in ms such as 500-1000")
-    return float(m[1]), float(m[2]) if m[2] else np.inf
+    start, end = float(m[1]), float(m[2]) if m[2] else np.inf
+    if end <= start:
+        raise ValueError(f"--epoch {text!r}: the window must end after it starts (T0-T1 with T0 < T1, in ms)")
+    return start, end
 
 
 def epoch_steps(epoch: str | tuple[float, float], mask: np.ndarray, own_steps: np.ndarray, time_ms: np.ndarray
@@ -234,6 +237,11 @@ def task_variance_from_run(run: dict[str, Any], n_trials: int, seed: int, epoch:
         activity.append(simulate(network, x, seed=seed + number).rates)
         index.append(np.full(n_trials, number))
         steps.append(epoch_steps(epoch, mask, own, task.time_ms))
+        if not (steps[-1].sum(axis=0) >= 2).any():
+            window = epoch if isinstance(epoch, str) else f"{epoch[0]:g}-{epoch[1]:g}"
+            raise ValueError(f"--epoch {window}: no time step of task {member.label} (0 to {member.task.T:g} ms) is in "
+                             f"the epoch of two or more of its {n_trials} trials, so it has no variance across "
+                             "trials: give --trials 2 or more and an epoch within its trials")
     variance = task_variance(np.concatenate(activity), np.concatenate(index), len(task.members),
                              np.concatenate(steps))
     clusters = cluster_units(variance, k, max_k, seed)

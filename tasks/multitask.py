@@ -28,6 +28,7 @@ NEUROGYM_ID = re.compile(r"^[A-Za-z][\w.]*-v\d+$")  # e.g. GoNogo-v0
 NEUROGYM_TASK = "psychrnn_cli.tasks.neurogym_env.NeuroGymTask"
 MIXING = ("trial", "batch")
 ENTRY_KEYS = ("name", "_target_", "label")  # an entry's own keys; the others are the task's options
+SET_BY_MULTITASK = {"N_batch", "seed", "rng"}  # task options the multi-task sets for every task
 
 
 @dataclass
@@ -201,6 +202,9 @@ class MultiTask(Task):
                     raise ValueError(f"{NAME}: task.tasks[{number}] ({label}) has {key} = {options[key]} but the "
                                      f"multi-task has task.{key} = {value:g}; one network has one {key}: set "
                                      f"task.{key} and drop it from the entry")
+            for key in SET_BY_MULTITASK.intersection(options):
+                raise ValueError(f"{NAME}: task.tasks[{number}].{key} is set by the multi-task itself (trials per "
+                                 "batch: train.batch_size; random draws: seed); drop it from the entry")
             options = {"dt": dt, "tau": tau, "N_batch": n_batch, **options}
             if T is not None:
                 options.setdefault("T", T)
@@ -247,6 +251,8 @@ class MultiTask(Task):
             raise ValueError(f"{NAME}: task.rule_window must be [start, end] in ms (end null: to the end of the "
                              f"trial) or null, got {window!r}")
         start, end = float(window[0]), math.inf if window[1] is None else float(window[1])
+        if not 0 <= start < end:
+            raise ValueError(f"{NAME}: task.rule_window {window} must start at 0 ms or later and end after it starts")
         steps = (self.time_ms >= start) & (self.time_ms < end)
         if not steps.any():
             raise ValueError(f"{NAME}: task.rule_window {window} holds no time step of the trial (0 to {self.T:g} ms)")

@@ -497,3 +497,47 @@ def test_weights_of_another_model_kind_are_refused(trained_run, model, option):
 def test_weights_of_the_same_model_kind_still_load(trained_run):
     exp_weights = build(compose_config([f"model.load_weights={trained_run}"])).model.numpy_weights()
     assert np.array_equal(exp_weights["W_rec"], load_run(trained_run)["model"]["weights"]["W_rec"])
+
+
+# --- the newer features: model options, algorithm options, sequences (attack 3) ------------------
+
+@pytest.mark.parametrize("overrides,message", [
+    # an option of another preset of the same group: name the preset, not "+key" (which would be refused or ignored)
+    (["model.tau_mem=20"], "unknown config key model.tau_mem; it is an option of model=spiking, not of the model "
+                           "chosen: add model=spiking"),
+    (["model=stp", "model.tau_adapt=50"], "model.tau_adapt; it is an option of model=adapting"),
+    (["model.synapses=static"], "it is an option of model=stp"),
+    (["task.prior=0.7"], "it is an option of task=block_prior"),
+    (["task.tasks=[anti_saccade,ready_set_go]"], "it is an option of task=multitask"),
+    (["algorithm.critic=network"], "it is an option of algorithm=actor_critic, not of the algorithm chosen"),
+    (["model=spiking", "model.trainable.A=false"], "model.trainable.A; it is an option of model=plastic"),  # was
+    (["model=gru", "model.trainable.eta_logit=false"], "it is an option of model=plastic"),  # "did you mean ...?"
+    # reward-training options of a supervised run are refused, not ignored
+    (["+algorithm.critic=network"], "algorithm.critic is an option of reward-based training, but this run is "
+                                    "supervised (algorithm.kind=supervised): add algorithm=actor_critic"),
+    (["algorithm=actor_critic", "algorithm.kind=supervised"], "algorithm.abort_penalty is an option of reward-based"),
+    # numbers beyond float32 (the network's precision) are refused, not turned into inf
+    (["algorithm=actor_critic", "algorithm.fixation_bias=1e300"],
+     "algorithm.fixation_bias must be a number, got 1e+300 (beyond float32, in which the network computes)"),
+    (["model=adapting", "model.tau_adapt=1e300"], "model.tau_adapt must be a positive float, got 1e+300 (beyond"),
+    (["model=stp", "model.depressing_tau_x=-1e300"], "model.depressing_tau_x must be a positive float, got -1e+300"),
+    # model=stp takes its excitatory fraction from constraints.dale_ratio, with or without Dale
+    (["model=stp", "model.dale_ratio=0.5"], "model.dale_ratio (0.5) must equal constraints.dale_ratio (null)"),
+    (["model=stp", "constraints=dale", "model.dale_ratio=null"],
+     "model.dale_ratio (null) must equal constraints.dale_ratio (0.8)"),
+    # trials too long for memory are refused before any is made (this used to hang making them)
+    (["task.trials_per_sequence=1000000", "task.iti=100"],
+     "(sequences of 1000000 trials, 210000000 steps each) needs about"),
+    (["task.trials_per_sequence=1000000", "task.iti=100"],
+     "even one sequence is too long: use fewer task.trials_per_sequence or a shorter task.iti or task.T"),
+    (["task.T=1e9"], "train.batch_size=50 needs about"),
+    (["task.T=1e9"], "even one trial is too long: use a shorter task.T or a larger task.dt"),
+])
+def test_options_of_the_newer_features_that_do_not_apply_or_make_no_sense(overrides, message, monkeypatch):
+    monkeypatch.setattr("psychrnn_cli.build.physical_memory", lambda: 16_000_000_000)  # a 16 GB machine
+    assert message in config_error(*overrides)
+
+
+def test_float32_numbers_and_stp_dale_as_its_constraints_still_build():
+    build(compose_config(["model=stp", "constraints=dale", "model.N_rec=8", "task.T=200", "train.batch_size=4",
+                          "algorithm=actor_critic", "algorithm.fixation_bias=1e30"]))

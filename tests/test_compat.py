@@ -170,6 +170,93 @@ def test_missing_param_prints_and_raises_key_error(capsys):
     assert "N_rec" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("N_rec", 0, "params['N_rec'] must be a whole number >= 1, got 0"),
+    ("N_rec", 2.5, "params['N_rec'] must be a whole number >= 1, got 2.5"),
+    ("N_rec", "abc", "params['N_rec'] must be a whole number >= 1, got 'abc'"),
+    ("N_batch", 0, "params['N_batch'] must be a whole number >= 1"),
+    ("tau", 0, "params['tau'] must be a positive float, got 0"),
+    ("dt", float("nan"), "params['dt'] must be a positive float, got nan"),
+    ("dt", 200, "params['dt'] (200 ms) must not exceed params['tau'] (100 ms)"),
+    ("rec_noise", -1, "params['rec_noise'] must be a number >= 0, got -1"),
+    ("spec_rad", -1, "params['spec_rad'] must be a positive float"),
+    ("L2_firing_rate", float("nan"), "params['L2_firing_rate'] must be a number >= 0"),
+    ("W_rec_train", "no", "params['W_rec_train'] must be true or false, got 'no'"),  # bool('no') is True
+    ("transfer_function", "relux", "params['transfer_function']: transfer function 'relux' has no NumPy version"),
+])
+def test_params_out_of_range_are_refused_naming_the_key(key, value, message):
+    with pytest.raises(CompatError) as err:
+        Basic(small_params(PerceptualDiscrimination(**SMALL), **{key: value}))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"trainign_iters": 16}, "train_params['trainign_iters'] is not a PsychRNN training setting; did you mean "
+                             "training_iters?"),
+    ({"learning_rate": -1}, "train_params['learning_rate'] must be a positive float, got -1"),
+    ({"training_iters": 0}, "train_params['training_iters'] must be a whole number >= 1, got 0"),
+    ({"loss_epoch": 0}, "train_params['loss_epoch'] must be a whole number >= 1, got 0"),  # was a ZeroDivisionError
+    ({"verbosity": "loud"}, "train_params['verbosity'] must be true or false"),
+    ({"optimizer": "adam"}, "train_params['optimizer']: cannot use a str"),
+    ({"curriculum": "ramp"}, "train_params['curriculum'] is a str; give a Curriculum"),
+])
+def test_train_params_out_of_range_are_refused_before_training(settings, message):
+    task = PerceptualDiscrimination(**SMALL)
+    model = Basic(small_params(task))
+    before = model.get_weights()["W_rec"]
+    with pytest.raises(CompatError) as err:
+        model.train(task, {"training_iters": 16, "verbosity": False, **settings})
+    assert message in str(err.value)
+    np.testing.assert_array_equal(model.get_weights()["W_rec"], before)
+
+
+def test_batches_of_the_wrong_shape_are_refused_naming_the_shape():
+    task = PerceptualDiscrimination(**SMALL)
+    model = Basic(small_params(task))
+    with pytest.raises(CompatError, match=r"inputs must have shape \[trials, steps, 2\], got \(3, 50, 5\)"):
+        model.test(np.zeros((3, 50, 5)))
+    with pytest.raises(CompatError, match=r"inputs must have shape \[trials, steps, 2\], got \(50, 2\)"):
+        model.test(np.zeros((50, 2)))
+    x, y, mask, _ = task.get_trial_batch()
+    with pytest.raises(CompatError, match=r"targets must have shape \[trials, steps, 2\] like the inputs"):
+        model.train(iter([(x, y[:, :10], mask, None)]), {"training_iters": 16, "verbosity": False})
+
+
+@pytest.mark.parametrize("key, value", [("dt", 0), ("tau", -100), ("T", float("inf")), ("N_batch", 0),
+                                        ("N_batch", 2.5)])
+def test_task_sizes_out_of_range_are_refused_by_the_task(key, value):
+    from psychrnn_cli.task import TaskError
+
+    with pytest.raises(TaskError, match=f"task PerceptualDiscrimination: {key} must be a positive"):
+        PerceptualDiscrimination(**{**SMALL, key: value})
+
+
+@pytest.mark.parametrize("key, value, message", [("direction", 3, "direction must be 0, 1 or None, got 3"),
+                                                 ("coherence", -0.5, "coherence must be a finite number >= 0"),
+                                                 ("coherence", float("nan"), "coherence must be a finite number")])
+def test_perceptual_discrimination_options_out_of_range_are_refused(key, value, message):
+    """direction=3 made trials whose stimulus favoured no channel."""
+    with pytest.raises(ValueError, match=message):
+        PerceptualDiscrimination(**SMALL, **{key: value})
+
+
+def test_save_and_run_dir_keep_files_that_are_not_weight_files(tmp_path):
+    task = PerceptualDiscrimination(**SMALL)
+    model = Basic(small_params(task))
+    notes = tmp_path / "notes.npz"
+    notes.write_text("my notes")
+    (tmp_path / "a_file").write_text("kept")
+    for path in (notes, tmp_path / "notes"):  # ".npz" is appended, as PsychRNN does
+        with pytest.raises(CompatError, match="notes.npz already exists and is not a weight file"):
+            model.save(path)
+    with pytest.raises(CompatError, match="already exists and is not a weight file"):  # before training
+        model.train(task, {"training_iters": 16, "verbosity": False, "save_weights_path": str(notes)})
+    with pytest.raises(CompatError, match="a_file is a file, not a directory"):
+        model.train(task, {"training_iters": 16, "verbosity": False}, run_dir=tmp_path / "a_file")
+    assert notes.read_text() == "my notes" and (tmp_path / "a_file").read_text() == "kept"
+    assert model.save(tmp_path / "w") == model.save(tmp_path / "w.npz")  # a weight file is replaced, as in PsychRNN
+
+
 def test_graph_code_models_are_refused_with_a_pointer_to_the_guide():
     class WithTimestep(Basic):
         def recurrent_timestep(self, rnn_in, state):

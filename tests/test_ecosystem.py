@@ -236,6 +236,34 @@ def test_optuna_search_of_four_trials(tmp_path):
     assert 0.001 <= results.best_params["optimizer.learning_rate"] <= 0.02
 
 
+def test_optuna_records_a_failed_job_as_a_failed_trial_and_goes_on(tmp_path):
+    """A failed job returns None (NaN made Hydra's Optuna sweeper stop the search with a traceback).
+    In a subprocess: Hydra's multirun sets up logging to the stderr it finds."""
+    from tests.conftest import run_cli
+
+    sweep = tmp_path / "sweep"
+    done = run_cli("train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.direction=maximize",
+                   "hydra.sweeper.sampler.seed=0", *TINY[:1], *TINY[2:], "model.N_rec=choice(0,8)", "train.progress=false",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    err = done.stderr
+    assert done.returncode == 1 and "Traceback" not in err, err[-2000:]  # 1: a run of the sweep failed
+    assert "job 1 failed: ConfigError: model.N_rec must be a positive int, got 0" in err
+    assert "sweep of 2 runs" in err and "1 completed, 1 failed" in err
+    assert OmegaConf.load(sweep / "optimization_results.yaml").best_params == {"model.N_rec": 8}
+
+
+@pytest.mark.parametrize("argv", [["model.N_rec=8", "model.N_rec=16"],
+                                  ["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=maximize", "model.N_rec=8",
+                                   "model.N_rec=choice(4,8)"]])
+def test_a_key_given_twice_is_refused_before_anything_runs(tmp_path, capsys, argv):
+    """Hydra kept one of the two silently; the Optuna sweeper kept the fixed value and searched nothing."""
+    from tests.test_results_kept import code_of
+
+    assert code_of("train", *argv, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep") == 2
+    assert f"model.N_rec is given twice (model.N_rec=8 and {argv[-1]}): give it once" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_licence_file_matches_the_declared_licence():
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License") and "2026 psychrnn-cli contributors" in text

@@ -429,6 +429,23 @@ def test_run_file_that_is_a_folder_is_one_line(tmp_path, command):
     assert_one_line_error(result, f"{tmp_path / 'run' / 'run.h5'} is a folder, not an HDF5 file")
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--task-variance"], ["simulate", "--out", "{tmp}/s.h5"],
+                                     ["plot", "--out", "{tmp}/plots"], ["export", "--out", "{tmp}/w.npz"], ["info"]])
+def test_an_ensemble_folder_given_as_a_run_names_a_member_and_summarize(tmp_path, capsys, command):
+    from tests.test_results_kept import code_of
+
+    ensemble = tmp_path / "ens"
+    for seed in (0, 1):
+        (ensemble / f"seed_{seed}").mkdir(parents=True)
+        (ensemble / f"seed_{seed}" / "run.h5").write_bytes(b"")
+    argv = [command[0], str(ensemble), *(arg.replace("{tmp}", str(tmp_path)) for arg in command[1:])]
+    assert code_of(*argv) == 2
+    err = capsys.readouterr().err
+    assert f"{ensemble} is a folder, not an HDF5 file (an ensemble or sweep folder: give one of its runs, e.g. " \
+           f"{ensemble / 'seed_0'}, or summarize it with psychrnn summarize {ensemble})" in err
+    assert len(err.strip().splitlines()) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["ens"]
+
+
 @pytest.mark.parametrize("command", [["evaluate"], ["analyse", "--fixed-points"], ["simulate", "--out", "{tmp}/s.h5"],
                                      ["plot", "--out", "{tmp}/plots"]])
 def test_trial_counts_that_do_not_fit_in_memory_are_refused(trained_run, tmp_path, command):

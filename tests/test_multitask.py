@@ -142,6 +142,9 @@ def test_early_stop_waits_for_every_task(monkeypatch):
     ("task.tasks=[perceptual_discrimination,anti_sacade]", r"task.tasks\[1\]: unknown task 'anti_sacade'; did you "
                                                             r"mean anti_saccade\?"),
     ("task.proportions=[1,-1]", r"task.proportions must be a list of numbers >= 0"),
+    ("task.trials_per_sequence=2", r"task=multitask does not run in sequences .*: its tasks' trials have different "
+                                   r"parameters"),  # (two trials of one task could pass the check, then fail training)
+    ("task.iti=100", r"task=multitask does not run in sequences"),
 ])
 def test_bad_multitask_config_is_a_config_error(override, message):
     cfg = compose_config(["task=multitask", override])
@@ -161,6 +164,13 @@ def test_bad_multitask_config_is_a_config_error(override, message):
     (["perceptual_discrimination", "delayed_discrimination"], {"proportions": [0, 0]}, r"must have a positive sum"),
     (["perceptual_discrimination", "delayed_discrimination"], {"proportions": [1, 1, 1]}, r"must list 2 weights"),
     (["perceptual_discrimination", "delayed_discrimination"], {"mixing": "epoch"}, r"one of trial, batch"),
+    (["perceptual_discrimination", "delayed_discrimination"], {"rule_window": [-100, 500]},
+     r"task.rule_window \[-100, 500\] must start at 0 ms or later"),
+    (["perceptual_discrimination", "delayed_discrimination"], {"rule_window": [500, 100]}, r"end after it starts"),
+    (["perceptual_discrimination", {"name": "delayed_discrimination", "N_batch": 3}], {},
+     r"task.tasks\[1\].N_batch is set by the multi-task itself"),
+    (["perceptual_discrimination", {"name": "delayed_discrimination", "seed": 3}], {},
+     r"task.tasks\[1\].seed is set by the multi-task itself"),
 ])
 def test_bad_multitask_arguments_are_refused(tasks, options, message):
     with pytest.raises(ValueError, match=message):
@@ -279,6 +289,35 @@ def test_task_variance_analysis_map_and_cluster_lesion(multitask_run, tmp_path, 
     assert "perceptual_discrimination: " in capsys.readouterr().out
     assert simulate.main([str(run_dir), "--lesion", "cluster2", "--out", str(tmp_path / "x.h5")]) == 2
     assert "clusters are cluster0..cluster1" in capsys.readouterr().err
+    assert simulate.main([str(run_dir), "--lesion", "cluster0,cluster1", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "clusters are cluster0..cluster1; name one cluster (lists take unit indices only)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task-variance", "--max-clusters", "1"], "argument --max-clusters: must be at least 2"),
+    (["--task-variance", "--epoch", "300-100"], "--epoch '300-100': the window must end after it starts"),
+    (["--task-variance", "--epoch", "5000-6000"], "--epoch 5000-6000: no time step of task perceptual_discrimination "
+                                                  "(0 to 400 ms) is in the epoch of two or more of its 30 trials"),
+    (["--task-variance", "--trials", "1"], "--epoch response: no time step of task perceptual_discrimination"),
+    (["--task-variance", "--initial", "5"], "--initial is an option of --fixed-points, not of --task-variance"),
+    (["--task-variance", "--input", "1,2"], "--input is an option of --fixed-points"),
+    (["--task-variance", "--q-tol", "1e-6"], "--q-tol is an option of --fixed-points"),
+    (["--fixed-points", "--epoch", "all"], "--epoch is an option of --task-variance, not of --fixed-points"),
+    (["--fixed-points", "--clusters", "3"], "--clusters is an option of --task-variance"),
+    (["--fixed-points", "--max-clusters", "3"], "--max-clusters is an option of --task-variance"),
+])
+def test_analysis_options_that_do_not_apply_are_refused(multitask_run, capsys, argv, message):
+    from psychrnn_cli.cli import main
+
+    run_file = multitask_run[0] / "run.h5"
+    before = run_file.read_bytes()
+    try:
+        code = main(["analyse", str(multitask_run[0]), *argv, *([] if "--trials" in argv else ["--trials", "30"])])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert run_file.read_bytes() == before
 
 
 def test_task_variance_of_a_single_task_run_is_refused(trained_run, capsys):

@@ -83,6 +83,19 @@ def test_plastic_term_follows_the_recurrent_mask_and_lesions():
     np.testing.assert_allclose(lesioned.states[0, :, 0], [x1[0], x2[0], x3_0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("definition, own", [(Plastic(2, alpha=0.5), {"A", "eta_logit"}), (Spiking(2, alpha=0.05, dt=1.0),
+                                                                                            set())])
+def test_stored_weights_give_the_model_s_own_parameters_and_not_another_kind_s(definition, own):
+    """model.load_weights of a plastic run started from fresh A and eta_logit (and carried an
+    adapting run's strength into any model)."""
+    stored = {**PLASTIC_WEIGHTS, "A": np.full((2, 2), 7.0), "eta_logit": np.array(3.0), "strength": np.ones(2)}
+    weights = definition.initial_weights(lambda **kwargs: dict(stored), np.random.default_rng(0),
+                                         all_to_all(1, 2, 2), 1, 2)
+    assert set(weights) == {"W_in", "W_rec", "W_out", "b_rec", "b_out", "init_state"} | own
+    for name in weights:
+        np.testing.assert_array_equal(weights[name], stored[name])
+
+
 def test_fixed_points_refuse_the_plastic_model_naming_its_matrix_state():
     from psychrnn_cli.analysis import find_fixed_points
     from psychrnn_cli.simulator import SimulatorError
@@ -92,6 +105,16 @@ def test_fixed_points_refuse_the_plastic_model_naming_its_matrix_state():
 
 
 # --- spiking ---------------------------------------------------------------------------------------
+
+
+def test_fixed_points_refuse_the_spiking_model_whose_step_has_no_jacobian():
+    from psychrnn_cli.analysis import find_fixed_points
+    from psychrnn_cli.simulator import SimulatorError
+
+    weights = {"W_in": np.zeros((2, 1)), "W_rec": np.zeros((2, 2)), "W_out": np.eye(2), "b_rec": np.zeros(2),
+               "b_out": np.zeros(2), "init_state": np.zeros(2)}
+    with pytest.raises(SimulatorError, match=r"fixed points need a differentiable step; model=spiking's units spike"):
+        find_fixed_points(Network(Spiking(2, alpha=0.05, dt=1.0), weights), np.zeros((1, 8)))
 
 
 def test_spiking_steps_match_the_equations_worked_by_hand():

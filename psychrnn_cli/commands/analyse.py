@@ -42,24 +42,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fixed-points", action="store_true", help="find fixed points")
     p.add_argument("--task-variance", action="store_true",
                    help="task variance per unit and task, and unit clusters (multi-task runs)")
-    p.add_argument("--epoch", type=epoch, default="response", metavar="EPOCH",
+    p.add_argument("--epoch", type=epoch, default=None, metavar="EPOCH",
                    help="--task-variance steps: response (nonzero loss mask; default), all, or T0-T1 in ms")
     p.add_argument("--clusters", type=count, default=None, metavar="K",
                    help="--task-variance: number of clusters (default: best silhouette score)")
-    p.add_argument("--max-clusters", type=count, default=20, metavar="K",
+    p.add_argument("--max-clusters", type=at_least_two, default=None, metavar="K",
                    help="--task-variance: most clusters tried by the silhouette score (default 20)")
     p.add_argument("--input", type=finite_numbers, default=None, metavar="U1,U2,...",
                    help="the constant input (default all zero)")
-    p.add_argument("--initial", type=count, default=256, metavar="N", help="number of searches (default 256)")
+    p.add_argument("--initial", type=count, default=None, metavar="N", help="number of searches (default 256)")
     p.add_argument("--trials", type=count, default=100, metavar="N",
                    help="fresh trials whose states seed the searches (default 100)")
-    p.add_argument("--init-noise", type=non_negative, default=0.0, metavar="STD",
+    p.add_argument("--init-noise", type=non_negative, default=None, metavar="STD",
                    help="Gaussian noise added to the sampled initial states (default 0)")
-    p.add_argument("--q-tol", type=positive, default=1e-12, metavar="Q", help="speed below which a point is fixed")
+    p.add_argument("--q-tol", type=positive, default=None, metavar="Q", help="speed below which a point is fixed")
     p.add_argument("--seed", type=rng_seed, default=0, help="seed of the trials and the sampling (default 0)")
     p.add_argument("--no-save", dest="save", action="store_false", help="print only; do not write the run file")
     p.add_argument("--overwrite", action="store_true", help="replace the fixed points already saved in the run file")
     return p
+
+
+# options of one analysis only, and their defaults (None in the parser, so that a given one is seen)
+OWN_OPTIONS = {
+    "task_variance": {"epoch": "response", "clusters": None, "max_clusters": 20},
+    "fixed_points": {"input": None, "initial": 256, "init_noise": 0.0, "q_tol": 1e-12},
+}
+
+
+def at_least_two(text: str) -> int:
+    """argparse type of --max-clusters: a whole number of at least 2 (one cluster has no silhouette score)."""
+    value = count(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (the silhouette score compares clusters), got {value}")
+    return value
 
 
 def epoch(text: str) -> str | tuple[float, float]:
@@ -78,6 +93,15 @@ def main(argv: list[str]) -> int:
         print("psychrnn analyse: error: choose an analysis: --fixed-points or --task-variance (one at a time)",
               file=sys.stderr)
         return 2
+    analysis = "task_variance" if args.task_variance else "fixed_points"
+    for other, options in OWN_OPTIONS.items():
+        for name, default in options.items():
+            if other != analysis and getattr(args, name) is not None:
+                print(f"psychrnn analyse: error: --{name.replace('_', '-')} is an option of --{other.replace('_', '-')}, "
+                      f"not of --{analysis.replace('_', '-')}: drop it", file=sys.stderr)
+                return 2
+            if getattr(args, name) is None:
+                setattr(args, name, default)
     if args.task_variance:
         return task_variance(args)
     import numpy as np

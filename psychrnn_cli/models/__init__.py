@@ -91,6 +91,8 @@ class Model:
     # True: the TensorFlow engine keeps only the state between pieces of the loop for the backward
     # pass and computes each piece again there (for large states such as a matrix per trial)
     recompute = False
+    # False: the step is not differentiable (units spike), so fixed points and their Jacobian do not apply
+    smooth = True
 
     def __init__(self, N_rec: int, alpha: float, rec_noise: float = 0.0, transfer_function: str = "relu",
                  dt: float = 10.0) -> None:
@@ -153,8 +155,11 @@ class Model:
                                   for _ in range(self.gates - 1)]
             for name in ("W_in", "W_rec", "b_rec"):
                 weights[name] = np.concatenate([b[name] for b in blocks], axis=0)
-        extra = self.extra_weights(rng, N_in, N_out)
-        return {**weights, **{name: np.asarray(value, dtype=np.float32) for name, value in extra.items()}}
+        extra = {name: np.asarray(value, dtype=np.float32) for name, value in self.extra_weights(rng, N_in, N_out).items()}
+        # a stored network (model.load_weights) gives its values of this kind's extra parameters; other arrays it
+        # holds (another kind's extra parameters) are not this model's
+        return {**{name: value for name, value in weights.items() if name in PARAMETER_NAMES},
+                **{name: weights.get(name, value) for name, value in extra.items()}}
 
     def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
         """Raise ModelError naming the parameter (extra ones included) whose shape does not fit this model, or Dale's

@@ -45,6 +45,7 @@ class Spiking(Model):
     kind = "spiking"
     supports_dale = True
     recorded = {"spikes": (3, "uint8")}
+    smooth = False
 
     def __init__(self, *args: Any, tau_mem: float = 20.0, tau_syn: float = 10.0,
                  tau_out: float = 50.0, theta: float = 0.2, surrogate_slope: float = 10.0, **kwargs: Any) -> None:

@@ -83,10 +83,13 @@ class STP(Basic):
         per_unit["static"] = (0.0, 0.0, 1.0, 0.0)
         self._constants = list(zip(*(per_unit[kind] for kind in kinds)))
 
-    def check(self, weights: Weights, dale_ratio: float | None = None) -> None:
-        super().check(weights, dale_ratio)
-        if dale_ratio is not None and dale_ratio != self.dale_ratio:
-            raise ModelError(f"model.dale_ratio ({self.dale_ratio}) must equal constraints.dale_ratio ({dale_ratio}), "
+    def check(self, weights: Weights, dale_ratio: Any = ...) -> None:
+        """:meth:`Model.check`; given the constraints' ``dale_ratio`` (None: no Dale's principle), also
+        that ``model.dale_ratio`` equals it (the simulator, which has no constraints, passes none)."""
+        super().check(weights, None if dale_ratio is ... else dale_ratio)
+        if dale_ratio is not ... and dale_ratio != self.dale_ratio:
+            model, constraints = ("null" if r is None else r for r in (self.dale_ratio, dale_ratio))
+            raise ModelError(f"model.dale_ratio ({model}) must equal constraints.dale_ratio ({constraints}), "
                              "which decides the static inhibitory synapses: use model=stp, whose preset sets "
                              "dale_ratio: ${constraints.dale_ratio}")
 

@@ -17,7 +17,7 @@ def keras_optimizer(optimizer: Any, learning_rate: float) -> Any:
         return keras.optimizers.Adam(learning_rate, epsilon=1e-8)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer
-    kind, a = type(optimizer).__name__, vars(optimizer)
+    kind, a = type(optimizer).__name__, getattr(optimizer, "__dict__", {})
     if kind == "AdamOptimizer":
         return keras.optimizers.Adam(a["_lr"], beta_1=a["_beta1"], beta_2=a["_beta2"], epsilon=a["_epsilon"])
     if kind == "GradientDescentOptimizer":

@@ -11,6 +11,7 @@ docs/guides/psychrnn-compat.md.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ import numpy as np
 
 from psychrnn_cli.compat.backend.initializations import CompatError, GaussianSpectralRadius, WeightInitializer
 from psychrnn_cli.compat.backend.run_dir import CurveRecorder, write_run_dir
-from psychrnn_cli.compat.backend.training import MODEL_GUIDE
+from psychrnn_cli.compat.backend.training import MODEL_GUIDE, check_batch_shapes
 from psychrnn_cli.masks import Constraints, effective_weights
 from psychrnn_cli.models import PARAMETER_NAMES, Model, ModelError
 from psychrnn_cli.runfile import RUN_FILE
+from psychrnn_cli.schema import BOOL, NON_NEGATIVE, NUMBER, POSITIVE, Rule, optional, suggestion
+from psychrnn_cli.simulator import NumpyOps
 
 REQUIRED_PARAMS = ("name", "N_in", "N_rec", "N_out", "N_steps", "dt", "tau", "N_batch")
 TF1_HOOKS = ("forward_pass", "recurrent_timestep", "output_timestep")  # PsychRNN's graph-building methods
@@ -31,6 +34,51 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "curriculum": None, "optimizer": None, "clip_grads": True, "fixed_weights": None,
     "performance_cutoff": None, "performance_measure": None,
 }
+
+
+# params and train_params keys with their config key's rule (psychrnn_cli.schema): the same ranges as on the
+# command line; other params keys are ignored, as in PsychRNN
+WHOLE = Rule("a whole number >= 1", lambda v: NUMBER.accepts(v) and v >= 1 and v == int(v))
+PARAM_RULES: dict[str, Rule] = {
+    **{key: WHOLE for key in ("N_in", "N_rec", "N_out", "N_steps", "N_batch")},
+    "dt": POSITIVE, "tau": POSITIVE, "rec_noise": NON_NEGATIVE, "spec_rad": POSITIVE, "autapses": BOOL,
+    "init_minval": NUMBER, "init_maxval": NUMBER,
+    **{f"{name}_train": BOOL for name in PARAMETER_NAMES},
+    **{key: NON_NEGATIVE for key in ("L1_in", "L1_rec", "L1_out", "L2_in", "L2_rec", "L2_out", "L2_firing_rate")},
+}
+TRAIN_RULES: dict[str, Rule] = {
+    "learning_rate": POSITIVE, "training_iters": WHOLE, "loss_epoch": WHOLE, "verbosity": BOOL,
+    "save_training_weights_epoch": WHOLE, "clip_grads": BOOL, "performance_cutoff": optional(NUMBER),
+    "save_weights_path": optional(Rule("a path", lambda v: isinstance(v, (str, Path)))),
+    "training_weights_path": optional(Rule("a path", lambda v: isinstance(v, (str, Path)))),
+}
+
+
+def check_values(name: str, values: dict[str, Any], rules: dict[str, Rule]) -> None:
+    """CompatError for the first value of ``values`` (the dict called ``name``) outside its key's rule
+    (NumPy scalars count as the Python numbers they hold)."""
+    for key, rule in rules.items():
+        value = values.get(key)
+        value = value.item() if isinstance(value, np.generic) else value
+        if key in values and not rule.accepts(value):
+            raise CompatError(f"{name}['{key}'] must be {rule.allowed}, got {value!r}")
+
+
+def weight_file(save_path: str | Path) -> Path:
+    """The ``.npz`` path :meth:`RNN.save` writes for ``save_path``; CompatError if a file other than
+    a weight file (an ``.npz`` holding ``W_in``, ``W_rec`` and ``W_out``) is there, which is kept."""
+    path = Path(save_path)
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if path.exists() or path.is_symlink():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                weights = {"W_in", "W_rec", "W_out"} <= set(data.files)
+        except (OSError, ValueError, EOFError):
+            weights = False
+        if not weights or not path.is_file():
+            raise CompatError(f"{path} already exists and is not a weight file (an .npz with W_in, W_rec, W_out); "
+                              "it is kept: choose another path")
+    return path
 
 
 def _transfer_name(function: Any) -> str:
@@ -68,10 +116,20 @@ class RNN:
 
     def __init__(self, params: dict[str, Any]) -> None:
         self._refuse_graph_code()
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of PsychRNN's network parameters, got {type(params).__name__}")
         for key in REQUIRED_PARAMS:
             if key not in params:
                 print(f"Error: params['{key}'] is required to build a network.")
                 raise KeyError(key)
+        check_values("params", params, PARAM_RULES)
+        if params["dt"] > params["tau"]:
+            raise CompatError(f"params['dt'] ({params['dt']:g} ms) must not exceed params['tau'] ({params['tau']:g} ms): "
+                              "alpha = dt / tau > 1 is unstable")
+        try:
+            NumpyOps(_transfer_name(params.get("transfer_function", "relu")))
+        except ValueError as err:
+            raise CompatError(f"params['transfer_function']: {err}") from None
         self.params = params
         self.name = params["name"]
         self.N_in, self.N_rec, self.N_out = int(params["N_in"]), int(params["N_rec"]), int(params["N_out"])
@@ -208,19 +266,24 @@ class RNN:
 
     def save(self, save_path: str | Path) -> Path:
         """Write :meth:`get_weights` as a PsychRNN ``.npz`` (``.npz`` appended if missing), with no
-        pickled objects: PsychRNN 1.0 loads it (``load_weights_path``)."""
+        pickled objects: PsychRNN 1.0 loads it (``load_weights_path``). An existing file there is
+        replaced only if it is a PsychRNN weight file (as PsychRNN replaced it); any other file is
+        kept (CompatError)."""
         from psychrnn_cli.interop import PsychRNNWeights, write_psychrnn
 
+        path = weight_file(save_path)
         weights = self.get_weights()
         dale_ratio = weights.pop("dale_ratio")
-        Path(save_path).parent.mkdir(parents=True, exist_ok=True)
-        return write_psychrnn(save_path, PsychRNNWeights(weights, dale_ratio))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_psychrnn(path, PsychRNNWeights(weights, dale_ratio))
 
     def test(self, trial_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Outputs ``[B, N_steps, N_out]`` and states ``[B, N_steps, N_rec]`` for inputs ``[B, N_steps, N_in]``,
         any batch size B, recurrent noise on (as PsychRNN's)."""
+        x = np.asarray(trial_batch, np.float32)
+        check_batch_shapes(self, x)
         self.build()
-        return self._steps.predict(np.asarray(trial_batch, np.float32), noise=self.rec_noise > 0)[:2]
+        return self._steps.predict(x, noise=self.rec_noise > 0)[:2]
 
     def train(self, trial_batch_generator: Any, train_params: dict[str, Any] | None = None,
               run_dir: str | Path | None = None) -> tuple[list[float], float, float]:
@@ -238,9 +301,20 @@ class RNN:
         """
         from psychrnn_cli.compat.backend.training import train_loop
 
+        unknown = sorted(set(train_params or {}) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise CompatError(f"train_params['{unknown[0]}'] is not a PsychRNN training setting"
+                              f"{suggestion(unknown[0], TRAIN_DEFAULTS) or '; they are ' + ', '.join(TRAIN_DEFAULTS)}")
         settings = {**TRAIN_DEFAULTS, **(train_params or {})}
+        check_values("train_params", settings, TRAIN_RULES)
+        curriculum = settings["curriculum"]
+        if curriculum is not None and not hasattr(curriculum, "batch_generator"):
+            raise CompatError(f"train_params['curriculum'] is a {type(curriculum).__name__}; give a Curriculum from "
+                              "psychrnn_cli.compat.backend.curriculum")
         if (settings["performance_cutoff"] is None) != (settings["performance_measure"] is None):
             raise UserWarning("train_params: performance_cutoff and performance_measure must be given together")
+        if settings["save_weights_path"] is not None:  # refused before training rather than after
+            weight_file(settings["save_weights_path"])
         task = self._run_task(trial_batch_generator, settings, run_dir)
         started = time.time()
         self._compile(settings)
@@ -262,6 +336,8 @@ class RNN:
         """The task a run directory describes (the last curriculum stage's), checked before training."""
         if run_dir is None:
             return None
+        if Path(run_dir).exists() and not Path(run_dir).is_dir():
+            raise CompatError(f"run_dir {run_dir} is a file, not a directory; give a new directory")
         if (Path(run_dir) / RUN_FILE).exists():
             raise CompatError(f"run_dir {run_dir} already holds {RUN_FILE}; give a new directory")
         curriculum = settings["curriculum"]

@@ -74,6 +74,9 @@ class Simulator:
             alpha, rec_noise, weights = rnn_model.alpha, rnn_model.rec_noise, rnn_model.get_weights()
         else:
             params = params or {}
+            if "alpha" not in params and not {"dt", "tau"} <= set(params):
+                raise UserWarning("params must give alpha, or dt and tau, to simulate the weights (and rec_noise, "
+                                  "if any)")
             alpha = params["alpha"] if "alpha" in params else params["dt"] / params["tau"]
             rec_noise = params.get("rec_noise", 0.0)
             if weights_path is not None:

@@ -105,6 +105,7 @@ class PsychRNNLoop:
 
     def next_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, y, mask = (np.asarray(a, np.float32) for a in next(self.batches)[:3])
+        check_batch_shapes(self.rnn, x, y, mask)
         self.batch_size = x.shape[0]
         self.state.iteration += 1
         return x, y, mask
@@ -163,6 +164,16 @@ class PsychRNNLoop:
 
     def result(self) -> list[float]:
         return self.losses
+
+
+def check_batch_shapes(rnn: RNN, x: np.ndarray, *others: np.ndarray) -> None:
+    """CompatError unless inputs ``x`` are ``[B, N_steps, N_in]`` of ``rnn`` (any B and N_steps) and
+    targets and mask, if given, ``[B, N_steps, N_out]``."""
+    expected = [(x, "inputs", rnn.N_in), *((a, name, rnn.N_out) for a, name in zip(others, ("targets", "mask")))]
+    for array, name, channels in expected:
+        if array.ndim != 3 or array.shape[2] != channels or array.shape[:2] != x.shape[:2]:
+            raise CompatError(f"{name} must have shape [trials, steps, {channels}]"
+                              f"{'' if array is x else f' like the inputs {x.shape[:2]}'}, got {array.shape}")
 
 
 def batches_of(source: Any, curriculum: Any) -> Iterator:

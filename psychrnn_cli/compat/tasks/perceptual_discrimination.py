@@ -32,6 +32,11 @@ class PerceptualDiscrimination(NoisyInputsTask):
     def __init__(self, dt: float, tau: float, T: float, N_batch: int, coherence: float | None = None,
                  direction: int | None = None) -> None:
         super().__init__(2, 2, dt, tau, T, N_batch)
+        if direction not in (None, 0, 1):  # (as the built-in task; another value would choose no channel)
+            raise ValueError(f"PerceptualDiscrimination: direction must be 0, 1 or None, got {direction!r}")
+        if coherence is not None and not (isinstance(coherence, (int, float)) and 0 <= coherence < float("inf")):
+            raise ValueError(f"PerceptualDiscrimination: coherence must be a finite number >= 0 or None, got "
+                             f"{coherence!r}")
         self.coherence = coherence
         self.direction = direction
         self.lo = 0.2
