@@ -86,6 +86,9 @@ POSITIVE_INT = integer(1)
 POSITIVE = number(0, low_open=True)
 NON_NEGATIVE = number(0)
 FRACTION = number(0, 1)
+# a correct choice earns 1: a penalty a million times larger already makes the value loss (its
+# square) swamp everything, and one near float32's square root overflows it
+ABORT_PENALTY = number(0, 1e6)
 INDEX_LIST = Rule("a list of ints", lambda v: isinstance(v, list) and all(_is_int(i) for i in v))
 STAGES = Rule("a list of stages {task: {...}, threshold: 0.9, metric: accuracy}", lambda v: isinstance(v, list) and all(
     isinstance(s, dict) and isinstance(s.get("task") or {}, dict) for s in v))
@@ -102,7 +105,7 @@ SCHEMA: dict[str, Rule] = {
     "regularizer": MAPPING, "optimizer": MAPPING, "schedule": MAPPING, "curriculum": MAPPING, "train": MAPPING,
     "algorithm": MAPPING, "algorithm.kind": one_of("supervised", "actor_critic"),
     "algorithm.discount": number(0, 1, low_open=True), "algorithm.entropy_weight": NON_NEGATIVE,
-    "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": NON_NEGATIVE,
+    "algorithm.value_weight": NON_NEGATIVE, "algorithm.abort_penalty": ABORT_PENALTY,
     "algorithm.fixation_bias": NUMBER,
     "algorithm.critic": one_of("readout", "network"), "algorithm.critic_N_rec": POSITIVE_INT,
     "task._target_": TEXT, "task.dt": POSITIVE, "task.tau": POSITIVE, "task.T": optional(POSITIVE),

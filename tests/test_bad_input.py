@@ -519,6 +519,8 @@ def test_weights_of_the_same_model_kind_still_load(trained_run):
     # numbers beyond float32 (the network's precision) are refused, not turned into inf
     (["algorithm=actor_critic", "algorithm.fixation_bias=1e300"],
      "algorithm.fixation_bias must be a number, got 1e+300 (beyond float32, in which the network computes)"),
+    (["algorithm=actor_critic", "algorithm.abort_penalty=1e30"],  # (its square made the value loss inf: exit 1)
+     "algorithm.abort_penalty must be a number in [0, 1e+06], got 1e+30"),
     (["model=adapting", "model.tau_adapt=1e300"], "model.tau_adapt must be a positive float, got 1e+300 (beyond"),
     (["model=stp", "model.depressing_tau_x=-1e300"], "model.depressing_tau_x must be a positive float, got -1e+300"),
     # model=stp takes its excitatory fraction from constraints.dale_ratio, with or without Dale
