@@ -72,6 +72,21 @@ def test_evaluate_rejects_bad_requests(run_copy, capsys, args, message):
     assert message in err and "Traceback" not in err
 
 
+def test_evaluate_refuses_outputs_that_are_not_finite_and_keeps_the_file(run_copy, capsys):
+    """Finite weights whose activity grows without bound give no score (it would print loss inf or nan)."""
+    from psychrnn_cli.commands.evaluate import main
+
+    with h5py.File(run_copy, "r+") as f:
+        f["model/weights/W_rec"][...] = 1e6 * np.abs(f["model/weights/W_rec"][()])
+    before = run_copy.read_bytes()
+    assert main([str(run_copy), "--trials", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "psychrnn evaluate: error: the network's outputs are not finite or too large to score on 10 trials of its "
+        "task (its activity grows without bound with these weights): nothing to score"]
+    assert run_copy.read_bytes() == before
+
+
 def test_update_run_replaces_groups_and_leaves_the_file_intact_on_failure(tmp_path):
     run_file = write_synthetic_run(tmp_path)
     update_run(run_file, {"evaluation/x": {"attrs": {"a": 1}, "values": np.arange(3)}})

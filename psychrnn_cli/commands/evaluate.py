@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from typing import Any
 
@@ -65,21 +66,25 @@ def evaluate_run(run: dict[str, Any], n_trials: int, seed: int, overrides: list[
     from psychrnn_cli.rewards import acts_on_feedback, closed_loop
     from psychrnn_cli.runfile import result_provenance
     from psychrnn_cli.sequences import per_trial
-    from psychrnn_cli.simulator import network_from_run, simulate
+    from psychrnn_cli.simulator import SimulatorError, network_from_run, simulate
     from psychrnn_cli.task import trial_param_arrays
     from psychrnn_cli.tasks.multitask import accuracy_by_task
 
     network = network_from_run(run, source)
     task = task_from_run(run, n_trials, seed, overrides)
     x, y, mask, params = task.get_trial_batch(n_trials)
-    if acts_on_feedback(task):
-        outputs = closed_loop(network, task, x, y, mask, params, run["config"].get("algorithm") or {}, noise,
-                              seed)[1].outputs
-    else:
-        outputs = simulate(network, x, noise=noise, seed=seed).outputs
+    with np.errstate(over="ignore", invalid="ignore"):  # (a diverging network is refused below)
+        if acts_on_feedback(task):
+            outputs = closed_loop(network, task, x, y, mask, params, run["config"].get("algorithm") or {}, noise,
+                                  seed)[1].outputs
+        else:
+            outputs = simulate(network, x, noise=noise, seed=seed).outputs
+        loss = float(np.mean(np.square(mask * (outputs.astype(np.float64) - y))))
+    if not math.isfinite(loss):
+        raise SimulatorError(f"the network's outputs are not finite or too large to score on {n_trials} trials of its "
+                             "task (its activity grows without bound with these weights): nothing to score")
     accuracy = float(task.accuracy_function(y, outputs, mask))
     per_task = accuracy_by_task(task, y, outputs, mask, params)  # a multi-task's tasks
-    loss = float(np.mean(np.square(mask * (outputs - y))))
     trial_task, (y, outputs, mask), params = per_trial(task, [y, outputs, mask], params)  # sequences: trial by trial
     values = trial_param_arrays(params)
     conditions = {}
