@@ -404,8 +404,14 @@ class Job:
                           self.path)
             return self.path
         groups = final_groups(self.exp, result.state)
-        self.save(result.status, result.state.iteration, result.message, weights_from, **groups)
         evaluation = groups["evaluation"]["attrs"]
+        if not np.isfinite(evaluation["loss"]):  # (the last finite weights of a diverging run may still blow up)
+            self.save(result.status, result.state.iteration, result.message, weights_from,
+                      training=groups["training"], **{k: v for k, v in groups.items() if k == "curriculum"})
+            self.log.info("%s after %d iterations; no test batch: the weights kept give a loss of %s on fresh "
+                          "trials; wrote %s", result.status, result.state.iteration, evaluation["loss"], self.path)
+            return self.path
+        self.save(result.status, result.state.iteration, result.message, weights_from, **groups)
         self.log.info("%s after %d iterations: test accuracy %.3f, loss %.5f on %d fresh trials; wrote %s",
                       result.status, result.state.iteration, evaluation["accuracy"], evaluation["loss"],
                       self.exp.test_trials * layout(self.exp.test_task)["trials_per_sequence"], self.path)

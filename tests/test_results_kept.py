@@ -385,6 +385,10 @@ def test_a_diverging_run_exits_1_and_keeps_the_last_good_weights(tmp_path, capsy
     assert run["attrs"]["status"] == "failed"
     assert run["attrs"]["weights_from_iteration"] < run["attrs"]["iterations"]
     assert all(np.all(np.isfinite(w)) for w in run["model"]["weights"].values())
+    # those weights (about 1e6 each) give a loss of nan on the final test: no test batch, no numbers from it
+    assert "evaluation" not in run and "trials" not in run
+    assert "no test batch: the weights kept give a loss of nan" in (tmp_path / "train.log").read_text()
+    assert code_of("summarize", str(tmp_path)) == 0
     with h5py.File(tmp_path / "checkpoint.h5") as f:
         assert f.attrs["iteration"] == run["attrs"]["weights_from_iteration"]
         np.testing.assert_array_equal(f["training_state/params/W_rec"][()], run["model"]["weights"]["W_rec"])
