@@ -51,13 +51,16 @@ def _group_options(group: str) -> list[str]:
 def _check_structure(parsed: list[Any]) -> None:
     """ConfigError for an override that removes a key of a closed section (``~train.batch_size``,
     ``~task``: the code needs every one of them), chooses no option of a group (``model=null``) or
-    repeats a key."""
-    seen: dict[str, str] = {}
+    gives a key a sweep besides another value. (A key given twice as plain values takes the last
+    one, Hydra's rule; with a sweep among them the Optuna sweeper kept the plain value, so the
+    key's search space was silently dropped.)"""
+    seen: dict[str, Any] = {}
     for override in parsed:
         key = override.key_or_group
-        if key in seen:  # (Hydra keeps one of them silently: a sweeper's fixed value hides its search space)
-            raise ConfigError(f"{key} is given twice ({seen[key]} and {override.input_line}): give it once")
-        seen[key] = override.input_line
+        if key in seen and (override.is_sweep_override() or seen[key].is_sweep_override()):
+            raise ConfigError(f"{key} is given twice ({seen[key].input_line} and {override.input_line}), one of them "
+                              "a sweep: give it once")
+        seen[key] = override
         if override.is_delete() and key.rpartition(".")[0] in CLOSED:
             raise ConfigError(f"{override.input_line}: {key} cannot be removed; set it to another value instead")
         if _is_group(key) and "/" not in key and override.value() is None:

@@ -252,16 +252,26 @@ def test_optuna_records_a_failed_job_as_a_failed_trial_and_goes_on(tmp_path):
     assert OmegaConf.load(sweep / "optimization_results.yaml").best_params == {"model.N_rec": 8}
 
 
-@pytest.mark.parametrize("argv", [["model.N_rec=8", "model.N_rec=16"],
+@pytest.mark.parametrize("argv", [["-m", "model.N_rec=8", "model.N_rec=4,8"],
                                   ["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=maximize", "model.N_rec=8",
                                    "model.N_rec=choice(4,8)"]])
-def test_a_key_given_twice_is_refused_before_anything_runs(tmp_path, capsys, argv):
-    """Hydra kept one of the two silently; the Optuna sweeper kept the fixed value and searched nothing."""
+def test_a_key_given_as_a_value_and_as_a_sweep_is_refused_before_anything_runs(tmp_path, capsys, argv):
+    """The Optuna sweeper kept the plain value silently and searched nothing."""
     from tests.test_results_kept import code_of
 
     assert code_of("train", *argv, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep") == 2
-    assert f"model.N_rec is given twice (model.N_rec=8 and {argv[-1]}): give it once" in capsys.readouterr().err
+    assert (f"model.N_rec is given twice (model.N_rec=8 and {argv[-1]}), one of them a sweep: give it once"
+            in capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_key_given_twice_as_plain_values_takes_the_last():
+    """Hydra's rule, which scripts that add an override to a list of defaults rely on."""
+    from psychrnn_cli.overrides import check_command_line, compose
+
+    argv = ["model.N_rec=8", "train.iterations=3", "model.N_rec=16"]
+    check_command_line(argv)  # (raises a ConfigError for what it refuses)
+    assert compose(argv).model.N_rec == 16
 
 
 def test_licence_file_matches_the_declared_licence():
