@@ -147,7 +147,7 @@ def test_trial_episodes_by_hand():
     """2 trials after ITIs of 1 step, 2 steps each; discount 0.5."""
     import tensorflow as tf
 
-    from psychrnn_cli.network.reinforce import trial_episodes
+    from psychrnn_cli.network.episodes import trial_episodes
     from psychrnn_cli.rewards import CONTINUE, CORRECT, WRONG
 
     # step:              ITI  t0  t0   ITI  t1  t1
@@ -211,7 +211,8 @@ def test_actor_critic_without_sequences_takes_the_step_it_took_before_sequences_
     import tensorflow as tf
 
     from psychrnn_cli.network.regularizers import regularization_terms
-    from psychrnn_cli.network.reinforce import _masked_mean, action_logits, episode, sample
+    from psychrnn_cli.network.episodes import action_logits, episode, sample
+    from psychrnn_cli.network.reinforce import _masked_mean
     from tests.test_reward_training import ACTOR_CRITIC
 
     exp = build(compose_config([*ACTOR_CRITIC, "regularizer.L2_rate=0.01"]))

@@ -32,7 +32,7 @@ def test_outcome_table_by_hand():
 
 def test_episode_rewards_termination_and_returns_by_hand():
     """Actions -> when each trial ends, its reward, outcome and discounted returns (discount 0.5)."""
-    from psychrnn_cli.network.reinforce import episode
+    from psychrnn_cli.network.episodes import episode
 
     rule = RewardRule(correct=np.array([1, 1, 2, 2]), start=np.array([2, 2, 1, 1]), end=np.array([4, 4, 5, 3]),
                       rewards={"correct": 1.0, "wrong": 0.0, "abort": -1.0})
@@ -54,7 +54,7 @@ def test_episode_rewards_termination_and_returns_by_hand():
 def test_episode_with_rewards_that_do_not_end_the_trial_by_hand():
     """A fixation break that costs 0.1 and goes on (as in NeuroGym), then a correct choice: returns
     sum the discounted rewards of the steps ahead."""
-    from psychrnn_cli.network.reinforce import episode
+    from psychrnn_cli.network.episodes import episode
 
     outcomes = np.array([[[CONTINUE, CONTINUE], [CONTINUE, CONTINUE], [CONTINUE, CORRECT], [CONTINUE, CORRECT]]])
     table = np.array([[[0, -0.1], [0, -0.1], [0, 1], [0, 1]]])
